@@ -1,0 +1,85 @@
+"""The `enlca` command group.
+
+Each command lives in its own module of this package and is imported only
+when it runs (or when `--help` lists it), so `enlca --help` stays fast and a
+command's heavy imports never slow the others down.
+"""
+
+import importlib
+import os
+import sys
+
+import click
+
+from keras_enlca.errors import InputError
+from keras_enlca.version import __version__
+
+# name -> "module:attribute" inside keras_enlca.cli
+COMMANDS = {
+    "demo": "demo:demo",
+    "train": "train:train",
+    "eval": "evaluate:evaluate",
+    "score": "score:score",
+    "export": "export:export",
+    "upscale": "upscale:upscale",
+    "info": "info:info",
+    "convert": "convert:convert",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose commands are imported on first use."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attribute = target.split(":")
+        module = importlib.import_module(f"keras_enlca.cli.{module_name}")
+        return getattr(module, attribute)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as error:
+            raise click.ClickException(str(error)) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="enlca")
+def cli():
+    """Super-resolution with non-local attention (NLA, NLSA, ENLCA).
+
+    \b
+    Example:
+      enlca demo                      # train, evaluate, export, upscale on bundled images
+      enlca upscale model.tflite photo.jpg -o out/
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None):
+    """Console entry point: errors become one line on stderr and exit 1.
+
+    User errors (`InputError`, click usage errors) are reported by click.
+    Anything else is unexpected: one line too, unless `ENLCA_DEBUG=1` asks
+    for the traceback.
+    """
+    try:
+        cli.main(args=argv, prog_name="enlca")
+    except Exception as error:  # noqa: BLE001 - the CLI must never dump a traceback
+        if os.environ.get("ENLCA_DEBUG"):
+            raise
+        click.echo(
+            f"Error: {type(error).__name__}: {error} "
+            "(set ENLCA_DEBUG=1 for the traceback)",
+            err=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

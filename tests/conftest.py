@@ -1,0 +1,38 @@
+"""Test-session set-up shared by every test.
+
+Two logical CPU devices stand in for two GPUs so that `tf.distribute` tests
+run real `MirroredStrategy` replicas. This must happen before TensorFlow
+initialises its devices, hence at import time of the conftest.
+"""
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0],
+    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
+)
+
+import keras  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _reset_keras_state():
+    """Every test starts in float32 with fresh names and a fixed seed."""
+    keras.mixed_precision.set_global_policy("float32")
+    keras.utils.clear_session()
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
