@@ -3,6 +3,7 @@
 import os as _os
 
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 try:
     import tensorflow as _tf  # noqa: F401

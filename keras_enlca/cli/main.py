@@ -14,16 +14,16 @@ import click
 from keras_enlca.errors import InputError
 from keras_enlca.version import __version__
 
-# name -> "module:attribute" inside keras_enlca.cli
+# name -> ("module:attribute" inside keras_enlca.cli, one-line help for `enlca --help`)
 COMMANDS = {
-    "demo": "demo:demo",
-    "train": "train:train",
-    "eval": "evaluate:evaluate",
-    "score": "score:score",
-    "export": "export:export",
-    "upscale": "upscale:upscale",
-    "info": "info:info",
-    "convert": "convert:convert",
+    "demo": ("demo:demo", "Train, evaluate, export and upscale on the bundled images."),
+    "train": ("train:train", "Train a network from a preset or a config file."),
+    "eval": ("evaluate:evaluate", "Measure PSNR/SSIM on benchmark folders."),
+    "score": ("score:score", "Score SR images against ground truth (MATLAB conventions)."),
+    "export": ("export:export", "Export to SavedModel or (quantized) TFLite."),
+    "upscale": ("upscale:upscale", "Upscale images with a .keras, SavedModel or .tflite model."),
+    "info": ("info:info", "Show network, scale, parameters and input range of a model."),
+    "convert": ("convert:convert", "Convert an authors' PyTorch checkpoint to .keras."),
 }
 
 
@@ -37,9 +37,15 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(name)
         if target is None:
             return None
-        module_name, attribute = target.split(":")
+        module_name, attribute = target[0].split(":")
         module = importlib.import_module(f"keras_enlca.cli.{module_name}")
         return getattr(module, attribute)
+
+    def format_commands(self, ctx, formatter):
+        # Listed from the table so that `enlca --help` imports no command.
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx):
         try:
