@@ -1,0 +1,6 @@
+from keras_enlca.layers.efficient_non_local_contrastive_attention import ENLCA
+from keras_enlca.layers.efficient_non_local_contrastive_attention import (
+    EfficientNonLocalContrastiveAttention,
+)
+from keras_enlca.layers.non_local_attention import NonLocalAttention
+from keras_enlca.layers.non_local_sparse_attention import NonLocalSparseAttention
