@@ -1,0 +1,168 @@
+import json
+
+import pytest
+
+from keras_enlca.errors import InputError
+from keras_enlca.training.config import TrainConfig
+from keras_enlca.training.config import config_from_dict
+from keras_enlca.training.config import diff_configs
+from keras_enlca.training.config import dump_config
+from keras_enlca.training.config import load_config
+from keras_enlca.training.config import parse_override
+from keras_enlca.training.config import resolve_preset
+
+PRESETS = ["enlcn_x2", "enlcn_x4", "enlcn_small_x2", "a2n_x4", "a2n_m_x2"]
+
+
+def test_defaults_are_the_reference_schedule():
+    config = config_from_dict({"model": {"preset": "enlcn_x4"}})
+    assert config.schedule.learning_rate == 1e-4
+    assert config.schedule.decay_milestones == [200, 400, 600, 800]
+    assert config.schedule.decay_factor == 0.5
+    assert (config.schedule.beta_1, config.schedule.beta_2) == (0.9, 0.999)
+    assert config.data.patch_size == 48 and config.data.batch_size == 16
+    assert config.total_steps == 1_000_000 and config.num_epochs == 1000
+    # Reference: L1 only while `last_epoch <= 100`, i.e. 101 epochs.
+    assert config.contrastive.weight == 1e-3
+    assert config.contrastive_warmup_steps == 101_000
+    assert config.schedule.projection_redraw_interval == 640
+
+
+def test_a2n_family_defaults_and_file_wins(tmp_path):
+    config = config_from_dict({"model": {"preset": "a2n_m_x2"}})
+    assert config.schedule.learning_rate == 5e-4
+    assert config.data.batch_size == 32 and config.data.patch_size == 64
+    assert config.schedule.decay_milestones == list(range(200, 2000, 200))
+    path = tmp_path / "a2n.yaml"
+    path.write_text("model: {preset: a2n_x4}\ndata: {batch_size: 8}\n")
+    config = load_config(path)
+    assert config.data.batch_size == 8 and config.schedule.learning_rate == 5e-4
+
+
+def test_yaml_json_and_overrides(tmp_path):
+    values = {
+        "model": {"preset": "enlcn_small_x2", "args": {"num_blocks": 4}},
+        "data": {"train": {"dir": "/data/hr"}, "batch_size": 4},
+        "schedule": {"epochs": 3, "steps_per_epoch": 10, "learning_rate": "2e-4"},
+    }
+    (tmp_path / "c.json").write_text(json.dumps(values))
+    config = load_config(
+        tmp_path / "c.json",
+        overrides=[
+            "schedule.epochs=5",
+            "model.args.num_features=8",
+            "schedule.decay_milestones=[2, 4]",
+            "runtime.mixed_precision=true",
+            "contrastive.warmup_epochs=null",
+            "contrastive.warmup_steps=7",
+        ],
+    )
+    assert config.schedule.epochs == 5 and config.total_steps == 50
+    assert config.schedule.learning_rate == 2e-4  # YAML reads "2e-4" as a string
+    assert config.model.args == {"num_blocks": 4, "num_features": 8}
+    assert config.schedule.decay_milestones == [2, 4]
+    assert config.runtime.mixed_precision is True
+    assert config.contrastive_warmup_steps == 7
+    assert config.data.train.dir == "/data/hr" and config.data.train.type == "auto"
+    # A YAML file with the same content gives the same config.
+    import yaml
+
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(values))
+    assert load_config(tmp_path / "c.yaml").to_dict() == load_config(tmp_path / "c.json").to_dict()
+
+
+def test_total_steps_makes_a_short_last_epoch():
+    config = config_from_dict(
+        {"model": {"preset": "enlcn_x2"}},
+        overrides=["schedule.epochs=null", "schedule.total_steps=25",
+                   "schedule.steps_per_epoch=10"],
+    )
+    assert config.total_steps == 25 and config.num_epochs == 3
+
+
+@pytest.mark.parametrize(
+    "values, overrides, message",
+    [
+        ({"modle": {}}, [], "unknown key 'modle' (did you mean 'model'?)"),
+        ({"schedule": {"epoch": 3}}, [], "unknown key 'schedule.epoch' (did you mean 'schedule.epochs'?)"),
+        ({"schedule": {"epochs": "ten"}}, [], "'schedule.epochs' must be an integer or null, got 'ten'"),
+        ({"schedule": {"epochs": 2.5}}, [], "'schedule.epochs' must be an integer"),
+        ({"runtime": {"jit_compile": "yes"}}, [], "'runtime.jit_compile' must be true/false"),
+        ({"schedule": {"decay_milestones": [2, "x"]}}, [], "'schedule.decay_milestones[1]' must be an integer"),
+        ({"data": 3}, [], "'data' must be a mapping"),
+        ({}, ["data.batchsize=4"], "override 'data.batchsize': unknown key 'data.batchsize' (did you mean 'data.batch_size'?)"),
+        ({}, ["runtime.strategy=tpu"], "'runtime.strategy' must be one of auto, one_device, mirrored"),
+        ({}, ["schedule.total_steps=10"], "set exactly one of 'schedule.epochs' and 'schedule.total_steps'"),
+        ({}, ["schedule.decay_milestones=[4, 2]"], "'schedule.decay_milestones' must be increasing"),
+        ({}, ["data.batch_size=0"], "'data.batch_size' must be > 0, got 0"),
+        ({}, ["data.train.type=paired"], "'data.train.lr_dir' is required for paired data"),
+        ({}, ["data.train.range=1..800"], "'data.train.range' must look like '1-800'"),
+        ({}, ["contrastive.warmup_steps=5"], "set at most one of 'contrastive.warmup_epochs'"),
+        ({}, ["epochs"], "override 'epochs' must look like KEY=VALUE"),
+    ],
+)
+def test_errors_name_the_key(values, overrides, message):
+    values = {"model": {"preset": "enlcn_x2"}, **values}
+    with pytest.raises(InputError) as info:
+        config_from_dict(values, source="run.yaml", overrides=overrides)
+    text = str(info.value)
+    assert message in text
+    assert "\n" not in text
+    if not overrides:
+        assert text.startswith("run.yaml: ")
+
+
+def test_missing_preset_and_bad_files(tmp_path):
+    with pytest.raises(InputError, match="'model.preset' is not set"):
+        config_from_dict({})
+    with pytest.raises(InputError, match="config file '.*nope.yaml' does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  preset: [enlcn\n")
+    with pytest.raises(InputError, match=r"bad.yaml' is not valid YAML \(line \d+\)"):
+        load_config(bad)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"model": }')
+    with pytest.raises(InputError, match=r"bad.json' is not valid JSON \(line 1\)"):
+        load_config(bad)
+    bad = tmp_path / "list.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(InputError, match="must hold a mapping"):
+        load_config(bad)
+
+
+def test_resolve_preset():
+    config = config_from_dict({"model": {"preset": "enlcn_x4"}})
+    assert resolve_preset(config, PRESETS) == ("enlcn_x4", 4)
+    config = config_from_dict({"model": {"preset": "enlcn_small"}, "scale": 2})
+    assert resolve_preset(config, PRESETS) == ("enlcn_small_x2", 2)
+    config = config_from_dict({"model": {"preset": "enlcn_x4"}, "scale": 2})
+    with pytest.raises(InputError, match="'scale' is 2 but 'model.preset' enlcn_x4 is x4"):
+        resolve_preset(config, PRESETS)
+    config = config_from_dict({"model": {"preset": "enlcn"}})
+    with pytest.raises(InputError, match="has no scale suffix"):
+        resolve_preset(config, PRESETS)
+    config = config_from_dict({"model": {"preset": "enlcm_x4"}})
+    with pytest.raises(InputError, match="unknown preset 'enlcm_x4' \\(did you mean 'enlcn_x4'\\?\\)"):
+        resolve_preset(config, PRESETS)
+
+
+def test_preset_argument_and_dump_roundtrip(tmp_path):
+    config = config_from_dict({"model": {"preset": "enlcn_x4"}}, preset="a2n_x4")
+    assert config.model.preset == "a2n_x4"
+    assert config.schedule.learning_rate == 5e-4  # family defaults follow the preset
+    dump_config(config, tmp_path / "config.yaml")
+    again = load_config(tmp_path / "config.yaml")
+    assert again.to_dict() == config.to_dict()
+    assert diff_configs(config.to_dict(), again.to_dict()) == []
+    changed = load_config(tmp_path / "config.yaml", overrides=["schedule.epochs=3", "model.args.x=1"])
+    assert diff_configs(config.to_dict(), changed.to_dict()) == ["model.args.x", "schedule.epochs"]
+    assert isinstance(again, TrainConfig)
+
+
+def test_parse_override_values():
+    assert parse_override("a.b=3") == ("a.b", 3)
+    assert parse_override("a.b=1e-3") == ("a.b", "1e-3")
+    assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
+    assert parse_override("a.b=some/path") == ("a.b", "some/path")
+    assert parse_override("a.b=") == ("a.b", None)
