@@ -1,0 +1,90 @@
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_enlca.training.run_checkpoint import RunCheckpoint
+
+
+def _model():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(1e-2), loss="mse")
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    return tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(8)
+
+
+class _StopAt(keras.callbacks.Callback):
+    """Requests a stop at the end of step `step` (placed before the checkpoint)."""
+
+    def __init__(self, checkpoint, step):
+        super().__init__()
+        self.checkpoint, self.at, self.seen = checkpoint, step, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.at:
+            self.checkpoint.request_stop("test")
+
+
+def test_stop_save_restore_is_step_exact(tmp_path):
+    directory = tmp_path / "ckpt"
+    model = _model()
+    checkpoint = RunCheckpoint(directory, every_n_steps=4, keep=2, state={"rows": [1]})
+    model.fit(_data(), epochs=3, steps_per_epoch=10, verbose=0, shuffle=False,
+              callbacks=[_StopAt(checkpoint, 13), checkpoint])
+    assert checkpoint.stop_reason == "test"
+    assert checkpoint.step == 13
+    assert int(model.optimizer.iterations.numpy()) == 13
+    # Saved at 4, 8, 10 (epoch end), 12 and 13 (stop); two kept.
+    assert [s for s, _ in checkpoint.checkpoints()] == [12, 13]
+    state = checkpoint.latest_state()
+    assert state["step"] == 13 and state["optimizer_iterations"] == 13
+    assert state["state"] == {"rows": [1]}
+    assert not [n for n in os.listdir(directory) if n.startswith(".")]
+    weights = model.get_weights()
+    moments = [v.numpy() for v in model.optimizer.variables]
+
+    keras.utils.clear_session()
+    fresh = _model()
+    fresh.build((None, 4))
+    resumed = RunCheckpoint(directory, every_n_steps=4, keep=2)
+    assert resumed.restore(fresh) == 13
+    assert resumed.state == {"rows": [1]}
+    for a, b in zip(weights, fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(moments, [v.numpy() for v in fresh.optimizer.variables]):
+        np.testing.assert_array_equal(a, b)
+    # Finish epoch 1 (7 steps), then epoch 2.
+    fresh.fit(_data(), initial_epoch=1, epochs=2, steps_per_epoch=7, verbose=0, shuffle=False, callbacks=[resumed])
+    fresh.fit(_data(), initial_epoch=2, epochs=3, steps_per_epoch=10, verbose=0, shuffle=False, callbacks=[resumed])
+    assert resumed.step == 30
+    assert int(fresh.optimizer.iterations.numpy()) == 30
+    assert resumed.latest_state()["optimizer_iterations"] == 30
+
+
+def test_time_limit_and_fallback_to_previous_checkpoint(tmp_path):
+    directory = tmp_path / "ckpt"
+    model = _model()
+    checkpoint = RunCheckpoint(directory, every_n_steps=100, time_limit=0.0)
+    model.fit(_data(), epochs=2, steps_per_epoch=5, verbose=0, shuffle=False, callbacks=[checkpoint])
+    assert checkpoint.stop_reason == "time limit" and checkpoint.step == 1
+    # A damaged newest checkpoint falls back to the one before.
+    model.fit(_data(), epochs=1, steps_per_epoch=5, verbose=0, shuffle=False,
+              callbacks=[RunCheckpoint(directory, every_n_steps=2, keep=5)])
+    found = RunCheckpoint(directory).checkpoints()
+    assert [s for s, _ in found] == [1, 2, 4, 5]
+    with open(os.path.join(found[-1][1], "model.weights.h5"), "wb") as f:
+        f.write(b"not hdf5")
+    fresh = _model()
+    fresh.build((None, 4))
+    assert RunCheckpoint(directory).restore(fresh) == 4
+    with open(os.path.join(found[-2][1], "state.json")) as f:
+        assert json.load(f)["step"] == 4
