@@ -1,0 +1,50 @@
+"""Parameter counting that matches PyTorch's `sum(p.numel() for p in
+model.parameters())` for the reference networks."""
+
+import math
+
+# Random buffers of the attention layers: saved with the model, but buffers
+# (ENLCA's `attn_fn.projection_matrix`) or per-call draws (NLSA rotations)
+# in the reference, not parameters.
+RANDOM_BUFFER_ATTRIBUTES = ("projection_matrix", "rotations")
+
+
+def random_buffers(model):
+    """The attention layers' random-projection weights inside `model`."""
+    buffers = []
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for attribute in RANDOM_BUFFER_ATTRIBUTES:
+            variable = getattr(layer, attribute, None)
+            if variable is not None and hasattr(variable, "shape"):
+                buffers.append(variable)
+    return buffers
+
+
+def count_parameters(model):
+    """Count parameters the way the reference PyTorch code does.
+
+    Every weight counts, trainable or not (so the 24 frozen `MeanShift`
+    values of EDSR-family networks are included, as they are PyTorch
+    `Parameter`s), except the attention layers' random buffers
+    (`projection_matrix` of ENLCA, `rotations` of NLSA), which are buffers
+    or per-call draws in the reference.
+
+    Args:
+        model: a built `keras.Model` or `keras.layers.Layer`.
+
+    Returns:
+        int. The number of parameters.
+
+    Example:
+
+    ```python
+    model = keras_enlca.models.from_preset("enlcn_x4")
+    keras_enlca.models.count_parameters(model)  # 43_583_387
+    ```
+    """
+    excluded = {id(v) for v in random_buffers(model)}
+    return sum(
+        math.prod(int(d) for d in weight.shape)
+        for weight in model.weights
+        if id(weight) not in excluded
+    )
