@@ -3,8 +3,10 @@
 A run is described by one `TrainConfig`, built in layers, each overriding the
 one before:
 
-1. the schema defaults (the ENLCN/NLSN/EDSR paper settings),
-2. the defaults of the network family (A2N trains with other settings),
+1. the schema defaults (the ENLCN paper settings),
+2. the reference training recipe of the preset
+   (`keras_enlca.models.get_recipe`: A2N, EDSR and the small CPU presets
+   train with other settings),
 3. the config file (YAML or JSON),
 4. command-line overrides: dotted `key=value` pairs, values parsed as YAML
    (`schedule.epochs=2`, `model.args.num_blocks=8`,
@@ -235,23 +237,47 @@ class TrainConfig:
         return (c.warmup_epochs or 0) * self.schedule.steps_per_epoch
 
 
-# Settings that differ from the schema defaults per network family
-# (haoyuc/A2N README: batch 32, lr 5e-4, LR patch 64, StepLR 200 epochs
-# with gamma 0.5 over 2000 epochs). Small CPU presets keep their family's.
-FAMILY_DEFAULTS = {
-    "a2n": {
-        "data.batch_size": 32,
-        "data.patch_size": 64,
-        "schedule.epochs": 2000,
-        "schedule.learning_rate": 5e-4,
-        "schedule.decay_milestones": list(range(200, 2000, 200)),
-    },
+# Config keys filled from the preset's reference training recipe
+# (`keras_enlca.models.get_recipe`): recipe key -> config key.
+RECIPE_KEYS = {
+    "learning_rate": "schedule.learning_rate",
+    "batch_size": "data.batch_size",
+    "lr_patch_size": "data.patch_size",
+    "steps_per_epoch": "schedule.steps_per_epoch",
+    "epochs": "schedule.epochs",
+    "milestones": "schedule.decay_milestones",
+    "gamma": "schedule.decay_factor",
+    "contrastive_weight": "contrastive.weight",
+    "contrastive_warmup_epochs": "contrastive.warmup_epochs",
+    "redraw_every_n_steps": "schedule.projection_redraw_interval",
 }
 
+# Pairs of alternatives: setting the second (and not the first) in a file or
+# an override clears the first, whatever the defaults said.
+ALTERNATIVES = (
+    ("schedule.epochs", "schedule.total_steps"),
+    ("schedule.total_steps", "schedule.epochs"),
+    ("contrastive.warmup_epochs", "contrastive.warmup_steps"),
+    ("contrastive.warmup_steps", "contrastive.warmup_epochs"),
+)
 
-def family_of(preset):
-    """`"a2n_m_x2"` -> `"a2n"`, `"enlcn_small_x4"` -> `"enlcn"`."""
-    return (preset or "").split("_", 1)[0].lower()
+
+def recipe_defaults(preset_name):
+    """The dotted config defaults of a preset's reference recipe."""
+    from keras_enlca.models.presets import get_recipe
+
+    recipe = get_recipe(preset_name)
+    out = {}
+    for key, value in recipe.items():
+        if key in RECIPE_KEYS:
+            out[RECIPE_KEYS[key]] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def available_presets():
+    from keras_enlca.models.presets import list_presets
+
+    return list_presets()
 
 
 def resolve_preset(config, available):
@@ -478,23 +504,52 @@ def config_from_dict(values, source=None, overrides=(), preset=None):
     """
     values = values or {}
     pairs = [parse_override(o) if isinstance(o, str) else tuple(o) for o in overrides]
-    # Validate the layers once to find the final preset (it selects the
-    # family defaults), then build for real over those defaults.
+    # Validate the user's layers once to find the final preset (its recipe
+    # gives the defaults), then build for real over those defaults.
     probe = _build(TrainConfig, values, "", source)
     for key, value in pairs:
         _build(TrainConfig, _nest(key, value), "", f"override '{key}'", base=probe)
     if preset is not None:
         probe.model.preset = preset
+    if not probe.model.preset:
+        raise InputError("'model.preset' is not set (use --preset NAME or a config file)")
+    full_name, _ = resolve_preset(probe, available_presets())
     config = TrainConfig()
-    for key, value in FAMILY_DEFAULTS.get(family_of(probe.model.preset), {}).items():
+    for key, value in recipe_defaults(full_name).items():
         _build(TrainConfig, _nest(key, value), "", None, base=config)
     _build(TrainConfig, values, "", source, base=config)
     for key, value in pairs:
         _build(TrainConfig, _nest(key, value), "", f"override '{key}'", base=config)
     if preset is not None:
         config.model.preset = preset
+    user_keys = set(_dotted_keys(values))
+    for key, value in pairs:
+        user_keys.update(_dotted_keys(_nest(key, value)))
+    for cleared, chosen in ALTERNATIVES:
+        if chosen in user_keys and cleared not in user_keys and _get(config, chosen) is not None:
+            _set(config, cleared, None)
     validate(config)
     return config
+
+
+def _dotted_keys(values, prefix=""):
+    for key, value in values.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        yield dotted
+        if isinstance(value, dict):
+            yield from _dotted_keys(value, dotted)
+
+
+def _get(config, dotted):
+    obj = config
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _set(config, dotted, value):
+    parent, _, name = dotted.rpartition(".")
+    setattr(_get(config, parent) if parent else config, name, value)
 
 
 def load_config(path=None, overrides=(), preset=None):

@@ -11,7 +11,9 @@ from keras_enlca.training.config import load_config
 from keras_enlca.training.config import parse_override
 from keras_enlca.training.config import resolve_preset
 
-PRESETS = ["enlcn_x2", "enlcn_x4", "enlcn_small_x2", "a2n_x4", "a2n_m_x2"]
+from keras_enlca.models import list_presets
+
+PRESETS = list_presets()
 
 
 def test_defaults_are_the_reference_schedule():
@@ -72,12 +74,29 @@ def test_yaml_json_and_overrides(tmp_path):
 
 
 def test_total_steps_makes_a_short_last_epoch():
+    # Setting total_steps alone clears the recipe's epochs.
     config = config_from_dict(
         {"model": {"preset": "enlcn_x2"}},
-        overrides=["schedule.epochs=null", "schedule.total_steps=25",
-                   "schedule.steps_per_epoch=10"],
+        overrides=["schedule.total_steps=25", "schedule.steps_per_epoch=10"],
     )
+    assert config.schedule.epochs is None
     assert config.total_steps == 25 and config.num_epochs == 3
+    config = config_from_dict(
+        {"model": {"preset": "enlcn_x2"}, "contrastive": {"warmup_steps": 30}}
+    )
+    assert config.contrastive.warmup_epochs is None
+    assert config.contrastive_warmup_steps == 30
+
+
+def test_small_and_edsr_presets_take_their_recipes():
+    config = config_from_dict({"model": {"preset": "enlcn_small_x2"}})
+    assert (config.data.batch_size, config.data.patch_size) == (8, 32)
+    assert config.schedule.steps_per_epoch == 100 and config.schedule.epochs == 50
+    assert config.schedule.decay_milestones == [20, 40]
+    assert config.contrastive_warmup_steps == 1000
+    config = config_from_dict({"model": {"preset": "edsr_x2"}})
+    assert config.contrastive.weight == 0.0 and config.schedule.epochs == 300
+    assert config.schedule.projection_redraw_interval is None
 
 
 @pytest.mark.parametrize(
@@ -92,12 +111,12 @@ def test_total_steps_makes_a_short_last_epoch():
         ({"data": 3}, [], "'data' must be a mapping"),
         ({}, ["data.batchsize=4"], "override 'data.batchsize': unknown key 'data.batchsize' (did you mean 'data.batch_size'?)"),
         ({}, ["runtime.strategy=tpu"], "'runtime.strategy' must be one of auto, one_device, mirrored"),
-        ({}, ["schedule.total_steps=10"], "set exactly one of 'schedule.epochs' and 'schedule.total_steps'"),
+        ({}, ["schedule.total_steps=10", "schedule.epochs=3"], "set exactly one of 'schedule.epochs' and 'schedule.total_steps'"),
         ({}, ["schedule.decay_milestones=[4, 2]"], "'schedule.decay_milestones' must be increasing"),
         ({}, ["data.batch_size=0"], "'data.batch_size' must be > 0, got 0"),
         ({}, ["data.train.type=paired"], "'data.train.lr_dir' is required for paired data"),
         ({}, ["data.train.range=1..800"], "'data.train.range' must look like '1-800'"),
-        ({}, ["contrastive.warmup_steps=5"], "set at most one of 'contrastive.warmup_epochs'"),
+        ({}, ["contrastive.warmup_steps=5", "contrastive.warmup_epochs=2"], "set at most one of 'contrastive.warmup_epochs'"),
         ({}, ["epochs"], "override 'epochs' must look like KEY=VALUE"),
     ],
 )
@@ -136,15 +155,14 @@ def test_resolve_preset():
     assert resolve_preset(config, PRESETS) == ("enlcn_x4", 4)
     config = config_from_dict({"model": {"preset": "enlcn_small"}, "scale": 2})
     assert resolve_preset(config, PRESETS) == ("enlcn_small_x2", 2)
-    config = config_from_dict({"model": {"preset": "enlcn_x4"}, "scale": 2})
+    assert config.data.batch_size == 8  # the recipe of enlcn_small_x2
+    # Preset problems are found while loading.
     with pytest.raises(InputError, match="'scale' is 2 but 'model.preset' enlcn_x4 is x4"):
-        resolve_preset(config, PRESETS)
-    config = config_from_dict({"model": {"preset": "enlcn"}})
+        config_from_dict({"model": {"preset": "enlcn_x4"}, "scale": 2})
     with pytest.raises(InputError, match="has no scale suffix"):
-        resolve_preset(config, PRESETS)
-    config = config_from_dict({"model": {"preset": "enlcm_x4"}})
+        config_from_dict({"model": {"preset": "enlcn"}})
     with pytest.raises(InputError, match="unknown preset 'enlcm_x4' \\(did you mean 'enlcn_x4'\\?\\)"):
-        resolve_preset(config, PRESETS)
+        config_from_dict({"model": {"preset": "enlcm_x4"}})
 
 
 def test_preset_argument_and_dump_roundtrip(tmp_path):
