@@ -1,0 +1,83 @@
+"""`enlca convert`: an authors' PyTorch checkpoint -> a `.keras` model."""
+
+import click
+
+ARCH_CHOICES = ("edsr", "nlsn", "enlcn", "a2n", "a2n-m")
+
+
+@click.command(name="convert")
+@click.argument("checkpoint", type=click.Path(dir_okay=True, path_type=str))
+@click.option(
+    "--arch",
+    required=True,
+    type=click.Choice(ARCH_CHOICES, case_sensitive=False),
+    help="Network of the checkpoint (a2n-m: A2N with 1x1 non-attention convs).",
+)
+@click.option(
+    "--scale",
+    type=click.Choice(["2", "3", "4"]),
+    default=None,
+    help="Upscaling factor; checked against the checkpoint. Needed for A2N "
+    "x2/x3, which share one layout; read from the shapes otherwise.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=str),
+    help="Output .keras file (written atomically).",
+)
+@click.option(
+    "--res-scale",
+    type=float,
+    default=None,
+    help="Residual scaling of EDSR/NLSN/ENLCN (not stored in checkpoints). "
+    "Default: 0.1 for NLSN, ENLCN and 256-feature EDSR, 1.0 for smaller EDSR.",
+)
+def convert(checkpoint, arch, scale, output, res_scale):
+    """Convert an authors' PyTorch CHECKPOINT (.pt/.pth) to a .keras model.
+
+    The file is read with torch.load(weights_only=True), so no code in it
+    runs. Sizes (blocks, features, scale, training range) come from the
+    tensor shapes; every key is checked against the reference layout. The
+    result takes and returns RGB in [0, 1] like every model of this library:
+    evaluate, fine-tune, export or upscale with it.
+
+    \b
+    Examples:
+      enlca convert ENLCAx4.pt --arch enlcn --scale 4 -o enlcn_x4.keras
+      enlca convert aan_x2.pt --arch a2n --scale 2 -o a2n_x2.keras
+      enlca convert model_x2.pt --arch nlsn -o nlsn_x2.keras
+
+    Needs PyTorch: pip install keras-enlca[torch]
+    """
+    # Fail fast with the install hint before importing TensorFlow.
+    from keras_enlca.convert.checkpoint import import_torch
+
+    import_torch()
+
+    from keras_enlca.convert.torch_checkpoints import convert_checkpoint
+
+    model = convert_checkpoint(
+        checkpoint,
+        arch.lower(),
+        scale=None if scale is None else int(scale),
+        output=output,
+        res_scale=res_scale,
+    )
+    config = model.get_config()
+    if arch.lower() in ("edsr", "nlsn", "enlcn"):
+        details = (
+            f"{config['num_blocks']} ResBlocks, {config['filters']} features, "
+            f"res_scale {config['res_scale']:g}, trained in [0, {config['rgb_range']:g}]"
+        )
+    else:
+        details = (
+            f"{config['num_blocks']} blocks, {config['filters']} features, "
+            f"non-attention {config['non_attention_kernel_size']}x"
+            f"{config['non_attention_kernel_size']}, trained in [0, 255]"
+        )
+    click.echo(
+        f"{checkpoint} -> {output}: {type(model).__name__} x{model.scale} ({details}), "
+        f"{model.count_params():,} weights. Input and output are RGB in [0, 1]."
+    )
