@@ -44,6 +44,10 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
             are each multiplied by `sqrt(k)` after normalisation (6).
         orthogonal_features: bool. Block-orthogonal projection rows
             (reference) or i.i.d. Gaussian rows.
+        projection_sign_correction: bool. The reference orthogonalises with
+            a raw QR factor, which is not uniformly distributed and makes the
+            kernel estimate slightly biased; `True` draws Haar-distributed
+            blocks (unbiased). See `gaussian_orthogonal_random_matrix`.
         feature_epsilon: float. Added inside the feature map (1e-4).
         normalize_epsilon: float. L2 normalisation divides by
             `max(|x|, normalize_epsilon)` like `F.normalize(eps=5e-5)`.
@@ -90,6 +94,7 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         num_random_features=128,
         amplification=6.0,
         orthogonal_features=True,
+        projection_sign_correction=False,
         feature_epsilon=1e-4,
         normalize_epsilon=5e-5,
         contrastive="code",
@@ -112,6 +117,7 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         self.num_random_features = num_random_features
         self.amplification = amplification
         self.orthogonal_features = orthogonal_features
+        self.projection_sign_correction = projection_sign_correction
         self.feature_epsilon = feature_epsilon
         self.normalize_epsilon = normalize_epsilon
         self.contrastive = contrastive
@@ -154,7 +160,8 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         """
         matrix = gaussian_orthogonal_random_matrix(
             self.num_random_features, self.embedding_dim, seed=seed,
-            orthogonal=self.orthogonal_features)
+            orthogonal=self.orthogonal_features,
+            sign_correction=self.projection_sign_correction)
         self.projection_matrix.assign(matrix)
         return matrix
 
@@ -204,6 +211,7 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
             "num_random_features": self.num_random_features,
             "amplification": self.amplification,
             "orthogonal_features": self.orthogonal_features,
+            "projection_sign_correction": self.projection_sign_correction,
             "feature_epsilon": self.feature_epsilon,
             "normalize_epsilon": self.normalize_epsilon,
             "contrastive": self.contrastive,

@@ -10,7 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 
-def gaussian_orthogonal_random_matrix(num_rows, num_columns, seed=None, orthogonal=True):
+def gaussian_orthogonal_random_matrix(num_rows, num_columns, seed=None, orthogonal=True,
+                                      sign_correction=False):
     """Draw the ENLA projection matrix, shape `(num_rows, num_columns)`.
 
     With `orthogonal=True` (the reference) the rows come in blocks of
@@ -21,6 +22,15 @@ def gaussian_orthogonal_random_matrix(num_rows, num_columns, seed=None, orthogon
     kernel estimate stays unbiased while its variance drops. With
     `orthogonal=False` the rows are plain i.i.d. `N(0, I)` rows.
 
+    A caveat of the reference, kept by default: LAPACK's QR (behind both
+    `torch.qr` and `np.linalg.qr`) fixes the sign of `R`'s diagonal, so `Q`
+    is not uniformly (Haar) distributed. The first row of every block
+    always has a negative first coordinate, for example, and
+    `phi(q) . phi(k)` is then a *biased* estimate of `exp(q . k)`, by an
+    amount that depends on the direction of `q` and `k`.
+    `sign_correction=True` multiplies `Q`'s columns by `sign(diag(R))`,
+    which makes `Q` Haar-distributed and the estimate unbiased.
+
     Args:
         num_rows: int. The number of random features `m`.
         num_columns: int. The feature dimension `d`.
@@ -28,6 +38,8 @@ def gaussian_orthogonal_random_matrix(num_rows, num_columns, seed=None, orthogon
             from NumPy's global state, so `keras.utils.set_random_seed`
             makes the draw reproducible.
         orthogonal: bool. Block-orthogonal rows (reference) or i.i.d. rows.
+        sign_correction: bool. Haar-distributed orthogonal blocks (unbiased)
+            instead of the reference's raw QR factor.
 
     Returns:
         A float32 NumPy array of shape `(num_rows, num_columns)`.
@@ -43,7 +55,9 @@ def gaussian_orthogonal_random_matrix(num_rows, num_columns, seed=None, orthogon
     blocks = []
     remaining = num_rows
     while remaining > 0:
-        q, _ = np.linalg.qr(rng.standard_normal((num_columns, num_columns)))
+        q, r = np.linalg.qr(rng.standard_normal((num_columns, num_columns)))
+        if sign_correction:
+            q = q * np.sign(np.diag(r))[None, :]
         block = q.T
         blocks.append(block[: min(remaining, num_columns)])
         remaining -= num_columns
@@ -61,15 +75,15 @@ def positive_random_features(x, projection_matrix, epsilon=1e-4):
 
     Args:
         x: tensor `(..., n, d)`.
-        projection_matrix: tensor `(m, d)`.
+        projection_matrix: tensor `(m, d)` (or batched `(..., m, d)`).
         epsilon: float added inside the feature map (reference: 1e-4).
 
     Returns:
         Tensor `(..., n, m)`.
     """
     projection_matrix = tf.cast(projection_matrix, x.dtype)
-    num_features = tf.cast(tf.shape(projection_matrix)[0], x.dtype)
-    projected = tf.einsum("...nd,md->...nm", x, projection_matrix)
+    num_features = tf.cast(tf.shape(projection_matrix)[-2], x.dtype)
+    projected = tf.matmul(x, projection_matrix, transpose_b=True)
     half_norm = 0.5 * tf.reduce_sum(tf.square(x), axis=-1, keepdims=True)
     return tf.math.rsqrt(num_features) * (tf.exp(projected - half_norm) + epsilon)
 
