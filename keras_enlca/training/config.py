@@ -274,6 +274,27 @@ def recipe_defaults(preset_name):
     return out
 
 
+def check_model_args(preset_name, args):
+    """Raise `InputError` for a `model.args` key the network does not take."""
+    import inspect
+
+    from keras_enlca.models.presets import preset_config
+
+    cls, _ = preset_config(preset_name)
+    parameters = inspect.signature(cls.__init__).parameters
+    allowed = [p for p in parameters if p not in ("self", "kwargs", "scale", "dtype")]
+    for key in args:
+        if key == "scale":
+            raise InputError("'model.args.scale': set the top-level 'scale' instead")
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise InputError(
+                f"'model.args.{key}' is not an argument of {cls.__name__} "
+                f"({hint}arguments: {', '.join(allowed)})"
+            )
+
+
 def available_presets():
     from keras_enlca.models.presets import list_presets
 
@@ -508,20 +529,22 @@ def config_from_dict(values, source=None, overrides=(), preset=None):
     # gives the defaults), then build for real over those defaults.
     probe = _build(TrainConfig, values, "", source)
     for key, value in pairs:
-        _build(TrainConfig, _nest(key, value), "", f"override '{key}'", base=probe)
+        _build(TrainConfig, _nest(key, value), "", None, base=probe)
     if preset is not None:
         probe.model.preset = preset
     if not probe.model.preset:
         raise InputError("'model.preset' is not set (use --preset NAME or a config file)")
-    full_name, _ = resolve_preset(probe, available_presets())
+    full_name, scale = resolve_preset(probe, available_presets())
+    check_model_args(full_name, probe.model.args)
     config = TrainConfig()
     for key, value in recipe_defaults(full_name).items():
         _build(TrainConfig, _nest(key, value), "", None, base=config)
     _build(TrainConfig, values, "", source, base=config)
     for key, value in pairs:
-        _build(TrainConfig, _nest(key, value), "", f"override '{key}'", base=config)
+        _build(TrainConfig, _nest(key, value), "", None, base=config)
     if preset is not None:
         config.model.preset = preset
+    config.scale = scale
     user_keys = set(_dotted_keys(values))
     for key, value in pairs:
         user_keys.update(_dotted_keys(_nest(key, value)))

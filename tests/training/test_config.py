@@ -52,7 +52,7 @@ def test_yaml_json_and_overrides(tmp_path):
         tmp_path / "c.json",
         overrides=[
             "schedule.epochs=5",
-            "model.args.num_features=8",
+            "model.args.filters=8",
             "schedule.decay_milestones=[2, 4]",
             "runtime.mixed_precision=true",
             "contrastive.warmup_epochs=null",
@@ -61,7 +61,7 @@ def test_yaml_json_and_overrides(tmp_path):
     )
     assert config.schedule.epochs == 5 and config.total_steps == 50
     assert config.schedule.learning_rate == 2e-4  # YAML reads "2e-4" as a string
-    assert config.model.args == {"num_blocks": 4, "num_features": 8}
+    assert config.model.args == {"num_blocks": 4, "filters": 8}
     assert config.schedule.decay_milestones == [2, 4]
     assert config.runtime.mixed_precision is True
     assert config.contrastive_warmup_steps == 7
@@ -109,7 +109,7 @@ def test_small_and_edsr_presets_take_their_recipes():
         ({"runtime": {"jit_compile": "yes"}}, [], "'runtime.jit_compile' must be true/false"),
         ({"schedule": {"decay_milestones": [2, "x"]}}, [], "'schedule.decay_milestones[1]' must be an integer"),
         ({"data": 3}, [], "'data' must be a mapping"),
-        ({}, ["data.batchsize=4"], "override 'data.batchsize': unknown key 'data.batchsize' (did you mean 'data.batch_size'?)"),
+        ({}, ["data.batchsize=4"], "unknown key 'data.batchsize' (did you mean 'data.batch_size'?)"),
         ({}, ["runtime.strategy=tpu"], "'runtime.strategy' must be one of auto, one_device, mirrored"),
         ({}, ["schedule.total_steps=10", "schedule.epochs=3"], "set exactly one of 'schedule.epochs' and 'schedule.total_steps'"),
         ({}, ["schedule.decay_milestones=[4, 2]"], "'schedule.decay_milestones' must be increasing"),
@@ -118,6 +118,8 @@ def test_small_and_edsr_presets_take_their_recipes():
         ({}, ["data.train.range=1..800"], "'data.train.range' must look like '1-800'"),
         ({}, ["contrastive.warmup_steps=5", "contrastive.warmup_epochs=2"], "set at most one of 'contrastive.warmup_epochs'"),
         ({}, ["epochs"], "override 'epochs' must look like KEY=VALUE"),
+        ({}, ["model.args.num_blockz=3"], "'model.args.num_blockz' is not an argument of ENLCN (did you mean 'num_blocks'?"),
+        ({}, ["model.args.scale=3"], "'model.args.scale': set the top-level 'scale' instead"),
     ],
 )
 def test_errors_name_the_key(values, overrides, message):
@@ -155,6 +157,7 @@ def test_resolve_preset():
     assert resolve_preset(config, PRESETS) == ("enlcn_x4", 4)
     config = config_from_dict({"model": {"preset": "enlcn_small"}, "scale": 2})
     assert resolve_preset(config, PRESETS) == ("enlcn_small_x2", 2)
+    assert config_from_dict({"model": {"preset": "enlcn_x4"}}).scale == 4  # filled in
     assert config.data.batch_size == 8  # the recipe of enlcn_small_x2
     # Preset problems are found while loading.
     with pytest.raises(InputError, match="'scale' is 2 but 'model.preset' enlcn_x4 is x4"):
@@ -173,8 +176,8 @@ def test_preset_argument_and_dump_roundtrip(tmp_path):
     again = load_config(tmp_path / "config.yaml")
     assert again.to_dict() == config.to_dict()
     assert diff_configs(config.to_dict(), again.to_dict()) == []
-    changed = load_config(tmp_path / "config.yaml", overrides=["schedule.epochs=3", "model.args.x=1"])
-    assert diff_configs(config.to_dict(), changed.to_dict()) == ["model.args.x", "schedule.epochs"]
+    changed = load_config(tmp_path / "config.yaml", overrides=["schedule.epochs=3", "model.args.num_blocks=4"])
+    assert diff_configs(config.to_dict(), changed.to_dict()) == ["model.args.num_blocks", "schedule.epochs"]
     assert isinstance(again, TrainConfig)
 
 
