@@ -59,7 +59,7 @@ class ResidualBlock(keras.layers.Layer):
                 f"with {input_shape[-1]} channels."
             )
         self.conv1.build(input_shape)
-        self.conv2.build(input_shape[:-1] + (self.filters,))
+        self.conv2.build(tuple(input_shape)[:-1] + (self.filters,))
 
     def call(self, inputs):
         residual = self.conv2(self.conv1(inputs))
