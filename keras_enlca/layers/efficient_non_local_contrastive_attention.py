@@ -149,6 +149,7 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
             initializer="zeros",
             trainable=False,
             dtype="float32",
+            autocast=False,
         )
         self.redraw_projection(seed=self.projection_seed)
 

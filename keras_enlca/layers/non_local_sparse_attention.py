@@ -114,6 +114,7 @@ class NonLocalSparseAttention(keras.layers.Layer):
             initializer="zeros",
             trainable=False,
             dtype="float32",
+            autocast=False,
         )
         self.redraw_rotations(seed=self.rotations_seed)
 
