@@ -1,0 +1,274 @@
+"""Evaluate a super-resolution model on benchmark datasets, paper style."""
+
+import os
+import time
+
+import numpy as np
+
+from keras_enlca.data.bicubic import bicubic_upscale
+from keras_enlca.data.datasets import SRDataset
+from keras_enlca.data.datasets import check_scale
+from keras_enlca.data.datasets import open_datasets
+from keras_enlca.data.io import write_image
+from keras_enlca.errors import InputError
+from keras_enlca.evaluation.chop import CHOP_VARIANTS
+from keras_enlca.evaluation.chop import forward_chop
+from keras_enlca.evaluation.ensemble import self_ensemble as run_self_ensemble
+from keras_enlca.evaluation.metrics import psnr
+from keras_enlca.evaluation.metrics import quantize
+from keras_enlca.evaluation.metrics import ssim
+from keras_enlca.evaluation.report import EvaluationReport
+from keras_enlca.evaluation.tiling import TiledUpscaler
+
+
+def predict_fn(model):
+    """A NumPy-in, NumPy-out callable for `model` (NHWC float32 in [0, 1]).
+
+    A Keras model is wrapped in one `tf.function` (retracing relaxed, so
+    images of new sizes reuse a shape-generic graph) and called with
+    `training=False`; any other callable (a LiteRT runner...) is used as is.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        if not callable(model):
+            raise InputError(f"Cannot evaluate {model!r}: not a Keras model or a callable")
+        return lambda x: np.asarray(model(x), dtype=np.float32)
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True, autograph=False)
+    def forward(x):
+        return model(x, training=False)
+
+    state = {"graph": True}
+
+    def call(x):
+        x = tf.convert_to_tensor(x, tf.float32)
+        if state["graph"]:
+            try:
+                return forward(x).numpy()
+            except (TypeError, ValueError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError):
+                # A layer that cannot trace with unknown height/width: run
+                # eagerly from now on (same numbers, a little slower).
+                state["graph"] = False
+        return np.asarray(model(x, training=False))
+
+    return call
+
+
+def model_scale(model):
+    """The `scale` attribute of a model or runner (None if it has none)."""
+    scale = getattr(model, "scale", None)
+    return int(scale) if isinstance(scale, (int, np.integer)) else None
+
+
+def chop_variant_for(model):
+    """`"a2n"` for A2N networks, else `"enlca"` (ENLCN, NLSN, EDSR)."""
+    inner = getattr(model, "model", model)
+    for candidate in (model, inner):
+        if type(candidate).__name__.upper().startswith("A2N"):
+            return "a2n"
+    return "enlca"
+
+
+def _resolve_chop(chop, model):
+    if chop in (False, None):
+        return None
+    if chop is True or chop == "auto":
+        return chop_variant_for(model)
+    if chop not in CHOP_VARIANTS:
+        raise InputError(
+            f"Unknown chop variant {chop!r}; use True/'auto' or one of {sorted(CHOP_VARIANTS)}"
+        )
+    return chop
+
+
+def upscale_image(
+    fn, lr, scale, chop=None, tile=None, overlap=32, self_ensemble=False
+):
+    """Upscale one image with the test-time options; returns float32 `(H, W, 3)`.
+
+    Args:
+        fn: NHWC float32 [0, 1] -> NHWC callable (see `predict_fn`).
+        lr: `(h, w, 3)` uint8 or float [0, 1] image.
+        scale: upscaling factor.
+        chop: None, or a `forward_chop` variant ("enlca", "a2n").
+        tile: None, or the LR tile size for `TiledUpscaler`.
+        overlap: tile overlap in LR pixels.
+        self_ensemble: average over the 8 flips/transposes.
+    """
+    lr = np.asarray(lr)
+    x = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
+    x = x[None]
+    if chop is not None and tile is not None:
+        raise InputError("Choose either chop or tile, not both")
+    if chop is not None:
+        base = lambda b: forward_chop(fn, b, scale, variant=chop)  # noqa: E731
+    elif tile is not None:
+        upscaler = TiledUpscaler(fn, scale, tile=tile, overlap=overlap)
+        base = lambda b: np.stack([upscaler(image) for image in b])  # noqa: E731
+    else:
+        base = fn
+    out = run_self_ensemble(base, x) if self_ensemble else np.asarray(base(x), np.float32)
+    return out[0]
+
+
+def _as_datasets(datasets, scale):
+    if isinstance(datasets, (SRDataset, str, os.PathLike)):
+        datasets = [datasets]
+    result = []
+    for item in datasets:
+        if isinstance(item, SRDataset):
+            if item.scale != scale:
+                raise InputError(
+                    f"Dataset {item.name} is at scale {item.scale}, evaluation at scale {scale}"
+                )
+            result.append(item)
+        else:
+            result.extend(open_datasets(item, scale))
+    if not result:
+        raise InputError("No datasets to evaluate")
+    return result
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def evaluate(
+    model,
+    datasets,
+    scale=None,
+    chop=False,
+    tile=None,
+    overlap=32,
+    self_ensemble=False,
+    save_images=None,
+    y_channel=True,
+    shave=None,
+    bicubic_baseline=True,
+    model_name=None,
+    progress=None,
+):
+    """PSNR/SSIM of `model` on datasets, as the papers measure them.
+
+    Every LR image goes through the model (optionally chopped, tiled and/or
+    self-ensembled), the output is clamped and rounded to `uint8`, and PSNR
+    and SSIM are computed against the HR (cropped to `LR * scale`) with the
+    MATLAB conventions: luminance, `shave = scale` pixels per border
+    (`keras_enlca.evaluation.psnr`/`ssim`). Dataset values are means over
+    their images. A bicubic baseline (MATLAB bicubic upscale of the same LR)
+    is scored alongside.
+
+    Args:
+        model: a Keras model (NHWC float32 [0, 1] in and out) or any such
+            callable (e.g. a LiteRT runner).
+        datasets: an `SRDataset`, a dataset folder (any layout
+            `keras_enlca.data.open_datasets` knows, e.g. `benchmark/Set5` or
+            `benchmark/` for all sets), or a list of them.
+        scale: upscaling factor; defaults to `model.scale`.
+        chop: `False`, `True` (the model's reference variant: "a2n" for A2N,
+            "enlca" otherwise) or a variant name, to run the reference
+            `forward_chop` as the published numbers were made.
+        tile: LR tile size for the overlap tiler instead (any image size,
+            bounded memory); exclusive with `chop`.
+        overlap: tile overlap in LR pixels.
+        self_ensemble: the x8 self-ensemble ("+" results).
+        save_images: folder to write the SR images to, as
+            `{dataset}/{name}_x{scale}_SR.png`.
+        y_channel: luminance metrics (papers); `False` for RGB.
+        shave: border pixels ignored; defaults to `scale`.
+        bicubic_baseline: also score the bicubic upscale.
+        model_name: name in the report (default: `model.name` or the class).
+        progress: optional callable `progress(done, total, dataset, image)`.
+
+    Returns:
+        An `EvaluationReport`.
+
+    Example:
+
+    ```python
+    model = keras_enlca.models.from_preset("enlcn_small_x2")
+    report = evaluate(model, "benchmark/Set5", chop=True)
+    print(report.format_table(per_image=True))
+    ```
+    """
+    own_scale = model_scale(model)
+    if scale is None:
+        if own_scale is None:
+            raise InputError("The model has no `scale`; pass scale=")
+        scale = own_scale
+    scale = check_scale(scale)
+    if own_scale is not None and own_scale != scale:
+        raise InputError(f"The model upscales x{own_scale} but scale {scale} was asked for")
+    variant = _resolve_chop(chop, model)
+    if variant is not None and tile is not None:
+        raise InputError("Choose either chop or tile, not both")
+    shave = scale if shave is None else int(shave)
+    datasets = _as_datasets(datasets, scale)
+    fn = predict_fn(model)
+    name = model_name or getattr(model, "name", None) or type(model).__name__
+    total = sum(len(d) for d in datasets)
+    done = 0
+    results = []
+    for dataset in datasets:
+        images = []
+        start = time.perf_counter()
+        for index in range(len(dataset)):
+            image_name, lr, hr = dataset.load(index)
+            t0 = time.perf_counter()
+            sr = upscale_image(
+                fn, lr, scale, chop=variant, tile=tile, overlap=overlap,
+                self_ensemble=self_ensemble,
+            )
+            seconds = time.perf_counter() - t0
+            sr = quantize(sr)
+            if sr.shape != hr.shape:
+                raise InputError(
+                    f"{dataset.name}/{image_name}: the model output {sr.shape} does not "
+                    f"match the HR image {hr.shape}"
+                )
+            entry = {
+                "name": image_name,
+                "psnr": psnr(sr, hr, shave, y_channel),
+                "ssim": ssim(sr, hr, shave, y_channel),
+                "seconds": seconds,
+            }
+            if bicubic_baseline:
+                bicubic = bicubic_upscale(lr, scale)
+                entry["bicubic_psnr"] = psnr(bicubic, hr, shave, y_channel)
+                entry["bicubic_ssim"] = ssim(bicubic, hr, shave, y_channel)
+            if save_images is not None:
+                write_image(
+                    os.path.join(
+                        os.fspath(save_images), dataset.name, f"{image_name}_x{scale}_SR.png"
+                    ),
+                    sr,
+                )
+            images.append(entry)
+            done += 1
+            if progress is not None:
+                progress(done, total, dataset.name, image_name)
+        results.append(
+            {
+                "name": dataset.name,
+                "lr_source": dataset.lr_source,
+                "num_images": len(images),
+                "psnr": _mean(e["psnr"] for e in images),
+                "ssim": _mean(e["ssim"] for e in images),
+                "bicubic_psnr": _mean(e.get("bicubic_psnr") for e in images),
+                "bicubic_ssim": _mean(e.get("bicubic_ssim") for e in images),
+                "seconds": time.perf_counter() - start,
+                "images": images,
+            }
+        )
+    settings = {
+        "chop": variant,
+        "tile": tile,
+        "overlap": overlap if tile is not None else None,
+        "self_ensemble": bool(self_ensemble),
+        "channel": "y" if y_channel else "rgb",
+        "shave": shave,
+    }
+    return EvaluationReport(name, scale, settings, results)
