@@ -77,6 +77,7 @@ def match_files(candidates, references, scale=None, candidate_label="SR", refere
     # Longest keys first, so each candidate goes to the most specific reference.
     by_length = sorted(keys, key=lambda item: -len(item[0]))
     best = {path: [] for path in references}
+    other_scale = {path: [] for path in references}
     for candidate in candidates:
         stem = os.path.splitext(os.path.basename(candidate))[0].lower()
         for key, reference in by_length:
@@ -84,15 +85,22 @@ def match_files(candidates, references, scale=None, candidate_label="SR", refere
             if rank is not None:
                 best[reference].append((rank, candidate))
                 break
+            if scale is not None and _is_match(key, stem, None) is not None:
+                other_scale[reference].append(candidate)
     pairs = []
     for key, reference in keys:
         found = sorted(best[reference])
         if not found:
             folder = os.path.dirname(candidates[0]) if candidates else "(no files)"
+            hint = f"looked for names starting with '{key}'"
+            if other_scale[reference]:
+                hint = (
+                    f"{os.path.basename(other_scale[reference][0])} is named for another "
+                    f"scale than x{scale}"
+                )
             raise InputError(
                 f"No {candidate_label} image for {reference_label} "
-                f"{os.path.basename(reference)} in {folder} (looked for names starting "
-                f"with '{key}')"
+                f"{os.path.basename(reference)} in {folder} ({hint})"
             )
         if len(found) > 1 and found[0][0] == found[1][0]:
             names = ", ".join(os.path.basename(c) for _, c in found[:3])

@@ -15,3 +15,4 @@ from keras_enlca.evaluation.report import EvaluationReport
 from keras_enlca.evaluation.ssim_metric import SSIM
 from keras_enlca.evaluation.tiling import TiledUpscaler
 from keras_enlca.evaluation.tiling import upscale_tiled
+from keras_enlca.evaluation.scoring import score_folders

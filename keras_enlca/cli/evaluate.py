@@ -1,0 +1,143 @@
+"""`enlca eval`: PSNR/SSIM of a model on benchmark folders, paper conventions."""
+
+import os
+
+import click
+
+
+def load_model_for_eval(spec):
+    """A `.keras` file, a SavedModel folder, a `.tflite` file or a preset name.
+
+    Returns `(model, description)`. Keras files and presets give the Keras
+    model itself (so `--chop` can pick the network's reference variant);
+    SavedModel and `.tflite` give their runners.
+    """
+    from keras_enlca.errors import InputError
+
+    if os.path.exists(spec):
+        from keras_enlca.export.model_runner import ModelRunner
+        from keras_enlca.export.model_runner import model_format
+
+        fmt = model_format(spec)
+        if fmt == "keras":
+            from keras_enlca.export.keras_runner import load_keras_model
+
+            return load_keras_model(spec), os.path.basename(spec)
+        return ModelRunner.load(spec), os.path.basename(os.path.normpath(spec))
+    if spec.lower().endswith((".keras", ".tflite")) or os.sep in spec:
+        raise InputError(f"Model file not found: {spec}")
+    from keras_enlca.models import from_preset
+    from keras_enlca.models import list_presets
+
+    if spec not in list_presets():
+        raise InputError(
+            f"{spec}: neither a model file nor a preset name "
+            f"(presets: {', '.join(list_presets())})"
+        )
+    return from_preset(spec), f"{spec} (untrained)"
+
+
+@click.command(name="eval")
+@click.argument("model", type=str)
+@click.argument("dataset_dirs", nargs=-1, required=True, type=str, metavar="DATASET_DIR...")
+@click.option("--scale", type=int, default=None,
+              help="Upscaling factor (2, 3, 4 or 8). [default: the model's]")
+@click.option("--chop", is_flag=True,
+              help="Run the reference forward_chop (4 overlapping crops) as the published "
+              "numbers were made: shave 10, min_size 120000 with /4,/8 rounding for "
+              "ENLCN/NLSN/EDSR, 160000 without rounding for A2N.")
+@click.option("--chop-variant", type=click.Choice(["auto", "enlca", "a2n"]), default="auto",
+              show_default=True, help="forward_chop variant; auto picks the network's.")
+@click.option("--tile", type=click.IntRange(min=8), default=None,
+              help="Upscale tile by tile (LR tile size) with blended overlaps: bounded "
+              "memory for any image size. Not with --chop.")
+@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
+              help="LR pixels shared by neighbouring tiles (with --tile).")
+@click.option("--self-ensemble", is_flag=True,
+              help="Average the 8 flips/transposes before quantisation (\"+\" results).")
+@click.option("--save-images", type=click.Path(file_okay=False, path_type=str), default=None,
+              help="Write the SR images to DIR/<dataset>/<name>_x<scale>_SR.png.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str),
+              default=None, help="Write per-image and per-dataset results to this JSON file.")
+@click.option("--per-image", is_flag=True, help="List every image in the table.")
+@click.option("--rgb", is_flag=True, help="Measure on RGB instead of luminance (Y).")
+@click.option("--no-bicubic", is_flag=True, help="Skip the bicubic baseline.")
+def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self_ensemble,
+             save_images, json_path, per_image, rgb, no_bicubic):
+    """Measure PSNR/SSIM of MODEL on DATASET_DIR... the way SR papers do.
+
+    MODEL is a .keras file, a SavedModel folder, a .tflite file, or a preset
+    name (fresh random weights: a smoke run). Each DATASET_DIR is an EDSR
+    benchmark set (Set5/HR + Set5/LR_bicubic/X4), a folder of such sets, a
+    DIV2K root (validation images 801-900), HR/ + LR/ folders paired by name,
+    or a plain folder of HR images (LR made with the MATLAB bicubic).
+
+    The SR output is clamped and rounded to 8 bits; PSNR and SSIM are computed
+    on the MATLAB luminance with `scale` border pixels shaved (RCAN's
+    Evaluate_PSNR_SSIM.m), and averaged over each dataset's images. A bicubic
+    baseline row is included.
+
+    \b
+    Examples:
+      enlca eval enlcn_x4.keras benchmark/Set5 benchmark/Set14 --scale 4 --chop
+      enlca eval a2n_x2.keras benchmark/ --chop --json a2n_x2.json --per-image
+      enlca eval enlcn_small_x2 ~/photos/hr --tile 128 --self-ensemble
+    """
+    import sys
+
+    from keras_enlca.data.datasets import check_scale
+    from keras_enlca.data.datasets import open_datasets
+    from keras_enlca.errors import InputError
+    from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
+    from keras_enlca.evaluation.evaluator import model_scale
+
+    if chop and tile is not None:
+        raise InputError("Use either --chop or --tile, not both")
+    if tile is not None and 2 * overlap >= tile:
+        raise InputError(f"--overlap {overlap} must be smaller than half of --tile {tile}")
+    if scale is not None:
+        scale = check_scale(scale)
+    net, name = load_model_for_eval(model)
+    own = model_scale(net)
+    if scale is None:
+        if own is None:
+            raise InputError(f"{model}: cannot tell its scale; pass --scale")
+        scale = own
+    if own is not None and own != scale:
+        raise InputError(f"{model} is a x{own} model, but --scale {scale} was given")
+    datasets = []
+    for folder in dataset_dirs:
+        datasets.extend(open_datasets(folder, scale))
+    total = sum(len(d) for d in datasets)
+    stderr = click.get_text_stream("stderr")
+    bar = click.progressbar(length=total, label=f"Evaluating x{scale}", file=stderr,
+                            show_pos=True, item_show_func=lambda item: item)
+
+    def progress(done, total, dataset, image):
+        bar.update(1, current_item=f"{dataset}/{image}")
+
+    with bar:
+        report = run_evaluation(
+            net, datasets, scale=scale,
+            chop=(chop_variant if chop_variant != "auto" else True) if chop else False,
+            tile=tile, overlap=overlap, self_ensemble=self_ensemble,
+            save_images=save_images, y_channel=not rgb, bicubic_baseline=not no_bicubic,
+            model_name=name, progress=progress,
+        )
+    settings = report.settings
+    how = []
+    if settings["chop"]:
+        how.append(f"chop ({settings['chop']})")
+    if settings["tile"]:
+        how.append(f"tile {settings['tile']}, overlap {settings['overlap']}")
+    if settings["self_ensemble"]:
+        how.append("x8 self-ensemble")
+    how.append(f"{'Y' if settings['channel'] == 'y' else 'RGB'}, shave {settings['shave']}")
+    click.echo(f"{name} x{scale}: {'; '.join(how)}")
+    click.echo(report.format_table(per_image=per_image))
+    if json_path:
+        report.save_json(json_path)
+        click.echo(f"Wrote {json_path}")
+    if save_images:
+        click.echo(f"SR images in {save_images}")
+    sys.stdout.flush()
