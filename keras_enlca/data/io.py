@@ -156,12 +156,13 @@ def read_image(path):
         raise InputError(f"Expected an image file but got a folder: {path}")
     try:
         with Image.open(path) as image:
+            # Before `getexif()`, which loads a PNG and forgets its raw mode.
+            is_16bit_png = _is_16bit_png(image)
             orientation = 1
             try:
                 orientation = int(image.getexif().get(_EXIF_ORIENTATION, 1))
             except Exception:  # noqa: BLE001 - a broken EXIF block is not fatal
                 orientation = 1
-            is_16bit_png = _is_16bit_png(image)
             array = None
             if not is_16bit_png:
                 image.load()
