@@ -69,7 +69,8 @@ def convert(checkpoint, arch, scale, output, res_scale):
     if arch.lower() in ("edsr", "nlsn", "enlcn"):
         details = (
             f"{config['num_blocks']} ResBlocks, {config['filters']} features, "
-            f"res_scale {config['res_scale']:g}, trained in [0, {config['rgb_range']:g}]"
+            f"res_scale {config['res_scale']:g}, "
+            f"trained in [0, {config['rgb_range']:g}]"
         )
     else:
         details = (

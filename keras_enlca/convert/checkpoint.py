@@ -125,7 +125,7 @@ def _strip_wrapper_prefixes(state_dict):
         changed = False
         for prefix in WRAPPER_PREFIXES:
             if all(key.startswith(prefix) for key in state_dict):
-                state_dict = {key[len(prefix):]: v for key, v in state_dict.items()}
+                state_dict = {key[len(prefix) :]: v for key, v in state_dict.items()}
                 changed = True
     return state_dict
 

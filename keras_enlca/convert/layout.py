@@ -110,7 +110,9 @@ def reference_layout(
     ```
     """
     if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture {arch!r}; expected one of {ARCHITECTURES}.")
+        raise ValueError(
+            f"Unknown architecture {arch!r}; expected one of {ARCHITECTURES}."
+        )
     layout = {}
     if arch in EDSR_FAMILY:
         n_resblocks = 32 if n_resblocks is None else n_resblocks
@@ -249,7 +251,8 @@ def infer_hyperparameters(state_dict, arch, scale=None, source="checkpoint"):
     """
     if arch not in ARCHITECTURES:
         raise InputError(
-            f"--arch {arch!r} is not supported; choose one of {', '.join(ARCHITECTURES)}."
+            f"--arch {arch!r} is not supported; choose one of "
+            f"{', '.join(ARCHITECTURES)}."
         )
     if scale is not None and scale not in SUPPORTED_SCALES:
         raise InputError(
@@ -286,7 +289,9 @@ def _infer_edsr_family(state_dict, arch, scale, source):
     if n_feats is None:
         n_feats, _ = _first_shape(state_dict, ["tail.1.weight"], axis=1)
     if n_feats is None:
-        raise InputError(f"{source}: cannot read the number of features (no head.0.weight).")
+        raise InputError(
+            f"{source}: cannot read the number of features (no head.0.weight)."
+        )
 
     found_scale = None
     if "tail.0.0.weight" in state_dict:
@@ -327,7 +332,9 @@ def _infer_edsr_family(state_dict, arch, scale, source):
         if arch == "enlcn":
             rows, _ = _first_shape(
                 state_dict,
-                sorted(k for k in state_dict if k.endswith("attn_fn.projection_matrix")),
+                sorted(
+                    k for k in state_dict if k.endswith("attn_fn.projection_matrix")
+                ),
             )
             hparams["num_random_features"] = rows or 128
     return hparams
@@ -340,7 +347,9 @@ def _infer_a2n(state_dict, arch, scale, source):
         if m
     }
     features, _ = _first_shape(state_dict, ["conv_first.weight", "trunk_conv.weight"])
-    upsample_features, _ = _first_shape(state_dict, ["upconv1.weight", "conv_last.weight"], 0)
+    upsample_features, _ = _first_shape(
+        state_dict, ["upconv1.weight", "conv_last.weight"], 0
+    )
     if "upconv1.weight" not in state_dict and "conv_last.weight" in state_dict:
         upsample_features = int(np.shape(state_dict["conv_last.weight"])[1])
     if features is None or upsample_features is None:
@@ -395,7 +404,9 @@ def describe(hparams):
 
 def layout_from_hyperparameters(hparams):
     """`reference_layout` for the dict returned by `infer_hyperparameters`."""
-    kwargs = {k: v for k, v in hparams.items() if k not in ("arch", "scale", "rgb_range")}
+    kwargs = {
+        k: v for k, v in hparams.items() if k not in ("arch", "scale", "rgb_range")
+    }
     return reference_layout(hparams["arch"], hparams["scale"], **kwargs)
 
 
@@ -407,7 +418,9 @@ def _list(items, limit=6):
     return shown
 
 
-def check_state_dict(state_dict, layout, source="checkpoint", description="the reference layout"):
+def check_state_dict(
+    state_dict, layout, source="checkpoint", description="the reference layout"
+):
     """Raise a one-line `InputError` unless `state_dict` matches `layout`.
 
     The message lists the missing, unexpected and mis-shaped keys (the first

@@ -91,7 +91,9 @@ def architecture_of(model):
 
 
 def _conv_pairs(layer, state_dict, prefix, use_bias=True):
-    pairs = [(f"{prefix}.weight", layer.kernel, conv_kernel(state_dict[f"{prefix}.weight"]))]
+    pairs = [
+        (f"{prefix}.weight", layer.kernel, conv_kernel(state_dict[f"{prefix}.weight"]))
+    ]
     if use_bias:
         pairs.append((f"{prefix}.bias", layer.bias, state_dict[f"{prefix}.bias"]))
     return pairs
@@ -122,11 +124,17 @@ def _edsr_family_assignments(model, arch, state_dict, hparams):
             pairs.append((key, layer.projection_matrix, sd[key]))
         else:
             pairs += _conv_pairs(layer.match_embedding, sd, f"{prefix}.conv_match.0")
-            pairs += _conv_pairs(layer.assembly_embedding, sd, f"{prefix}.conv_assembly.0")
+            pairs += _conv_pairs(
+                layer.assembly_embedding, sd, f"{prefix}.conv_assembly.0"
+            )
     upsampler = model.get_layer("upsampler")
-    for conv, (conv_index, factor) in zip(upsampler.convs, upsampler_stages(hparams["scale"])):
+    for conv, (conv_index, factor) in zip(
+        upsampler.convs, upsampler_stages(hparams["scale"])
+    ):
         prefix = f"tail.0.{conv_index}"
-        kernel, bias = pixel_shuffle_conv(sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], factor)
+        kernel, bias = pixel_shuffle_conv(
+            sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], factor
+        )
         pairs.append((f"{prefix}.weight", conv.kernel, kernel))
         pairs.append((f"{prefix}.bias", conv.bias, bias))
     pairs += _conv_pairs(model.get_layer("tail"), sd, "tail.1")
@@ -141,17 +149,30 @@ def _a2n_assignments(model, state_dict, hparams):
         p = f"AAB_trunk.{i}"
         pairs += _conv_pairs(block.conv_first, sd, f"{p}.conv_first", use_bias=False)
         pairs += _conv_pairs(block.conv_last, sd, f"{p}.conv_last", use_bias=False)
-        for dense, key in ((block.adm_dense_1, f"{p}.ADM.0.weight"), (block.adm_dense_2, f"{p}.ADM.2.weight")):
+        for dense, key in (
+            (block.adm_dense_1, f"{p}.ADM.0.weight"),
+            (block.adm_dense_2, f"{p}.ADM.2.weight"),
+        ):
             pairs.append((key, dense.kernel, dense_kernel(sd[key])))
-        pairs += _conv_pairs(block.attention_k1, sd, f"{p}.attention.k1", use_bias=False)
+        pairs += _conv_pairs(
+            block.attention_k1, sd, f"{p}.attention.k1", use_bias=False
+        )
         pairs += _conv_pairs(block.attention_k2, sd, f"{p}.attention.k2")
-        pairs += _conv_pairs(block.attention_k3, sd, f"{p}.attention.k3", use_bias=False)
-        pairs += _conv_pairs(block.attention_k4, sd, f"{p}.attention.k4", use_bias=False)
-        pairs += _conv_pairs(block.non_attention, sd, f"{p}.non_attention", use_bias=False)
+        pairs += _conv_pairs(
+            block.attention_k3, sd, f"{p}.attention.k3", use_bias=False
+        )
+        pairs += _conv_pairs(
+            block.attention_k4, sd, f"{p}.attention.k4", use_bias=False
+        )
+        pairs += _conv_pairs(
+            block.non_attention, sd, f"{p}.non_attention", use_bias=False
+        )
     pairs += _conv_pairs(model.get_layer("trunk_conv"), sd, "trunk_conv")
     for stage in (1, 2) if hparams["scale"] == 4 else (1,):
         pairs += _conv_pairs(model.get_layer(f"upconv{stage}"), sd, f"upconv{stage}")
-        pairs += _conv_pairs(model.get_layer(f"att{stage}").conv, sd, f"att{stage}.conv")
+        pairs += _conv_pairs(
+            model.get_layer(f"att{stage}").conv, sd, f"att{stage}.conv"
+        )
         pairs += _conv_pairs(model.get_layer(f"hr_conv{stage}"), sd, f"HRconv{stage}")
     pairs += _conv_pairs(model.get_layer("conv_last"), sd, "conv_last")
     return pairs
@@ -253,7 +274,9 @@ def build_model(hparams, res_scale=None, **overrides):
     return MODEL_CLASSES[hparams["arch"]](**kwargs)
 
 
-def convert_checkpoint(path, arch, scale=None, output=None, res_scale=None, **overrides):
+def convert_checkpoint(
+    path, arch, scale=None, output=None, res_scale=None, **overrides
+):
     """Convert an authors' PyTorch checkpoint into a Keras network.
 
     Reads the file safely (`torch.load(..., weights_only=True)`, zip or
@@ -306,4 +329,3 @@ def convert_checkpoint(path, arch, scale=None, output=None, res_scale=None, **ov
         with atomic_path(output) as tmp:
             model.save(tmp)
     return model
-

@@ -29,7 +29,9 @@ def read_layout_file(name):
     with open(os.path.join(DATA_DIR, f"{name}.txt")) as f:
         for line in f:
             key, shape = line.strip().split(" ", 1)
-            layout[key] = tuple(int(s) for s in shape.strip("()").split(",") if s.strip())
+            layout[key] = tuple(
+                int(s) for s in shape.strip("()").split(",") if s.strip()
+            )
     return layout
 
 

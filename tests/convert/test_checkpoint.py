@@ -20,7 +20,10 @@ def state_dict():
         [
             ("head.0.weight", torch.randn(4, 3, 3, 3, generator=generator)),
             ("head.0.bias", torch.randn(4, generator=generator)),
-            ("body.0.attn_fn.projection_matrix", torch.randn(8, 2, generator=generator)),
+            (
+                "body.0.attn_fn.projection_matrix",
+                torch.randn(8, 2, generator=generator),
+            ),
         ]
     )
 
@@ -64,7 +67,9 @@ def test_half_precision_becomes_float32(state_dict, tmp_path):
     torch.save({k: v.half() for k, v in state_dict.items()}, path)
     loaded = read_checkpoint(path)
     assert loaded["head.0.bias"].dtype == np.float32
-    np.testing.assert_array_equal(loaded["head.0.bias"], state_dict["head.0.bias"].half().float().numpy())
+    np.testing.assert_array_equal(
+        loaded["head.0.bias"], state_dict["head.0.bias"].half().float().numpy()
+    )
 
 
 def test_state_dict_to_numpy_accepts_tensors_and_arrays(state_dict):
@@ -72,7 +77,9 @@ def test_state_dict_to_numpy_accepts_tensors_and_arrays(state_dict):
     mixed["tail.1.bias"] = np.arange(3, dtype=np.float64)
     converted = state_dict_to_numpy(mixed)
     assert converted["tail.1.bias"].dtype == np.float32
-    np.testing.assert_array_equal(converted["head.0.weight"], state_dict["head.0.weight"].numpy())
+    np.testing.assert_array_equal(
+        converted["head.0.weight"], state_dict["head.0.weight"].numpy()
+    )
 
 
 def test_pickled_modules_are_refused_without_running_code(tmp_path):
@@ -81,7 +88,9 @@ def test_pickled_modules_are_refused_without_running_code(tmp_path):
     with pytest.raises(InputError) as info:
         read_checkpoint(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: the checkpoint pickles Python objects (torch.nn.modules.conv.Conv2d)")
+    assert message.startswith(
+        f"{path}: the checkpoint pickles Python objects (torch.nn.modules.conv.Conv2d)"
+    )
     assert "weights_only=True" in message and "\n" not in message
 
 
@@ -106,25 +115,34 @@ def test_zip_that_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "archive.pt"
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("readme.txt", "hello")
-    with pytest.raises(InputError, match=r"archive.pt: not a PyTorch checkpoint \(RuntimeError"):
+    with pytest.raises(
+        InputError, match=r"archive.pt: not a PyTorch checkpoint \(RuntimeError"
+    ):
         read_checkpoint(path)
 
 
 def test_checkpoints_without_a_state_dict(tmp_path):
     path = tmp_path / "numbers.pt"
     torch.save({"epoch": 3, "config": {"lr": 0.1}}, path)
-    with pytest.raises(InputError, match=r"numbers.pt: no state_dict found in the checkpoint \(top-level keys: 'epoch', 'config'"):
+    with pytest.raises(
+        InputError,
+        match=r"numbers.pt: no state_dict found in the checkpoint \(top-level keys: 'epoch', 'config'",
+    ):
         read_checkpoint(path)
     path = tmp_path / "tensor.pt"
     torch.save(torch.zeros(3), path)
-    with pytest.raises(InputError, match=r"tensor.pt: the checkpoint holds a Tensor, not a state_dict"):
+    with pytest.raises(
+        InputError, match=r"tensor.pt: the checkpoint holds a Tensor, not a state_dict"
+    ):
         read_checkpoint(path)
 
 
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(InputError, match=r"nope.pt: no such checkpoint file"):
         read_checkpoint(tmp_path / "nope.pt")
-    with pytest.raises(InputError, match=r"is a folder, expected a PyTorch checkpoint file"):
+    with pytest.raises(
+        InputError, match=r"is a folder, expected a PyTorch checkpoint file"
+    ):
         read_checkpoint(tmp_path)
 
 

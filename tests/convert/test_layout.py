@@ -35,11 +35,17 @@ def zeros_like_layout(layout, rgb_range=1.0):
 
 
 def parameters(layout):
-    return sum(int(np.prod(s)) for k, s in layout.items() if not k.endswith("projection_matrix"))
+    return sum(
+        int(np.prod(s))
+        for k, s in layout.items()
+        if not k.endswith("projection_matrix")
+    )
 
 
 @pytest.mark.parametrize("name,arch,scale,entries,params", REFERENCE_FILES)
-def test_reference_layout_matches_the_authors_state_dicts(name, arch, scale, entries, params):
+def test_reference_layout_matches_the_authors_state_dicts(
+    name, arch, scale, entries, params
+):
     expected = read_layout_file(name)
     layout = reference_layout(arch, scale)
     # Same keys, shapes and insertion order as the dump of the reference code.
@@ -80,7 +86,9 @@ def test_a2n_m_parameters_and_detection():
     state_dict = zeros_like_layout(reference_layout("a2n-m", 4))
     assert detect_architecture(state_dict) == "a2n-m"
     assert infer_hyperparameters(state_dict, "a2n-m")["non_attention_kernel_size"] == 1
-    with pytest.raises(InputError, match=r"--arch a2n does not match .*A2N-M; pass --arch a2n-m"):
+    with pytest.raises(
+        InputError, match=r"--arch a2n does not match .*A2N-M; pass --arch a2n-m"
+    ):
         infer_hyperparameters(state_dict, "a2n")
 
 
@@ -103,16 +111,45 @@ def test_rgb_range_comes_from_the_mean_shift_bias(rgb_range):
 @pytest.mark.parametrize(
     "arch,actual,requested,message",
     [
-        ("enlcn", 2, 4, r"--scale 4 does not match ckpt: it has one x2 sub-pixel stage .* x2; pass --scale 2"),
-        ("enlcn", 4, 2, r"--scale 2 does not match ckpt: it has two x2 sub-pixel stages .* x4"),
-        ("nlsn", 3, 2, r"--scale 2 does not match ckpt: tail.0.0.weight has 9\*16 output channels, so the checkpoint is x3"),
+        (
+            "enlcn",
+            2,
+            4,
+            r"--scale 4 does not match ckpt: it has one x2 sub-pixel stage .* x2; pass --scale 2",
+        ),
+        (
+            "enlcn",
+            4,
+            2,
+            r"--scale 2 does not match ckpt: it has two x2 sub-pixel stages .* x4",
+        ),
+        (
+            "nlsn",
+            3,
+            2,
+            r"--scale 2 does not match ckpt: tail.0.0.weight has 9\*16 output channels, so the checkpoint is x3",
+        ),
         ("edsr", 2, 3, r"--scale 3 does not match ckpt: .* x2; pass --scale 2"),
-        ("a2n", 4, 3, r"--scale 3 does not match ckpt: it has two upsampling stages .* x4"),
-        ("a2n", 2, 4, r"--scale 4 does not match ckpt: it has one upsampling stage .* x2 or x3"),
+        (
+            "a2n",
+            4,
+            3,
+            r"--scale 3 does not match ckpt: it has two upsampling stages .* x4",
+        ),
+        (
+            "a2n",
+            2,
+            4,
+            r"--scale 4 does not match ckpt: it has one upsampling stage .* x2 or x3",
+        ),
     ],
 )
 def test_wrong_scale_names_the_right_one(arch, actual, requested, message):
-    sizes = {"num_blocks": 1, "features": 8, "upsample_features": 4} if arch == "a2n" else {"n_resblocks": 1, "n_feats": 16}
+    sizes = (
+        {"num_blocks": 1, "features": 8, "upsample_features": 4}
+        if arch == "a2n"
+        else {"n_resblocks": 1, "n_feats": 16}
+    )
     state_dict = zeros_like_layout(reference_layout(arch, actual, **sizes))
     with pytest.raises(InputError, match=message):
         infer_hyperparameters(state_dict, arch, requested, source="ckpt")
@@ -120,10 +157,15 @@ def test_wrong_scale_names_the_right_one(arch, actual, requested, message):
 
 def test_scale_is_read_from_the_tail_or_required_for_a2n():
     for scale in (2, 3, 4):
-        state_dict = zeros_like_layout(reference_layout("nlsn", scale, n_resblocks=1, n_feats=8))
+        state_dict = zeros_like_layout(
+            reference_layout("nlsn", scale, n_resblocks=1, n_feats=8)
+        )
         assert infer_hyperparameters(state_dict, "nlsn")["scale"] == scale
     state_dict = zeros_like_layout(reference_layout("a2n", 3, num_blocks=1, features=8))
-    with pytest.raises(InputError, match=r"A2N x2 and x3 checkpoints have the same layout; pass --scale 2 or --scale 3"):
+    with pytest.raises(
+        InputError,
+        match=r"A2N x2 and x3 checkpoints have the same layout; pass --scale 2 or --scale 3",
+    ):
         infer_hyperparameters(state_dict, "a2n")
     with pytest.raises(InputError, match=r"--scale 5 is not supported"):
         infer_hyperparameters(state_dict, "a2n", 5)
@@ -131,18 +173,37 @@ def test_scale_is_read_from_the_tail_or_required_for_a2n():
 
 @pytest.mark.parametrize(
     "arch,requested,name",
-    [("enlcn", "nlsn", "ENLCN"), ("nlsn", "enlcn", "NLSN"), ("edsr", "enlcn", "EDSR"), ("a2n", "edsr", "A2N")],
+    [
+        ("enlcn", "nlsn", "ENLCN"),
+        ("nlsn", "enlcn", "NLSN"),
+        ("edsr", "enlcn", "EDSR"),
+        ("a2n", "edsr", "A2N"),
+    ],
 )
 def test_wrong_arch_names_the_right_one(arch, requested, name):
-    sizes = {"num_blocks": 1, "features": 8} if arch == "a2n" else {"n_resblocks": 1, "n_feats": 8}
+    sizes = (
+        {"num_blocks": 1, "features": 8}
+        if arch == "a2n"
+        else {"n_resblocks": 1, "n_feats": 8}
+    )
     state_dict = zeros_like_layout(reference_layout(arch, 2, **sizes))
-    with pytest.raises(InputError, match=rf"--arch {requested} does not match ckpt: its keys are those of {name}; pass --arch {arch}\.$"):
+    with pytest.raises(
+        InputError,
+        match=rf"--arch {requested} does not match ckpt: its keys are those of {name}; pass --arch {arch}\.$",
+    ):
         infer_hyperparameters(state_dict, requested, 2, source="ckpt")
 
 
 def test_unknown_networks_and_arch_names():
-    with pytest.raises(InputError, match=r"ckpt: not a checkpoint of EDSR, NLSN, ENLCN or A2N \(its first keys are fc.weight, fc.bias\)"):
-        infer_hyperparameters({"fc.weight": np.zeros((2, 2)), "fc.bias": np.zeros(2)}, "edsr", source="ckpt")
+    with pytest.raises(
+        InputError,
+        match=r"ckpt: not a checkpoint of EDSR, NLSN, ENLCN or A2N \(its first keys are fc.weight, fc.bias\)",
+    ):
+        infer_hyperparameters(
+            {"fc.weight": np.zeros((2, 2)), "fc.bias": np.zeros(2)},
+            "edsr",
+            source="ckpt",
+        )
     with pytest.raises(InputError, match=r"--arch 'rcan' is not supported"):
         infer_hyperparameters({}, "rcan")
 
@@ -155,7 +216,9 @@ def test_check_lists_missing_unexpected_and_misshaped_keys():
     state_dict["body.9.attn_fn.calls"] = np.zeros(())
     state_dict["tail.1.weight"] = np.zeros((3, 8, 3, 3), np.float32)
     with pytest.raises(InputError) as info:
-        check_state_dict(state_dict, layout, "ckpt.pt", "ENLCN x2 (8 ResBlocks, 16 features)")
+        check_state_dict(
+            state_dict, layout, "ckpt.pt", "ENLCN x2 (8 ResBlocks, 16 features)"
+        )
     message = str(info.value)
     assert message == (
         "ckpt.pt does not match ENLCN x2 (8 ResBlocks, 16 features): keys "
@@ -167,8 +230,13 @@ def test_check_lists_missing_unexpected_and_misshaped_keys():
 
 def test_long_key_lists_are_shortened():
     layout = reference_layout("edsr", 2, n_resblocks=8, n_feats=8)
-    state_dict = {k: v for k, v in zeros_like_layout(layout).items() if not k.startswith("body.")}
-    with pytest.raises(InputError, match=r"keys 34 missing: body.0.body.0.weight, .* \(and 28 more\)\.$"):
+    state_dict = {
+        k: v for k, v in zeros_like_layout(layout).items() if not k.startswith("body.")
+    }
+    with pytest.raises(
+        InputError,
+        match=r"keys 34 missing: body.0.body.0.weight, .* \(and 28 more\)\.$",
+    ):
         check_state_dict(state_dict, layout)
 
 

@@ -32,7 +32,9 @@ from tests.convert.common import to_nhwc
 ATOL = 3e-5
 
 
-def torch_forward(arch, state_dict, images, scale, rgb_range, res_scale, rotations=None):
+def torch_forward(
+    arch, state_dict, images, scale, rgb_range, res_scale, rotations=None
+):
     """Reference output in [0, 1] units for NHWC [0, 1] images."""
     sd = {k: v.double() for k, v in state_dict.items()}
     x = to_nchw64(images)
@@ -40,7 +42,12 @@ def torch_forward(arch, state_dict, images, scale, rgb_range, res_scale, rotatio
         if arch in ("a2n", "a2n-m"):
             y = torch_reference.a2n_forward(sd, x * 255.0, scale) / 255.0
         else:
-            y = torch_reference.edsr_family_forward(sd, x * rgb_range, res_scale, rotations) / rgb_range
+            y = (
+                torch_reference.edsr_family_forward(
+                    sd, x * rgb_range, res_scale, rotations
+                )
+                / rgb_range
+            )
     return to_nhwc(y)
 
 
@@ -80,7 +87,9 @@ def test_converted_network_matches_pytorch(arch, scale, rgb_range, tmp_path, rng
             rotations[int(layer.name.split("_")[-1])] = torch.from_numpy(values)
         assert sorted(rotations) == [0, 9]
     res_scale = getattr(model, "res_scale", None)
-    expected = torch_forward(arch, state_dict, images, scale, rgb_range, res_scale, rotations)
+    expected = torch_forward(
+        arch, state_dict, images, scale, rgb_range, res_scale, rotations
+    )
     actual = model.predict(images, verbose=0)
     assert actual.shape == (2, 20 * scale, 18 * scale, 3)
     assert np.abs(expected).max() > 0.5  # Not a trivially small output.
@@ -121,11 +130,24 @@ def assert_loaded(variable, value):
     # Parameters of the reference code plus the non-trainable buffers the
     # Keras layers add: 5 ENLCA projections (128 x 64) / 5 NLSA rotation
     # tables (64 x 4 x 64).
-    [("enlcn", 4, 43_583_387 + 5 * 128 * 64), ("nlsn", 2, 41_796_187 + 5 * 64 * 4 * 64)],
+    [
+        ("enlcn", 4, 43_583_387 + 5 * 128 * 64),
+        ("nlsn", 2, 41_796_187 + 5 * 64 * 4 * 64),
+    ],
 )
 def test_full_size_layouts_load_into_the_paper_networks(arch, scale, weights):
     state_dict = constant_state_dict(reference_layout(arch, scale))
-    model = build_model({"arch": arch, "scale": scale, "n_resblocks": 32, "n_feats": 256, "rgb_range": 1, "reduction": 4, "num_random_features": 128})
+    model = build_model(
+        {
+            "arch": arch,
+            "scale": scale,
+            "n_resblocks": 32,
+            "n_feats": 256,
+            "rgb_range": 1,
+            "reduction": 4,
+            "num_random_features": 128,
+        }
+    )
     load_torch_state_dict(model, state_dict)
     assert model.count_params() == weights
     assert model.res_scale == 0.1
@@ -139,9 +161,13 @@ def test_full_size_layouts_load_into_the_paper_networks(arch, scale, weights):
         layer = model.get_layer("body_36")
         assert_loaded(layer.query_embedding.kernel, sd["body.36.conv_match1.0.weight"])
         assert_loaded(layer.key_embedding.bias, sd["body.36.conv_match2.0.bias"])
-        assert_loaded(layer.value_embedding.kernel, sd["body.36.conv_assembly.0.weight"])
+        assert_loaded(
+            layer.value_embedding.kernel, sd["body.36.conv_assembly.0.weight"]
+        )
         assert_loaded(layer.projection_matrix, sd["body.36.attn_fn.projection_matrix"])
-        assert_loaded(model.get_layer("upsampler").convs[1].kernel, sd["tail.0.2.weight"])
+        assert_loaded(
+            model.get_layer("upsampler").convs[1].kernel, sd["tail.0.2.weight"]
+        )
     else:
         layer = model.get_layer("body_27")
         assert_loaded(layer.match_embedding.kernel, sd["body.27.conv_match.0.weight"])
@@ -184,7 +210,9 @@ def test_extra_key(small_checkpoint, tmp_path):
     state_dict["body.0.calls_since_last_redraw"] = torch.tensor(0)
     path = tmp_path / "extra.pt"
     torch.save(state_dict, path)
-    expect_one_line_error(r"keys 1 unexpected: body.0.calls_since_last_redraw\.$", path, "enlcn", 2)
+    expect_one_line_error(
+        r"keys 1 unexpected: body.0.calls_since_last_redraw\.$", path, "enlcn", 2
+    )
 
 
 def test_wrong_shape(small_checkpoint, tmp_path):
@@ -202,10 +230,18 @@ def test_wrong_shape(small_checkpoint, tmp_path):
 
 def test_wrong_arch_and_scale(small_checkpoint):
     path, _ = small_checkpoint
-    expect_one_line_error(r"--arch nlsn does not match .*enlcn_x2.pt: its keys are those of ENLCN; pass --arch enlcn\.", path, "nlsn")
+    expect_one_line_error(
+        r"--arch nlsn does not match .*enlcn_x2.pt: its keys are those of ENLCN; pass --arch enlcn\.",
+        path,
+        "nlsn",
+    )
     expect_one_line_error(r"--arch a2n does not match", path, "a2n", 2)
-    expect_one_line_error(r"--scale 3 does not match .*enlcn_x2.pt: .* pass --scale 2\.", path, "enlcn", 3)
-    expect_one_line_error(r"--scale 4 does not match .*x2; pass --scale 2\.", path, "enlcn", 4)
+    expect_one_line_error(
+        r"--scale 3 does not match .*enlcn_x2.pt: .* pass --scale 2\.", path, "enlcn", 3
+    )
+    expect_one_line_error(
+        r"--scale 4 does not match .*x2; pass --scale 2\.", path, "enlcn", 4
+    )
 
 
 def test_not_a_checkpoint_and_bad_output(small_checkpoint, tmp_path):
@@ -213,20 +249,35 @@ def test_not_a_checkpoint_and_bad_output(small_checkpoint, tmp_path):
     text.write_text("not a checkpoint\n")
     expect_one_line_error(r"notes.pt: not a PyTorch checkpoint", text, "enlcn", 2)
     path, _ = small_checkpoint
-    expect_one_line_error(r"model.h5: the output must be a .keras file", path, "enlcn", 2, output=tmp_path / "model.h5")
+    expect_one_line_error(
+        r"model.h5: the output must be a .keras file",
+        path,
+        "enlcn",
+        2,
+        output=tmp_path / "model.h5",
+    )
     assert not os.path.exists(tmp_path / "model.h5")
 
 
 def test_state_dict_must_fit_the_given_model(small_checkpoint):
     _, state_dict = small_checkpoint
     model = ENLCN(scale=2, num_blocks=9, filters=32, rgb_range=1.0)
-    with pytest.raises(InputError, match=r"state_dict \(ENLCN x2 \(9 ResBlocks, 16 features\)\) does not fit the model: filters=32 \(checkpoint: 16\)"):
+    with pytest.raises(
+        InputError,
+        match=r"state_dict \(ENLCN x2 \(9 ResBlocks, 16 features\)\) does not fit the model: filters=32 \(checkpoint: 16\)",
+    ):
         load_torch_state_dict(model, state_dict)
     model = ENLCN(scale=2, num_blocks=9, filters=16, rgb_range=255.0)
     with pytest.raises(InputError, match=r"rgb_range=255.0 \(checkpoint: 1.0\)"):
         load_torch_state_dict(model, state_dict)
     with pytest.raises(InputError, match=r"--scale 2 does not match state_dict: .* x4"):
-        load_torch_state_dict(ENLCN(scale=2, num_blocks=9, filters=16), random_state_dict(reference_layout("enlcn", 4, **SMALL_SIZES["enlcn"]), np.random.default_rng(1)))
+        load_torch_state_dict(
+            ENLCN(scale=2, num_blocks=9, filters=16),
+            random_state_dict(
+                reference_layout("enlcn", 4, **SMALL_SIZES["enlcn"]),
+                np.random.default_rng(1),
+            ),
+        )
     with pytest.raises(InputError, match=r"--arch nlsn does not match"):
         load_torch_state_dict(NLSN(scale=2, num_blocks=9, filters=16), state_dict)
 
@@ -237,13 +288,22 @@ def test_load_into_an_existing_model_from_torch_tensors(small_checkpoint, rng):
     assert load_torch_state_dict(model, state_dict) is model
     images = rng.random((1, 12, 12, 3)).astype("float32")
     expected = torch_forward("enlcn", state_dict, images, 2, 1.0, 0.1)
-    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=ATOL, rtol=0)
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0), expected, atol=ATOL, rtol=0
+    )
 
 
 def test_a2n_m_into_a2n_model_is_refused(tmp_path, rng):
-    state_dict = random_state_dict(reference_layout("a2n-m", 2, **SMALL_SIZES["a2n-m"]), rng)
-    with pytest.raises(InputError, match=r"--arch a2n does not match state_dict: its keys are those of A2N-M"):
-        load_torch_state_dict(A2N(scale=2, num_blocks=2, filters=12, upsample_filters=8), state_dict)
+    state_dict = random_state_dict(
+        reference_layout("a2n-m", 2, **SMALL_SIZES["a2n-m"]), rng
+    )
+    with pytest.raises(
+        InputError,
+        match=r"--arch a2n does not match state_dict: its keys are those of A2N-M",
+    ):
+        load_torch_state_dict(
+            A2N(scale=2, num_blocks=2, filters=12, upsample_filters=8), state_dict
+        )
 
 
 def test_res_scale_defaults_and_override(tmp_path, rng):
@@ -258,9 +318,24 @@ def test_res_scale_defaults_and_override(tmp_path, rng):
     assert model.res_scale == 0.1 and model.rgb_range == 255.0
     images = rng.random((1, 10, 9, 3)).astype("float32")
     expected = torch_forward("edsr", state_dict, images, 2, 255.0, 0.1)
-    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=ATOL, rtol=0)
-    with pytest.raises(InputError, match=r"--res-scale applies to EDSR, NLSN and ENLCN, not to A2N"):
-        build_model({"arch": "a2n", "scale": 2, "num_blocks": 1, "features": 8, "upsample_features": 4, "adm_reduction": 4, "non_attention_kernel_size": 3}, res_scale=0.1)
+    np.testing.assert_allclose(
+        model.predict(images, verbose=0), expected, atol=ATOL, rtol=0
+    )
+    with pytest.raises(
+        InputError, match=r"--res-scale applies to EDSR, NLSN and ENLCN, not to A2N"
+    ):
+        build_model(
+            {
+                "arch": "a2n",
+                "scale": 2,
+                "num_blocks": 1,
+                "features": 8,
+                "upsample_features": 4,
+                "adm_reduction": 4,
+                "non_attention_kernel_size": 3,
+            },
+            res_scale=0.1,
+        )
 
 
 def test_converted_model_saves_reloads_and_fine_tunes(tmp_path, rng):
@@ -284,11 +359,15 @@ def test_converted_model_saves_reloads_and_fine_tunes(tmp_path, rng):
     # An ordinary model: evaluate and a training step work as for any other.
     targets = np.clip(rng.random((2, 24, 20, 3)), 0, 1).astype("float32")
     restored.compile(
-        optimizer=keras.optimizers.Adam(1e-3), contrastive_warmup_steps=0, jit_compile=False
+        optimizer=keras.optimizers.Adam(1e-3),
+        contrastive_warmup_steps=0,
+        jit_compile=False,
     )
     before = restored.get_layer("tail").kernel.numpy().copy()
     history = restored.fit(images, targets, batch_size=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert np.abs(restored.get_layer("tail").kernel.numpy() - before).max() > 0
-    metrics = restored.evaluate(images, targets, batch_size=2, verbose=0, return_dict=True)
+    metrics = restored.evaluate(
+        images, targets, batch_size=2, verbose=0, return_dict=True
+    )
     assert np.isfinite(metrics["psnr"])

@@ -27,7 +27,9 @@ def test_permuted_channels_make_depth_to_space_equal_pixel_shuffle(r, rng):
     x = rng.standard_normal((2, channels * r * r, 6, 7)).astype("float32")
     expected = F.pixel_shuffle(torch.from_numpy(x), r).numpy().transpose(0, 2, 3, 1)
     nhwc = x.transpose(0, 2, 3, 1)
-    permuted = tf.nn.depth_to_space(nhwc[..., pixel_shuffle_permutation(channels, r)], r)
+    permuted = tf.nn.depth_to_space(
+        nhwc[..., pixel_shuffle_permutation(channels, r)], r
+    )
     np.testing.assert_array_equal(permuted.numpy(), expected)
     # Without the permutation the image is scrambled.
     assert np.abs(tf.nn.depth_to_space(nhwc, r).numpy() - expected).max() > 1.0
@@ -36,12 +38,24 @@ def test_permuted_channels_make_depth_to_space_equal_pixel_shuffle(r, rng):
 @pytest.mark.parametrize("r", [2, 3, 4])
 def test_converted_conv_then_depth_to_space_equals_conv_then_pixel_shuffle(r, rng):
     channels, in_channels = 4, 6
-    weight = rng.standard_normal((channels * r * r, in_channels, 3, 3)).astype("float32")
+    weight = rng.standard_normal((channels * r * r, in_channels, 3, 3)).astype(
+        "float32"
+    )
     bias = rng.standard_normal(channels * r * r).astype("float32")
     x = rng.standard_normal((1, in_channels, 9, 8)).astype("float32")
-    expected = F.pixel_shuffle(
-        F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), padding=1), r
-    ).numpy().transpose(0, 2, 3, 1)
+    expected = (
+        F.pixel_shuffle(
+            F.conv2d(
+                torch.from_numpy(x),
+                torch.from_numpy(weight),
+                torch.from_numpy(bias),
+                padding=1,
+            ),
+            r,
+        )
+        .numpy()
+        .transpose(0, 2, 3, 1)
+    )
 
     conv = keras.layers.Conv2D(channels * r * r, 3, padding="same")
     conv.build((None, None, None, in_channels))
@@ -53,13 +67,19 @@ def test_converted_conv_then_depth_to_space_equals_conv_then_pixel_shuffle(r, rn
 
 
 def test_conv_kernel_layout(rng):
-    weight = rng.standard_normal((7, 3, 3, 5)).astype("float32")  # (O, I, kh, kw), non-square
+    weight = rng.standard_normal((7, 3, 3, 5)).astype(
+        "float32"
+    )  # (O, I, kh, kw), non-square
     x = rng.standard_normal((1, 3, 8, 9)).astype("float32")
-    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), padding=(1, 2)).numpy()
+    expected = F.conv2d(
+        torch.from_numpy(x), torch.from_numpy(weight), padding=(1, 2)
+    ).numpy()
     kernel = conv_kernel(weight)
     assert kernel.shape == (3, 5, 3, 7)
     actual = tf.nn.conv2d(x.transpose(0, 2, 3, 1), kernel, 1, "SAME").numpy()
-    np.testing.assert_allclose(actual, expected.transpose(0, 2, 3, 1), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        actual, expected.transpose(0, 2, 3, 1), atol=1e-5, rtol=0
+    )
 
 
 def test_dense_kernel_layout(rng):

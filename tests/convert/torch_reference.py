@@ -91,8 +91,12 @@ def nlsa(sd, prefix, x, rotations, res_scale, chunk_size=144, n_hashes=4):
     default sort; the two orders only differ for ties inside a bucket).
     """
     n, _, h, w = x.shape
-    x_embed = conv(sd, f"{prefix}.conv_match.0", x).reshape(n, -1, h * w).permute(0, 2, 1)
-    y_embed = conv(sd, f"{prefix}.conv_assembly.0", x).reshape(n, -1, h * w).permute(0, 2, 1)
+    x_embed = (
+        conv(sd, f"{prefix}.conv_match.0", x).reshape(n, -1, h * w).permute(0, 2, 1)
+    )
+    y_embed = (
+        conv(sd, f"{prefix}.conv_assembly.0", x).reshape(n, -1, h * w).permute(0, 2, 1)
+    )
     length, c = x_embed.shape[-2:]
     cy = y_embed.shape[-1]
 
@@ -200,7 +204,9 @@ def pixel_attention(sd, prefix, x):
 def a2n_forward(sd, x, scale):
     """A2N / A2N-M forward (aan.py AAN.forward); input range 0..255."""
     fea = conv(sd, "conv_first", x)
-    n_blocks = len({m.group(1) for m in (re.match(r"AAB_trunk\.(\d+)\.", k) for k in sd) if m})
+    n_blocks = len(
+        {m.group(1) for m in (re.match(r"AAB_trunk\.(\d+)\.", k) for k in sd) if m}
+    )
     trunk = fea
     for i in range(n_blocks):
         trunk = aab(sd, f"AAB_trunk.{i}", trunk)
