@@ -85,9 +85,10 @@ class SuperResolutionModel(keras.Model):
             `(batch, height, width, 3)` RGB image in [0, 1].
         outputs: the output tensor, float32 RGB in [0, 1] of size
             `scale * (height, width)`.
-        scale: int. The upscaling factor.
+        name: optional str. The model name.
+        scale: int (keyword). The upscaling factor.
         **kwargs: other keyword arguments passed to `keras.Model`, e.g.
-            `name`.
+            `trainable`.
 
     Call arguments:
         inputs: a float32 `(batch, height, width, 3)` RGB tensor in [0, 1].
@@ -112,9 +113,15 @@ class SuperResolutionModel(keras.Model):
       Super-Resolution, AAAI 2022](https://arxiv.org/abs/2201.03794)
     """
 
-    def __init__(self, inputs, outputs, scale, **kwargs):
+    # The signature keeps Keras' functional `(inputs, outputs, name)` form so
+    # that a directly used `SuperResolutionModel` serialises its graph;
+    # `scale` is a required keyword argument.
+    def __init__(self, inputs, outputs, name=None, **kwargs):
+        if "scale" not in kwargs:
+            raise TypeError("SuperResolutionModel needs the `scale` argument.")
+        scale = kwargs.pop("scale")
         dtype = kwargs.pop("dtype", None)
-        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
         if dtype is not None:
             self.dtype_policy = keras.dtype_policies.get(dtype)
         self.scale = int(scale)
@@ -285,11 +292,10 @@ class SuperResolutionModel(keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        if "dtype" in config and isinstance(config["dtype"], dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         if cls is SuperResolutionModel:
-            from keras.src.models.functional import functional_from_config
-
-            return functional_from_config(cls, config, custom_objects)
+            # A custom functional graph.
+            return super().from_config(config, custom_objects=custom_objects)
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
