@@ -1,0 +1,174 @@
+"""`export_model`: a `.keras` file to a verified SavedModel or TFLite model."""
+
+import datetime
+import os
+
+from keras_enlca.errors import InputError
+from keras_enlca.export.calibration import DEFAULT_CROP_SIZE
+from keras_enlca.export.calibration import DEFAULT_NUM_CROPS
+from keras_enlca.export.calibration import calibration_crops
+from keras_enlca.export.calibration import default_calibration_dir
+from keras_enlca.export.calibration import representative_dataset
+from keras_enlca.export.keras_runner import parameter_count
+from keras_enlca.export.metadata import metadata_path
+from keras_enlca.export.metadata import write_metadata
+from keras_enlca.export.saved_model import check_tile
+from keras_enlca.export.saved_model import export_saved_model
+from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
+from keras_enlca.export.tflite import QUANTIZATIONS
+from keras_enlca.export.tflite import export_tflite
+
+FORMATS = ("savedmodel", "tflite")
+
+
+def base_metadata(model, fmt, scale, tile, quantization, source):
+    """The metadata fields known before conversion (see `metadata`)."""
+    import keras
+    import tensorflow as tf
+
+    from keras_enlca.version import __version__
+
+    batch = 1 if fmt == "tflite" else None
+    height, width = tile if tile else (None, None)
+    return {
+        "format": fmt,
+        "network": type(model).__name__,
+        "scale": int(scale),
+        "parameters": parameter_count(model),
+        "input": {"dtype": "uint8", "range": [0, 255], "layout": "NHWC RGB",
+                  "shape": [batch, height, width, 3]},
+        "output": {"dtype": "uint8", "range": [0, 255], "layout": "NHWC RGB",
+                   "shape": [batch, height and height * scale, width and width * scale, 3]},
+        "tile": list(tile) if tile else None,
+        "quantization": quantization,
+        "source_model": source,
+        "keras_enlca_version": __version__,
+        "tensorflow_version": tf.__version__,
+        "keras_version": keras.__version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _artifact_size(path):
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def export_model(
+    model,
+    out,
+    format="tflite",
+    quantize="none",
+    calibration=None,
+    tile=None,
+    verify=None,
+    scale=None,
+    float_ops=DEFAULT_INT8_FLOAT_OPS,
+    num_calibration_crops=DEFAULT_NUM_CROPS,
+    calibration_crop_size=DEFAULT_CROP_SIZE,
+    verify_tile=None,
+    source=None,
+):
+    """Exports a Keras super-resolution model and writes its metadata JSON.
+
+    This is what `enlca export` runs.
+
+    Args:
+        model: a `.keras` path or a `keras.Model`.
+        out: the artifact path (`.tflite` file or SavedModel folder).
+        format: `"tflite"` or `"savedmodel"`.
+        quantize: TFLite only: `"none"`, `"float16"`, `"dynamic"`, `"int8"`.
+        calibration: int8 only: folder (or image) of calibration images;
+            None for the bundled sample photographs.
+        tile: None (any input size) or `(height, width)`: fixes the input.
+        verify: None, or a folder of HR images: measure the artifact (see
+            `verify_artifact`) and store the result in the metadata.
+        scale: if given, the model must upscale by this factor.
+        float_ops: int8 only: TFLite op types kept in float.
+        num_calibration_crops: int8 only: number of calibration crops.
+        calibration_crop_size: int8 only: crop size (the tile when fixed).
+        verify_tile: LR tile size used by the verification (default 192).
+        source: name of the model in the metadata (default: its path).
+
+    Returns:
+        The metadata dict (also written to `<out>.json`).
+
+    Example:
+
+    ```python
+    export_model("enlcn_small_x2.keras", "enlcn_x2_int8.tflite", quantize="int8",
+                 verify="Set5/HR")
+    ```
+    """
+    from keras_enlca.export.keras_runner import KerasRunner
+
+    if format not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}.")
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}.")
+    out = os.fspath(out).rstrip("/\\")
+    if format == "savedmodel" and quantize != "none":
+        raise InputError("--quantize applies to --format tflite only (a SavedModel stays float32).")
+    if calibration is not None and quantize != "int8":
+        raise InputError("--calibration is only used with --quantize int8.")
+    if format == "tflite" and not out.lower().endswith(".tflite"):
+        raise InputError(f"--out {out}: a TFLite model path must end with .tflite.")
+    if format == "savedmodel" and out.lower().endswith((".tflite", ".keras", ".h5", ".json")):
+        raise InputError(f"--out {out}: a SavedModel is a folder; give a folder name.")
+    tile = check_tile(tile)
+    if verify is not None:
+        from keras_enlca.data.io import list_images
+
+        if not os.path.isfile(os.fspath(verify)) and not list_images(verify):
+            raise InputError(f"--verify {verify}: the folder holds no images.")
+    reference = KerasRunner(model)
+    reference.check_scale(scale)
+    keras_model = reference.model
+    if source is None:
+        source = os.path.abspath(reference.path) if os.path.exists(reference.path) else reference.path
+    if os.path.abspath(out) == os.path.abspath(reference.path):
+        raise InputError(f"--out {out}: would overwrite the model being exported.")
+    metadata = base_metadata(keras_model, format, reference.scale, tile, quantize, source)
+
+    if format == "savedmodel":
+        export_saved_model(keras_model, out, tile=tile, metadata=metadata)
+    else:
+        dataset = None
+        if quantize == "int8":
+            folder = calibration if calibration is not None else default_calibration_dir()
+            crop = tile if tile is not None else calibration_crop_size
+            crops = calibration_crops(folder, num_crops=num_calibration_crops, crop_size=crop)
+            dataset = representative_dataset(crops, size=tile)
+            metadata["float_ops"] = list(float_ops or [])
+            metadata["calibration"] = {
+                "source": os.path.abspath(folder) if calibration is not None else "bundled sample images",
+                "crops": len(crops),
+                "crop_size": list(crop) if isinstance(crop, tuple) else [crop, crop],
+            }
+        export_tflite(
+            keras_model,
+            out,
+            quantize=quantize,
+            representative_dataset=dataset,
+            tile=tile,
+            float_ops=float_ops,
+            metadata=metadata,
+            source=source,
+        )
+    metadata["size_bytes"] = _artifact_size(out)
+    if verify is not None:
+        from keras_enlca.export.model_runner import ModelRunner
+        from keras_enlca.export.verify import DEFAULT_TILE
+        from keras_enlca.export.verify import verify_artifact
+
+        artifact = ModelRunner.load(out)
+        metadata["verification"] = verify_artifact(
+            artifact, reference, verify, scale=reference.scale,
+            tile=verify_tile or DEFAULT_TILE,
+        )
+    write_metadata(metadata_path(out), metadata)
+    return metadata

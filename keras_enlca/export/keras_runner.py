@@ -1,0 +1,112 @@
+import os
+
+import numpy as np
+
+from keras_enlca.errors import InputError
+from keras_enlca.export.model_runner import ModelRunner
+
+
+def load_keras_model(path):
+    """Loads a `.keras` file; an unreadable file is an `InputError`."""
+    import keras
+
+    import keras_enlca.layers  # noqa: F401 - registers the layers
+    import keras_enlca.models  # noqa: F401 - registers the networks
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such .keras file.")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - any failure means a bad file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise InputError(f"{path}: cannot load the Keras model ({first}).") from None
+
+
+def infer_scale(fn, probe=24):
+    """The upscaling factor of `fn` (NHWC -> NHWC), found by running it once."""
+    out = fn(np.zeros((1, probe, probe, 3), np.float32))
+    height = np.shape(out)[1]
+    if height % probe:
+        raise InputError(f"the model maps {probe} rows to {height}: not an integer scale.")
+    return height // probe
+
+
+def parameter_count(model):
+    """Parameters as the reference code counts them (`count_parameters`)."""
+    try:
+        from keras_enlca.models import count_parameters
+
+        return int(count_parameters(model))
+    except (ImportError, AttributeError, TypeError):
+        return int(sum(int(np.prod(w.shape)) for w in model.weights))
+
+
+def _forward(model):
+    import tensorflow as tf
+
+    def forward(images):
+        return tf.cast(model(images, training=False), tf.float32)
+
+    return forward
+
+
+class KerasRunner(ModelRunner):
+    """Runs a Keras super-resolution model (a `.keras` file or a model).
+
+    Inputs are NHWC float32 RGB in [0, 1] of any size; the output is the
+    network's float output clipped to [0, 1] (not rounded to 8 bits). The
+    model runs in a `tf.function` traced once for any height and width.
+
+    Args:
+        model: a path to a `.keras` file or a `keras.Model`.
+
+    Call arguments:
+        images: NHWC (or HWC) float32 RGB array in [0, 1].
+
+    Example:
+
+    ```python
+    runner = KerasRunner("enlcn_small_x2.keras")
+    sr = runner(np.random.rand(1, 32, 32, 3).astype("float32"))
+    # sr.shape == (1, 64, 64, 3)
+    ```
+    """
+
+    format = "keras"
+
+    def __init__(self, model):
+        import keras
+        import tensorflow as tf
+
+        path = None
+        if not isinstance(model, keras.Model):
+            path = os.fspath(model)
+            model = load_keras_model(path)
+        self.model = model
+        # One concrete function for every height and width: no retracing.
+        self._fn = tf.function(
+            _forward(model),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+        ).get_concrete_function()
+        scale = getattr(model, "scale", None)
+        if scale is None:
+            scale = infer_scale(lambda x: self._fn(x).numpy())
+        super().__init__(path if path is not None else model.name, scale)
+
+    def run_batch(self, images):
+        return np.clip(self._fn(images).numpy(), 0.0, 1.0)
+
+    def describe(self):
+        model = self.model
+        config = model.get_config() if hasattr(model, "get_config") else {}
+        return {
+            "format": "keras",
+            "network": type(model).__name__,
+            "preset": getattr(model, "preset", None) or config.get("preset"),
+            "scale": self.scale,
+            "parameters": parameter_count(model),
+            "input": {"dtype": "float32", "range": [0.0, 1.0], "layout": "NHWC RGB",
+                      "shape": [None, None, None, 3]},
+            "rgb_range": config.get("rgb_range"),
+        }

@@ -1,0 +1,158 @@
+"""SavedModel export with a uint8 image-in, image-out serving signature."""
+
+import os
+
+import keras
+import tensorflow as tf
+
+from keras_enlca.errors import InputError
+from keras_enlca.export.metadata import SAVED_MODEL_METADATA_FILE
+from keras_enlca.export.metadata import metadata_path
+from keras_enlca.export.metadata import write_metadata
+from keras_enlca.utils.atomic import atomic_path
+
+SERVING_INPUT = "images"
+SERVING_OUTPUT = "upscaled"
+FLOAT_SIGNATURE = "serving_float"
+# Name scopes of the uint8 <-> float conversion around the network; the
+# int8 quantiser keeps the post-processing in float (see tflite.py).
+PREPROCESS_SCOPE = "enlca_preprocess"
+POSTPROCESS_SCOPE = "enlca_postprocess"
+
+
+def _input_shape(tile, batch):
+    if tile is None:
+        return [batch, None, None, 3]
+    height, width = tile
+    return [batch, int(height), int(width), 3]
+
+
+def check_tile(tile, option="--tile"):
+    """Returns `tile` as a `(height, width)` tuple of ints, or None."""
+    if tile is None:
+        return None
+    if isinstance(tile, int):
+        tile = (tile, tile)
+    tile = tuple(int(t) for t in tile)
+    if len(tile) != 2 or min(tile) < 1:
+        raise InputError(f"{option} must be two positive sizes (height width), got {tile}.")
+    return tile
+
+
+def uint8_serving_function(model, tile=None, batch=None):
+    """A `tf.function` running `model` on uint8 RGB images, returning uint8.
+
+    The function takes a `(batch, height, width, 3)` uint8 tensor (pixels
+    0..255; any height and width unless `tile` fixes them), feeds the model
+    `images / 255` and turns its float output back into pixels inside the
+    graph: `floor(clip(output, 0, 1) * 255 + 0.5)` cast to uint8. It returns a
+    dict `{"upscaled": uint8 tensor}`. This is the graph that the SavedModel
+    serves and that the TFLite converter translates.
+
+    Args:
+        model: a Keras model mapping NHWC float32 RGB in [0, 1] to the
+            upscaled image in [0, 1] (any model of `keras_enlca.models`).
+        tile: None for dynamic height and width, or `(height, width)` to fix
+            the input size.
+        batch: the batch dimension of the signature (None for any).
+    """
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(_input_shape(tile, batch), tf.uint8, name=SERVING_INPUT)
+        ]
+    )
+    def serve(images):
+        with tf.name_scope(PREPROCESS_SCOPE):
+            x = tf.cast(images, tf.float32) / 255.0
+        y = model(x, training=False)
+        with tf.name_scope(POSTPROCESS_SCOPE):
+            # Round half up, as MATLAB's uint8() and keras_enlca.data.write_image.
+            y = tf.cast(y, tf.float32)
+            y = tf.floor(tf.clip_by_value(y, 0.0, 1.0) * 255.0 + 0.5)
+            return {SERVING_OUTPUT: tf.cast(y, tf.uint8)}
+
+    return serve
+
+
+def float_serving_function(model, tile=None, batch=None):
+    """A `tf.function` running `model` on float32 [0, 1] images (no rounding).
+
+    Returns `{"upscaled": float32 tensor}`, the model's raw output: useful to
+    compare an exported model with the Keras one without 8-bit quantisation.
+    """
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(_input_shape(tile, batch), tf.float32, name=SERVING_INPUT)
+        ]
+    )
+    def serve_float(images):
+        return {SERVING_OUTPUT: tf.cast(model(images, training=False), tf.float32)}
+
+    return serve_float
+
+
+def write_serving_saved_model(model, path, tile=None, batch=None, include_float=True):
+    """Writes a SavedModel of `model` with the uint8 serving signature.
+
+    `serving_default` is `uint8_serving_function(model, tile, batch)`; with
+    `include_float`, a second signature `serving_float` maps float32 [0, 1]
+    images to the raw float output. Not atomic (see `export_saved_model`).
+    """
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", uint8_serving_function(model, tile, batch))
+    if include_float:
+        archive.add_endpoint(FLOAT_SIGNATURE, float_serving_function(model, tile, batch))
+    archive.write_out(os.fspath(path), verbose=False)
+
+
+def export_saved_model(model, path, tile=None, metadata=None):
+    """Exports `model` as a SavedModel serving uint8 RGB images.
+
+    The SavedModel folder has two signatures:
+
+    - `serving_default`: `images` uint8 `(batch, height, width, 3)` (any
+      size, or the fixed `tile`) -> `upscaled` uint8
+      `(batch, scale * height, scale * width, 3)`; clipping and rounding
+      happen in the graph.
+    - `serving_float`: the same on float32 [0, 1] images, returning the
+      network's raw float output.
+
+    The folder is written atomically. `metadata` (a dict, see
+    `keras_enlca.export.metadata`) is stored as `<path>.json` beside the
+    folder and as `assets.extra/keras_enlca.json` inside it.
+
+    Args:
+        model: a Keras model, NHWC float32 [0, 1] -> NHWC float32 [0, 1].
+        path: the SavedModel folder to write.
+        tile: None (any input size) or `(height, width)`.
+        metadata: dict or None.
+
+    Returns:
+        The path of the SavedModel folder.
+
+    Example:
+
+    ```python
+    model = keras_enlca.models.from_preset("enlcn_small_x2")
+    export_saved_model(model, "enlcn_x2_savedmodel")
+    served = tf.saved_model.load("enlcn_x2_savedmodel")
+    out = served.signatures["serving_default"](images=np.zeros((1, 32, 32, 3), "uint8"))
+    # out["upscaled"].shape == (1, 64, 64, 3), dtype uint8
+    ```
+    """
+    path = os.fspath(path).rstrip("/\\")
+    if os.path.isfile(path):
+        raise InputError(f"{path}: a SavedModel is a folder, but a file of that name exists.")
+    tile = check_tile(tile)
+    with atomic_path(path, is_dir=True) as tmp:
+        write_serving_saved_model(model, tmp, tile=tile)
+        if metadata is not None:
+            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+            write_metadata(os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
+                           metadata, atomic=False)
+    if metadata is not None:
+        write_metadata(metadata_path(path), metadata)
+    return path

@@ -1,0 +1,388 @@
+"""TFLite export: float32, float16, dynamic-range and int8, builtin ops only.
+
+Every variant takes uint8 RGB pixels and returns uint8 pixels: the graph
+converted is `uint8_serving_function` (cast, `/ 255`, network, clip, round,
+cast), so even the int8 model needs no quantisation parameters at its
+boundary. The conversion allows LiteRT builtin ops only
+(`supported_ops=[TFLITE_BUILTINS]`); an op that would need the Flex
+delegate or a custom kernel raises `UnsupportedOpError` naming it, and the
+converted flatbuffer is checked again before it is written.
+
+Quantisation modes:
+
+- `"none"`: float32 weights and activations.
+- `"float16"`: float16 weights (dequantised at load time), float32 compute.
+- `"dynamic"`: int8 weights; convolutions quantise their activations on the
+  fly (hybrid kernels); everything else float32.
+- `"int8"`: int8 weights and activations, calibrated on a representative
+  dataset (random crops of calibration images), except what is listed to
+  stay in float: the ops inside the attention layers other than their
+  convolutions (`float_layers`, default: every NLA, NLSA and ENLCA layer),
+  the op types `float_ops` anywhere (default `SOFTMAX`, `BATCH_MATMUL`) and
+  the float -> uint8 output conversion. This goes through
+  `tf.lite.experimental.QuantizationDebugger` with
+  `QuantizationDebugOptions(denylisted_ops=..., denylisted_nodes=...)` and
+  `get_nondebug_quantized_model()`. Attention arithmetic cannot live on one
+  8-bit scale per tensor: ENLCA's exponentials reach ~1e7 next to the 1e-4
+  floor and its normaliser is divided by (a fully int8 ENLCN even fails at
+  run time: the quantised denominator hits the zero point), NLSA/NLA
+  softmax logits and log-sum-exps need more than 256 levels, and NLSA's
+  hash codes (argmax of rotated embeddings) change with quantised inputs.
+  The convolutions, which hold nearly all weights and compute, stay int8.
+  `enlca export --float-ops none` (with `float_layers=()`) gives a fully
+  quantised network for comparison; `benchmarks/export.py` measures both.
+"""
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import warnings
+
+from keras_enlca.errors import InputError
+from keras_enlca.export.metadata import embed_tflite_metadata
+from keras_enlca.export.metadata import metadata_path
+from keras_enlca.export.metadata import write_metadata
+from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
+from keras_enlca.export.saved_model import check_tile
+from keras_enlca.export.saved_model import write_serving_saved_model
+from keras_enlca.export.unsupported_op_error import UnsupportedOpError
+from keras_enlca.utils.atomic import atomic_path
+
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+
+# TFLite op types left in float32 anywhere in an "int8" model (A2N's
+# attention-dropout softmax, any attention matrix product).
+DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
+# `float_layers="attention"`: keep the attention layers' arithmetic in float.
+ATTENTION_LAYERS = "attention"
+# Op types inside those layers that stay int8: their embedding convolutions.
+QUANTIZED_ATTENTION_OPS = ("CONV_2D",)
+
+
+@contextlib.contextmanager
+def _quiet_native_output():
+    """Silences what the converter's C++ code prints on stdout/stderr.
+
+    The MLIR converter and quantiser print diagnostics straight to file
+    descriptors 1 and 2; the errors that matter are raised as exceptions
+    and reported by us in one line.
+    """
+    if os.environ.get("ENLCA_DEBUG"):
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {}
+    try:
+        with tempfile.TemporaryFile() as sink:
+            for fd in (1, 2):
+                try:
+                    saved[fd] = os.dup(fd)
+                    os.dup2(sink.fileno(), fd)
+                except OSError:
+                    saved.pop(fd, None)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def _op_name(schema, model, index):
+    code = model.OperatorCodes(index)
+    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+    if builtin == schema.BuiltinOperator.CUSTOM:
+        custom = code.CustomCode()
+        return custom.decode("utf-8") if custom else "CUSTOM"
+    for name, value in vars(schema.BuiltinOperator).items():
+        if value == builtin and not name.startswith("_"):
+            return name
+    return f"BUILTIN_{builtin}"
+
+
+def tflite_operators(content):
+    """The operators of a `.tflite` flatbuffer, in execution order.
+
+    Returns a list of dicts `{"op": "CONV_2D", "builtin": True, "inputs":
+    ["INT8", ...], "outputs": ["INT8"]}` over all subgraphs; `inputs` and
+    `outputs` are the tensor types. Custom and Flex ops have `builtin`
+    False and their custom code as `op` (e.g. `"FlexErfinv"`).
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model = schema.Model.GetRootAsModel(content, 0)
+    operators = []
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            code = model.OperatorCodes(op.OpcodeIndex())
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            operators.append(
+                {
+                    "op": _op_name(schema, model, op.OpcodeIndex()),
+                    "builtin": builtin != schema.BuiltinOperator.CUSTOM,
+                    "inputs": [
+                        types.get(graph.Tensors(i).Type())
+                        for i in op.InputsAsNumpy().tolist() if i >= 0
+                    ] if op.InputsLength() else [],
+                    "outputs": [
+                        types.get(graph.Tensors(i).Type())
+                        for i in op.OutputsAsNumpy().tolist() if i >= 0
+                    ] if op.OutputsLength() else [],
+                }
+            )
+    return operators
+
+
+def non_builtin_ops(content):
+    """Sorted names of the Flex and custom ops of a `.tflite` flatbuffer."""
+    return sorted({op["op"] for op in tflite_operators(content) if not op["builtin"]})
+
+
+def check_builtin_only(content, source="model"):
+    """Raises `UnsupportedOpError` if `content` holds a Flex or custom op."""
+    ops = non_builtin_ops(content)
+    if ops:
+        raise UnsupportedOpError(source, ops)
+
+
+def _unsupported_from_converter_error(error, source):
+    """An `UnsupportedOpError` from a converter error, or None."""
+    ops, locations = [], {}
+    for data in getattr(error, "errors", None) or []:
+        code = str(getattr(data, "error_code", ""))
+        name = getattr(getattr(data, "operator", None), "name", "") or ""
+        if "NEEDS_FLEX_OPS" not in code and "NEEDS_CUSTOM_OPS" not in code:
+            try:
+                from tensorflow.lite.python.metrics import converter_error_data_pb2
+
+                enum = converter_error_data_pb2.ConverterErrorData.ErrorCode
+                code = enum.Name(data.error_code)
+            except Exception:  # noqa: BLE001 - older/newer protos: fall back
+                code = ""
+            if "NEEDS_FLEX_OPS" not in code and "NEEDS_CUSTOM_OPS" not in code:
+                continue
+        if not name or name in ops:
+            continue
+        ops.append(name)
+        calls = getattr(getattr(data, "location", None), "call", None) or []
+        for call in calls:
+            where = getattr(call, "name", "") or ""
+            where = where.split("@")[0]
+            if where and "PartitionedCall" not in where:
+                locations[name] = where
+                break
+    if not ops:
+        # Parse the text form when the structured errors are missing.
+        import re
+
+        text = str(error)
+        ops = sorted(set(re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)))
+    return UnsupportedOpError(source, ops, locations) if ops else None
+
+
+def attention_layer_names(model):
+    """Names of the NLA, NLSA and ENLCA layers inside `model`."""
+    from keras_enlca.layers import EfficientNonLocalContrastiveAttention
+    from keras_enlca.layers import NonLocalAttention
+    from keras_enlca.layers import NonLocalSparseAttention
+
+    kinds = (EfficientNonLocalContrastiveAttention, NonLocalAttention, NonLocalSparseAttention)
+    return [
+        layer.name
+        for layer in model._flatten_layers(include_self=False, recursive=True)
+        if isinstance(layer, kinds)
+    ]
+
+
+def _operator_output_names(content):
+    """`(op type, name of its first output tensor)` for every operator."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(content, 0)
+    names = []
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for o in range(graph.OperatorsLength()):
+            op = graph.Operators(o)
+            if not op.OutputsLength():
+                continue
+            tensor = graph.Tensors(op.Outputs(0))
+            names.append((_op_name(schema, model, op.OpcodeIndex()), tensor.Name().decode()))
+    return names
+
+
+def float_node_names(content, layer_names, scopes=(POSTPROCESS_SCOPE,)):
+    """Output tensor names of the ops to keep in float in an int8 model.
+
+    Every op (but the convolutions) whose name lies inside one of the Keras
+    layers `layer_names`, and every op inside the name `scopes`. TFLite
+    tensor names carry the TensorFlow name scopes (`enlcn_1/body_0_1/Exp`;
+    fused ops join several names with `;`), where Keras suffixes each
+    layer's scope with `_<n>`.
+    """
+    patterns = [re.compile(rf"(^|/){re.escape(name)}(_\d+)?/") for name in layer_names]
+    patterns += [re.compile(rf"(^|/){re.escape(scope)}(_\d+)?/") for scope in scopes]
+    nodes = []
+    for op, name in _operator_output_names(content):
+        if op in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        parts = name.split(";")
+        in_scope = any(p.search(part) for p in patterns[len(layer_names):] for part in parts)
+        in_layer = any(p.search(part) for p in patterns[: len(layer_names)] for part in parts)
+        if in_scope or (in_layer and op not in QUANTIZED_ATTENTION_OPS):
+            nodes.append(name)
+    return nodes
+
+
+def _quantize_int8(converter, representative_dataset, float_ops, layer_names):
+    """int8 conversion through the QuantizationDebugger's denylists."""
+    import tensorflow as tf
+
+    debug = tf.lite.experimental
+    debugger = debug.QuantizationDebugger(
+        converter=converter,
+        debug_dataset=representative_dataset,
+        debug_options=debug.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
+    )
+    nodes = float_node_names(debugger.calibrated_model, layer_names)
+    if nodes:
+        debugger.options = debug.QuantizationDebugOptions(
+            denylisted_ops=list(float_ops), denylisted_nodes=nodes
+        )
+    return debugger.get_nondebug_quantized_model()
+
+
+def convert_to_tflite(
+    model,
+    quantize="none",
+    representative_dataset=None,
+    tile=None,
+    float_ops=DEFAULT_INT8_FLOAT_OPS,
+    float_layers=ATTENTION_LAYERS,
+    source="model",
+):
+    """Converts `model` to a `.tflite` flatbuffer (bytes) with uint8 I/O.
+
+    Args:
+        model: a Keras model, NHWC float32 [0, 1] -> NHWC float32 [0, 1].
+        quantize: one of `"none"`, `"float16"`, `"dynamic"`, `"int8"`.
+        representative_dataset: for `"int8"`, a callable returning an
+            iterable of `[uint8 array of shape (1, h, w, 3)]` samples (see
+            `keras_enlca.export.calibration`).
+        tile: None (dynamic height and width; resize the interpreter's
+            input) or `(height, width)` to fix the input shape.
+        float_ops: for `"int8"`, TFLite op types kept in float32 everywhere.
+        float_layers: for `"int8"`, Keras layer names whose ops (except
+            convolutions) stay in float32; `"attention"` (default) for all
+            attention layers of the model, `()` for none.
+        source: name of the model used in error messages.
+
+    Returns:
+        The flatbuffer bytes (input `images` uint8 `(1, h, w, 3)`, output
+        `upscaled` uint8 `(1, scale * h, scale * w, 3)`).
+
+    Raises:
+        UnsupportedOpError: the model needs a Flex or custom op.
+    """
+    import tensorflow as tf
+    from tensorflow.lite.python.convert_phase import ConverterError
+
+    if quantize not in QUANTIZATIONS:
+        raise InputError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}.")
+    if quantize == "int8" and representative_dataset is None:
+        raise InputError("int8 quantisation needs calibration images (a representative dataset).")
+    if float_layers == ATTENTION_LAYERS:
+        float_layers = attention_layer_names(model)
+    tile = check_tile(tile)
+    with tempfile.TemporaryDirectory(prefix="enlca-export-") as folder:
+        saved = os.path.join(folder, "saved_model")
+        write_serving_saved_model(model, saved, tile=tile, batch=1, include_float=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(
+            saved, signature_keys=["serving_default"]
+        )
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantize == "float16":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.target_spec.supported_types = [tf.float16]
+        elif quantize == "dynamic":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        elif quantize == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative_dataset
+        try:
+            with _quiet_native_output():
+                if quantize == "int8":
+                    content = _quantize_int8(
+                        converter, representative_dataset, float_ops or (), float_layers or ()
+                    )
+                else:
+                    content = converter.convert()
+        except ConverterError as error:
+            unsupported = _unsupported_from_converter_error(error, source)
+            if unsupported is not None:
+                raise unsupported from None
+            raise
+    content = bytes(content)
+    check_builtin_only(content, source)
+    return content
+
+
+def export_tflite(
+    model,
+    path,
+    quantize="none",
+    representative_dataset=None,
+    tile=None,
+    float_ops=DEFAULT_INT8_FLOAT_OPS,
+    float_layers=ATTENTION_LAYERS,
+    metadata=None,
+    source="model",
+):
+    """Exports `model` to a `.tflite` file with uint8 input and output.
+
+    See `convert_to_tflite` for the arguments. The file is written
+    atomically; `metadata` (a dict) is embedded in the flatbuffer and
+    written beside it as `<path>.json`.
+
+    Returns:
+        The flatbuffer bytes that were written.
+
+    Example:
+
+    ```python
+    model = keras_enlca.models.from_preset("enlcn_small_x2")
+    export_tflite(model, "enlcn_x2_fp16.tflite", quantize="float16")
+    runner = keras_enlca.export.LiteRTRunner("enlcn_x2_fp16.tflite")
+    sr = runner(np.random.rand(1, 40, 50, 3).astype("float32"))
+    # sr.shape == (1, 80, 100, 3)
+    ```
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a folder; a TFLite model is one file (e.g. model.tflite).")
+    content = convert_to_tflite(
+        model,
+        quantize=quantize,
+        representative_dataset=representative_dataset,
+        tile=tile,
+        float_ops=float_ops,
+        float_layers=float_layers,
+        source=source,
+    )
+    if metadata is not None:
+        content = embed_tflite_metadata(content, metadata)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(content)
+    if metadata is not None:
+        write_metadata(metadata_path(path), metadata)
+    return content
