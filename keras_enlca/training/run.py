@@ -49,9 +49,9 @@ MODEL_FILE = "model.keras"
 LOCK_FILE = ".lock"
 
 # Keys that cannot change between invocations on one run folder: the
-# checkpoint would not fit the network, or finished steps would map to other
-# epochs.
-FIXED_KEYS = ("model", "scale", "schedule.steps_per_epoch")
+# checkpoint would not fit the network (or the loss-scaling optimizer), or
+# finished steps would map to other epochs.
+FIXED_KEYS = ("model", "scale", "schedule.steps_per_epoch", "runtime.mixed_precision")
 
 
 @dataclasses.dataclass
@@ -205,22 +205,42 @@ def build_optimizer(config):
     )
 
 
+def open_source(source, scale, split, key):
+    """The `SRDataset`(s) of a `DataSourceConfig` (`split`: train or valid)."""
+    from keras_enlca.data.datasets import SRDataset
+    from keras_enlca.data.datasets import open_datasets
+
+    if not source.dir:
+        raise InputError(f"'{key}.dir' is not set")
+    if not os.path.isdir(source.dir):
+        raise InputError(f"'{key}.dir': folder '{source.dir}' does not exist")
+    kind = source.type
+    if kind == "auto" and source.lr_dir:
+        kind = "paired"
+    if kind == "paired":
+        if not os.path.isdir(source.lr_dir):
+            raise InputError(f"'{key}.lr_dir': folder '{source.lr_dir}' does not exist")
+        return [SRDataset.from_paired_folders(source.lr_dir, source.dir, scale)]
+    if kind == "folder":
+        return [SRDataset.from_hr_folder(source.dir, scale)]
+    if kind == "div2k":
+        root = source.dir
+        nested = os.path.join(root, "DIV2K")
+        if not os.path.isdir(os.path.join(root, "DIV2K_train_HR")) and os.path.isdir(nested):
+            root = nested
+        return [SRDataset.from_div2k(root, scale, split=split, data_range=source.range)]
+    return open_datasets(source.dir, scale, split=split, data_range=source.range)
+
+
 def build_training_data(config, scale, seed):
-    """The `tf.data` pipeline of `(lr, hr)` training batches."""
+    """The infinite `tf.data` pipeline of `(lr, hr)` training batches."""
     from keras_enlca.data import training_dataset
 
-    source = config.data.train
-    if not source.dir:
-        raise InputError("'data.train.dir' is not set (use --data DIR or a config file)")
-    if not os.path.isdir(source.dir):
-        raise InputError(f"'data.train.dir' folder '{source.dir}' does not exist")
+    datasets = open_source(config.data.train, scale, "train", "data.train")
     return training_dataset(
-        source.dir,
+        datasets,
         scale=scale,
-        kind=source.type,
-        lr_dir=source.lr_dir,
-        image_range=source.range,
-        lr_patch_size=config.data.patch_size,
+        patch_size=config.data.patch_size,
         batch_size=config.data.batch_size,
         augment=config.data.augment,
         seed=seed,
@@ -345,9 +365,9 @@ def _make_callbacks(config, model, checkpoint, paths, scale, log):
 
     callbacks = []
     callbacks += _attention_callbacks(config, model)
-    validation_images = _validation_images(config, scale)
-    if validation_images:
-        callbacks.append(Validation(validation_images))
+    validation_sets = _validation_sets(config, scale)
+    if validation_sets:
+        callbacks.append(Validation(validation_sets))
     callbacks += [
         Logger(),
         checkpoint,
@@ -369,29 +389,44 @@ def _attention_callbacks(config, model):
     return [ProjectionRedraw(every_n_steps=interval, seed=config.runtime.seed)]
 
 
-def _validation_images(config, scale):
+def _validation_sets(config, scale):
+    """The validation `SRDataset`s (at most `data.validation_images` images)."""
+    from keras_enlca.data.datasets import SRDataset
+
     source = config.data.validation
     if source is None:
         return None
-    from keras_enlca.data import validation_pairs
+    datasets = open_source(source, scale, "valid", "data.validation")
+    limit = config.data.validation_images
+    if limit is not None:
+        kept = []
+        for dataset in datasets:
+            if limit <= 0:
+                break
+            n = min(limit, len(dataset))
+            kept.append(SRDataset(
+                dataset.name, scale, dataset.hr_paths[:n],
+                None if dataset.lr_paths is None else dataset.lr_paths[:n],
+            ))
+            limit -= n
+        datasets = kept
+    return datasets
 
-    if not source.dir or not os.path.isdir(source.dir):
-        raise InputError(f"'data.validation.dir' folder '{source.dir}' does not exist")
-    pairs = validation_pairs(
-        source.dir, scale=scale, kind=source.type, lr_dir=source.lr_dir,
-        image_range=source.range,
-    )
-    if config.data.validation_images is not None:
-        pairs = pairs[: config.data.validation_images]
-    return pairs
 
+def validate_model(model, datasets, scale):
+    """Y-PSNR/SSIM (MATLAB conventions, `scale` pixels shaved) on `datasets`.
 
-def validate_model(model, pairs, scale):
-    """Mean Y-PSNR/SSIM (MATLAB conventions) of `model` on `(lr, hr)` pairs."""
+    Returns `{"val_psnr": ..., "val_ssim": ...}`, the means over the images
+    of all datasets.
+    """
     from keras_enlca.evaluation import evaluate
 
-    scores = evaluate(model, pairs, scale=scale)
-    return {"val_psnr": float(scores["psnr"]), "val_ssim": float(scores["ssim"])}
+    report = evaluate(model, datasets, scale=scale, bicubic_baseline=False)
+    images = [image for d in report.datasets for image in d["images"]]
+    return {
+        "val_psnr": float(sum(i["psnr"] for i in images) / len(images)),
+        "val_ssim": float(sum(i["ssim"] for i in images) / len(images)),
+    }
 
 
 def save_final_model(model, config, name, path):
@@ -503,7 +538,10 @@ def run_training(config, run_dir, log=print):
                     jit_compile=config.runtime.jit_compile,
                 )
                 model.build((None, None, None, 3))
-                start = checkpoint.restore(model)
+                try:
+                    start = checkpoint.restore(model)
+                except (OSError, ValueError) as error:
+                    raise InputError(f"cannot resume the run in '{run_dir}': {error}") from None
             if start:
                 log(f"Resuming {run_dir} at step {start} of {total} "
                     f"(epoch {start // spe + 1}).")

@@ -120,11 +120,22 @@ class RunCheckpoint(keras.callbacks.Callback):
                 model.load_weights(os.path.join(folder, WEIGHTS_FILE))
                 with open(os.path.join(folder, STATE_FILE), encoding="utf-8") as f:
                     saved = json.load(f)
-            except (OSError, ValueError, KeyError) as error:
+            except (OSError, KeyError) as error:
                 # Only a damaged disk gets here (folders appear atomically);
                 # fall back to the previous checkpoint.
                 errors.append(f"{folder}: {error}")
                 continue
+            expected = saved.get("optimizer_iterations")
+            if model.optimizer is not None and expected is not None:
+                loaded = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+                if loaded != expected:
+                    # Keras skips (with a warning) an optimizer whose
+                    # variables do not match: resuming would restart the
+                    # learning-rate schedule and the warm-up.
+                    raise ValueError(
+                        f"the optimizer state in {folder} does not fit this model's "
+                        f"optimizer (it has {expected} iterations, {loaded} were loaded)"
+                    )
             self.step = int(saved["step"])
             self.saved_step = self.step
             self.state.clear()

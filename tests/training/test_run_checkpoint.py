@@ -3,6 +3,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from keras_enlca.training.run_checkpoint import RunCheckpoint
@@ -88,3 +89,16 @@ def test_time_limit_and_fallback_to_previous_checkpoint(tmp_path):
     assert RunCheckpoint(directory).restore(fresh) == 4
     with open(os.path.join(found[-2][1], "state.json")) as f:
         assert json.load(f)["step"] == 4
+
+
+def test_an_optimizer_that_does_not_fit_is_an_error(tmp_path):
+    model = _model()
+    checkpoint = RunCheckpoint(tmp_path, every_n_steps=3)
+    model.fit(_data(), epochs=1, steps_per_epoch=3, verbose=0, shuffle=False, callbacks=[checkpoint])
+    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    # A schedule instead of a constant: one variable fewer, which Keras
+    # would skip with a mere warning (and restart at iteration 0).
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.5)
+    other.compile(keras.optimizers.Adam(schedule), loss="mse")
+    with pytest.raises(ValueError, match="does not fit this model's optimizer \\(it has 3 iterations, 0 were loaded\\)"):
+        RunCheckpoint(tmp_path).restore(other)

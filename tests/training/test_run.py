@@ -1,0 +1,255 @@
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from keras_enlca.data import read_image
+from keras_enlca.data import sample_images_dir
+from keras_enlca.data import write_image
+from keras_enlca.errors import InputError
+from keras_enlca.training.config import config_from_dict
+from keras_enlca.training.config import load_config
+from keras_enlca.training.run import epoch_segments
+from keras_enlca.training.run import run_training
+from keras_enlca.training.run_checkpoint import RunCheckpoint
+
+
+def tiny_values(train_dir, validation_dir=None, **sections):
+    """A run small enough for a test: 2 residual blocks, 8 filters, 12x12 LR patches."""
+    values = {
+        "model": {"preset": "enlcn_small_x2", "args": {"num_blocks": 2, "filters": 8}},
+        "data": {"train": {"dir": str(train_dir)}, "patch_size": 12, "batch_size": 2},
+        "schedule": {"epochs": 2, "steps_per_epoch": 3, "decay_milestones": [1]},
+        "contrastive": {"warmup_steps": 2},
+        "runtime": {"checkpoint_every": 2},
+    }
+    if validation_dir is not None:
+        values["data"]["validation"] = {"dir": str(validation_dir)}
+    for section, update in sections.items():
+        values.setdefault(section, {}).update(update)
+    return values
+
+
+@pytest.fixture(scope="module")
+def image_dirs(tmp_path_factory):
+    """Training: 4 bundled photos; validation: a 48x48 crop of the fifth."""
+    root = tmp_path_factory.mktemp("images")
+    train, valid = root / "train", root / "valid"
+    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        image = read_image(os.path.join(sample_images_dir(), f"{name}.png"))
+        write_image(str(train / f"{name}.png"), image[:96, :96])
+    hubble = read_image(os.path.join(sample_images_dir(), "hubble.png"))
+    write_image(str(valid / "hubble.png"), hubble[60:108, 60:108])
+    return train, valid
+
+
+RESUME_SECTIONS = {"schedule": {"epochs": 4, "steps_per_epoch": 5}, "runtime": {"checkpoint_every": 3}}
+
+
+@pytest.fixture(scope="module")
+def straight_run(image_dirs, tmp_path_factory):
+    """The config of the kill/resume test, run without interruption."""
+    train, valid = image_dirs
+    config_path = tmp_path_factory.mktemp("straight") / "tiny.yaml"
+    config_path.write_text(yaml.safe_dump(tiny_values(train, valid, **RESUME_SECTIONS)))
+    result = run_training(load_config(config_path), config_path.parent / "run", log=lambda line: None)
+    state = RunCheckpoint(config_path.parent / "run" / "checkpoints").latest_state()
+    return config_path, result, state
+
+
+def _lines():
+    lines = []
+    return lines, lines.append
+
+
+def test_epoch_segments():
+    assert list(epoch_segments(0, 30, 10)) == [(0, 3, 10)]
+    assert list(epoch_segments(13, 30, 10)) == [(1, 2, 7), (2, 3, 10)]
+    assert list(epoch_segments(0, 25, 10)) == [(0, 2, 10), (2, 3, 5)]
+    assert list(epoch_segments(22, 25, 10)) == [(2, 3, 3)]
+    assert list(epoch_segments(7, 8, 10)) == [(0, 1, 1)]
+    assert list(epoch_segments(30, 30, 10)) == []
+    # Every plan covers exactly the remaining steps.
+    for start in range(0, 26):
+        plan = list(epoch_segments(start, 26, 4))
+        assert sum((last - first) * steps for first, last, steps in plan) == 26 - start
+
+
+def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
+    train, valid = image_dirs
+    config_path, result, _ = straight_run
+    run_dir = config_path.parent / "run"
+    config = load_config(config_path)
+    assert result.status == "complete" and result.step == 20 and result.total_steps == 20
+    assert sorted(os.listdir(run_dir)) == [
+        ".lock", "checkpoints", "config.yaml", "history.csv", "history.json", "logs", "model.keras",
+    ]
+    # The resolved config reloads to the same config.
+    assert load_config(run_dir / "config.yaml").to_dict() == config.to_dict()
+
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history == result.history
+    assert [(r["epoch"], r["step"], r["steps"]) for r in history] == [
+        (1, 5, 5), (2, 10, 5), (3, 15, 5), (4, 20, 5)
+    ]
+    # Step decay at epoch 1: lr 2e-4 (the small recipe), then 1e-4.
+    assert [r["learning_rate"] for r in history] == [2e-4, 1e-4, 1e-4, 1e-4]
+    # After the 2-step warm-up every step adds 1e-3 x the contrastive loss.
+    for row in history[1:]:
+        assert row["loss"] == pytest.approx(row["l1"] + 1e-3 * row["contrastive"], rel=1e-5)
+    assert history[0]["loss"] > history[0]["l1"]  # steps 3-5 of 5 had it
+    assert all(0 < r["val_psnr"] < 60 and 0 < r["val_ssim"] <= 1 for r in history)
+    assert (run_dir / "history.csv").read_text().splitlines()[0].startswith("epoch,step,")
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 5
+    assert glob.glob(str(run_dir / "logs" / "train" / "events.out.tfevents.*"))
+
+    # Two checkpoints kept; the last one has every step and the history.
+    checkpoint = RunCheckpoint(run_dir / "checkpoints")
+    assert [s for s, _ in checkpoint.checkpoints()] == [18, 20]
+    state = checkpoint.latest_state()
+    assert state["optimizer_iterations"] == 20
+    assert state["state"]["history"] == history
+
+    # model.keras: float32, no optimizer, same function as the checkpoint.
+    final = keras.saving.load_model(run_dir / "model.keras")
+    assert final.dtype_policy.name == "float32" and getattr(final, "optimizer", None) is None
+    assert final.scale == 2 and final.num_blocks == 2 and final.filters == 8
+    from keras_enlca.training.run import build_model
+    from keras_enlca.training.run import build_optimizer
+
+    restored = build_model(config, "enlcn_small_x2")
+    restored.compile(optimizer=build_optimizer(config))
+    restored.build((None, None, None, 3))
+    RunCheckpoint(run_dir / "checkpoints").restore(restored)
+    x = np.random.default_rng(0).random((1, 20, 16, 3), dtype=np.float32)
+    np.testing.assert_allclose(final.predict(x, verbose=0), restored.predict(x, verbose=0), atol=1e-6)
+    # The last validation scores are those of the final model.
+    from keras_enlca.evaluation import evaluate
+
+    report = evaluate(final, str(valid), scale=2)
+    assert history[-1]["val_psnr"] == pytest.approx(report.datasets[0]["psnr"], abs=1e-4)
+    assert history[-1]["val_ssim"] == pytest.approx(report.datasets[0]["ssim"], abs=1e-6)
+
+    # Again: complete, nothing trained.
+    lines, log = _lines()
+    again = run_training(config, run_dir, log=log)
+    assert again.already_complete and again.step == 20 and again.history == history
+    assert "is complete: 20 of 20 steps done" in lines[0]
+
+    # More epochs: continues from step 20 to 25 with the new config saved.
+    longer = load_config(config_path, overrides=["schedule.epochs=5"])
+    lines, log = _lines()
+    result = run_training(longer, run_dir, log=log)
+    assert (result.status, result.resumed_from, result.step) == ("complete", 20, 25)
+    assert "Config changed since the last invocation: schedule.epochs" in lines
+    assert any("epoch 5/5  step 25/25" in line and "val_psnr" in line for line in lines)
+    assert [r["step"] for r in result.history] == [5, 10, 15, 20, 25]
+    assert RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"] == 25
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["schedule"]["epochs"] == 5
+
+    # A different network cannot resume this folder.
+    other = load_config(config_path, overrides=["model.args.num_blocks=3"])
+    with pytest.raises(InputError, match="holds a run with a different model.args.num_blocks"):
+        run_training(other, run_dir, log=log)
+
+
+def test_time_limit_stops_and_the_next_call_continues(image_dirs, tmp_path):
+    train, _ = image_dirs
+    values = tiny_values(train, model={"preset": "edsr_small_x2", "args": {"num_blocks": 1, "filters": 8}},
+                         runtime={"checkpoint_every": 100, "time_limit_minutes": 1e-9})
+    config = config_from_dict(values)
+    result = run_training(config, tmp_path / "run", log=lambda line: None)
+    # Stopped after the first step, with a checkpoint of it.
+    assert (result.status, result.step, result.model_path) == ("time limit", 1, None)
+    assert not (tmp_path / "run" / "model.keras").exists()
+    assert RunCheckpoint(tmp_path / "run" / "checkpoints").latest_state()["step"] == 1
+    values["runtime"]["time_limit_minutes"] = None
+    result = run_training(config_from_dict(values), tmp_path / "run", log=lambda line: None)
+    assert (result.status, result.resumed_from, result.step) == ("complete", 1, 6)
+    # The resumed first epoch has 2 steps, the second 3.
+    assert [(r["step"], r["steps"]) for r in result.history] == [(3, 2), (6, 3)]
+
+
+def test_mirrored_strategy_on_two_logical_devices(image_dirs, tmp_path):
+    import tensorflow as tf
+
+    assert len(tf.config.list_logical_devices("CPU")) == 2  # tests/conftest.py
+    train, _ = image_dirs
+    values = tiny_values(train, runtime={"strategy": "mirrored"},
+                         schedule={"epochs": 1, "total_steps": None})
+    lines, log = _lines()
+    result = run_training(config_from_dict(values), tmp_path / "run", log=log)
+    assert "on 2 replica(s)" in lines[0]
+    assert result.step == 3
+    assert RunCheckpoint(tmp_path / "run" / "checkpoints").latest_state()["optimizer_iterations"] == 3
+
+
+def test_input_errors(image_dirs, tmp_path):
+    train, _ = image_dirs
+    missing = config_from_dict(tiny_values(tmp_path / "nothing"))
+    with pytest.raises(InputError, match="'data.train.dir': folder '.*nothing' does not exist"):
+        run_training(missing, tmp_path / "run", log=lambda line: None)
+    paired = config_from_dict(tiny_values(train, data={"train": {"dir": str(train), "lr_dir": str(tmp_path / "lr")}}))
+    with pytest.raises(InputError, match="'data.train.lr_dir': folder '.*lr' does not exist"):
+        run_training(paired, tmp_path / "run", log=lambda line: None)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(InputError, match="cannot create run folder"):
+        run_training(config_from_dict(tiny_values(train)), blocked / "run", log=lambda line: None)
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "keras_enlca.cli.main", "train", *args]
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_with_the_same_number_of_steps(straight_run, tmp_path):
+    """A real `enlca train` process is SIGKILLed mid-run and started again."""
+    config_path = straight_run[0]
+    run_dir = tmp_path / "killed"
+    command = _cli("--config", str(config_path), "--out", str(run_dir))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    checkpoints = RunCheckpoint(run_dir / "checkpoints")
+    deadline = time.monotonic() + 240
+    try:
+        # Kill between checkpoints: after step 3 is saved, before step 20.
+        while time.monotonic() < deadline and process.poll() is None:
+            found = [s for s, _ in checkpoints.checkpoints()]
+            if found and found[-1] >= 3:
+                break
+            time.sleep(0.01)
+        assert process.poll() is None, process.stdout.read().decode()
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    killed_at = [s for s, _ in checkpoints.checkpoints()][-1]
+    assert 3 <= killed_at < 20
+    assert not (run_dir / "model.keras").exists()
+
+    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"Resuming {run_dir} at step {killed_at} of 20" in second.stdout
+    assert "Done: 20 steps." in second.stdout
+
+    # The same config run without interruption.
+    _, reference, straight = straight_run
+    resumed = checkpoints.latest_state()
+    assert resumed["step"] == straight["step"] == reference.step == 20
+    assert resumed["optimizer_iterations"] == straight["optimizer_iterations"] == 20
+    rows = [(r["epoch"], r["step"]) for r in resumed["state"]["history"]]
+    assert rows == [(r["epoch"], r["step"]) for r in reference.history] == [
+        (1, 5), (2, 10), (3, 15), (4, 20)
+    ]
+    # Resumed mid-epoch: that epoch's row counts only the steps run after it.
+    steps = [r["steps"] for r in resumed["state"]["history"]]
+    assert sum(steps) == 20 - killed_at + (killed_at // 5) * 5
+    assert keras.saving.load_model(run_dir / "model.keras").scale == 2
