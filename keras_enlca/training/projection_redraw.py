@@ -64,14 +64,17 @@ class ProjectionRedraw(keras.callbacks.Callback):
         self.redraw_count = 0
         self._last_step = None
 
-    def redraw(self, key=0):
-        """Redraw every ENLCA projection now; returns the number of layers."""
+    def redraw(self, key=(0, 0)):
+        """Redraw every ENLCA projection now; returns the number of layers.
+
+        `key` (non-negative ints) selects the draw when a `seed` is set.
+        """
         layers = enlca_layers(self.model)
         for index, layer in enumerate(layers):
             seed = None
             if self.seed is not None:
                 seed = int(
-                    np.random.SeedSequence([self.seed, key, index]).generate_state(1)[0]
+                    np.random.SeedSequence([self.seed, *key, index]).generate_state(1)[0]
                     % (2**31 - 1)
                 )
             layer.redraw_projection(seed=seed)
@@ -97,11 +100,11 @@ class ProjectionRedraw(keras.callbacks.Callback):
             due = (step + 1) // period > (self._last_step + 1) // period
         self._last_step = step
         if due:
-            self.redraw(key=step)
+            self.redraw(key=(0, step))
 
     def on_epoch_begin(self, epoch, logs=None):
         if self.every_epoch and epoch > 0:
-            self.redraw(key=-1 - epoch)
+            self.redraw(key=(1, epoch))
 
     def get_config(self):
         return {
