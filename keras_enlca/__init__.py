@@ -15,4 +15,6 @@ except ImportError as _error:  # pragma: no cover - depends on the install
     ) from _error
 
 from keras_enlca import layers  # noqa: E402
+from keras_enlca import models  # noqa: E402
+from keras_enlca import training  # noqa: E402
 from keras_enlca.version import __version__  # noqa: E402,F401
