@@ -232,11 +232,10 @@ def open_source(source, scale, split, key):
     return open_datasets(source.dir, scale, split=split, data_range=source.range)
 
 
-def build_training_data(config, scale, seed):
+def build_training_data(datasets, config, scale, seed):
     """The infinite `tf.data` pipeline of `(lr, hr)` training batches."""
     from keras_enlca.data import training_dataset
 
-    datasets = open_source(config.data.train, scale, "train", "data.train")
     return training_dataset(
         datasets,
         scale=scale,
@@ -286,7 +285,7 @@ def _write_history(rows, paths):
             writer.writerows(rows)
 
 
-def _make_callbacks(config, model, checkpoint, paths, scale, log):
+def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, log):
     import keras
 
     total = config.total_steps
@@ -365,7 +364,6 @@ def _make_callbacks(config, model, checkpoint, paths, scale, log):
 
     callbacks = []
     callbacks += _attention_callbacks(config, model)
-    validation_sets = _validation_sets(config, scale)
     if validation_sets:
         callbacks.append(Validation(validation_sets))
     callbacks += [
@@ -490,30 +488,39 @@ def run_training(config, run_dir, log=print):
     from keras_enlca.training.strategy import get_strategy
 
     run_dir = os.fspath(run_dir)
-    try:
-        os.makedirs(run_dir, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create run folder '{run_dir}': {error.strerror}") from None
     paths = run_paths(run_dir)
     name, scale = resolve_preset(config, list_presets())
     total = config.total_steps
     spe = config.schedule.steps_per_epoch
+    checkpoint = RunCheckpoint(
+        paths["checkpoints"],
+        every_n_steps=config.runtime.checkpoint_every,
+        keep=config.runtime.keep_checkpoints,
+        time_limit=(
+            config.runtime.time_limit_minutes * 60
+            if config.runtime.time_limit_minutes is not None
+            else None
+        ),
+    )
+
+    def is_complete(state):
+        return state is not None and state["step"] >= total and os.path.isfile(paths["model"])
+
+    train_sets = validation_sets = None
+    if not is_complete(checkpoint.latest_state()):
+        # Data problems surface before anything is written.
+        train_sets = open_source(config.data.train, scale, "train", "data.train")
+        validation_sets = _validation_sets(config, scale)
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create run folder '{run_dir}': {error.strerror}") from None
 
     with _run_lock(run_dir):
-        checkpoint = RunCheckpoint(
-            paths["checkpoints"],
-            every_n_steps=config.runtime.checkpoint_every,
-            keep=config.runtime.keep_checkpoints,
-            time_limit=(
-                config.runtime.time_limit_minutes * 60
-                if config.runtime.time_limit_minutes is not None
-                else None
-            ),
-        )
         latest = checkpoint.latest_state()
         _check_previous_config(config, paths, latest is not None, log)
         done = latest["step"] if latest else 0
-        if done >= total and os.path.isfile(paths["model"]):
+        if is_complete(latest):
             log(
                 f"Run in {run_dir} is complete: {done} of {total} steps done, "
                 f"model in {paths['model']}. Raise schedule.epochs to train longer."
@@ -553,8 +560,14 @@ def run_training(config, run_dir, log=print):
                 # A different data seed after a resume: the interrupted run's
                 # patches are not replayed.
                 keras.utils.set_random_seed(config.runtime.seed + start)
-                dataset = build_training_data(config, scale, seed=config.runtime.seed + start)
-                callbacks = _make_callbacks(config, model, checkpoint, paths, scale, log)
+                if train_sets is None:  # completed by another process meanwhile
+                    train_sets = open_source(config.data.train, scale, "train", "data.train")
+                dataset = build_training_data(
+                    train_sets, config, scale, seed=config.runtime.seed + start
+                )
+                callbacks = _make_callbacks(
+                    config, model, checkpoint, paths, scale, validation_sets, log
+                )
                 with _stop_on_signals(checkpoint, log):
                     for first, last, steps in epoch_segments(start, total, spe):
                         model.fit(
