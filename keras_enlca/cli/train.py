@@ -25,8 +25,8 @@ SHORTCUTS = {
     "time_limit": "runtime.time_limit_minutes",
 }
 
-# Exit status of a run stopped by a signal (128 + SIGINT), as shells do.
-EXIT_INTERRUPTED = 130
+# Exit status of a run stopped by a signal: 128 + its number, as shells do.
+EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
 
 
 @click.command(name="train")
@@ -114,7 +114,7 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
 
     result = run_training(config, run_dir, log=click.echo)
     if result.status == "interrupted":
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(EXIT_STATUS.get(result.stop_reason, 1))
     if result.status == "complete" and result.history:
         last = result.history[-1]
         scores = "".join(

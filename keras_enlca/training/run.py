@@ -69,6 +69,8 @@ class RunResult:
         history: the per-epoch rows (dicts) written to `history.json`.
         resumed_from: the step the call started from (0 for a new run).
         already_complete: True if nothing was left to do.
+        stop_reason: why an unfinished run stopped ("time limit", "SIGINT",
+            "SIGTERM"), else None.
     """
 
     status: str
@@ -79,6 +81,7 @@ class RunResult:
     history: list = dataclasses.field(default_factory=list)
     resumed_from: int = 0
     already_complete: bool = False
+    stop_reason: str = None
 
 
 def run_paths(run_dir):
@@ -587,7 +590,8 @@ def run_training(config, run_dir, log=print):
                 log(f"Stopped ({checkpoint.stop_reason}) at step {checkpoint.step} of "
                     f"{total}; run the same command again to continue.")
                 return RunResult(status, checkpoint.step, total, run_dir, None,
-                                 history, resumed_from=start)
+                                 history, resumed_from=start,
+                                 stop_reason=checkpoint.stop_reason)
             save_final_model(model, config, name, paths["model"])
             log(f"Done: {checkpoint.step} steps. Model: {paths['model']}")
             return RunResult("complete", checkpoint.step, total, run_dir, paths["model"],

@@ -161,21 +161,42 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
         run_training(other, run_dir, log=log)
 
 
-def test_time_limit_stops_and_the_next_call_continues(image_dirs, tmp_path):
+def test_sigterm_saves_and_stops_and_the_next_call_continues(image_dirs, tmp_path):
+    import threading
+
     train, _ = image_dirs
     values = tiny_values(train, model={"preset": "edsr_small_x2", "args": {"num_blocks": 1, "filters": 8}},
-                         runtime={"checkpoint_every": 100, "time_limit_minutes": 1e-9})
-    config = config_from_dict(values)
-    result = run_training(config, tmp_path / "run", log=lambda line: None)
-    # Stopped after the first step, with a checkpoint of it.
-    assert (result.status, result.step, result.model_path) == ("time limit", 1, None)
-    assert not (tmp_path / "run" / "model.keras").exists()
-    assert RunCheckpoint(tmp_path / "run" / "checkpoints").latest_state()["step"] == 1
-    values["runtime"]["time_limit_minutes"] = None
-    result = run_training(config_from_dict(values), tmp_path / "run", log=lambda line: None)
-    assert (result.status, result.resumed_from, result.step) == ("complete", 1, 6)
-    # The resumed first epoch has 2 steps, the second 3.
-    assert [(r["step"], r["steps"]) for r in result.history] == [(3, 2), (6, 3)]
+                         schedule={"epochs": 100, "steps_per_epoch": 5},
+                         runtime={"checkpoint_every": 1000})
+    run_dir = tmp_path / "run"
+    before = signal.getsignal(signal.SIGTERM)
+
+    def terminate_after_first_epoch():
+        deadline = time.monotonic() + 120
+        while not (run_dir / "checkpoints" / "step-000000005").exists():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=terminate_after_first_epoch)
+    thread.start()
+    lines, log = _lines()
+    result = run_training(config_from_dict(values), run_dir, log=log)
+    thread.join()
+    assert (result.status, result.stop_reason, result.model_path) == ("interrupted", "SIGTERM", None)
+    assert 5 < result.step < 500
+    assert any(line.startswith("SIGTERM: saving a checkpoint") for line in lines)
+    assert lines[-1] == (f"Stopped (SIGTERM) at step {result.step} of 500; "
+                         "run the same command again to continue.")
+    assert RunCheckpoint(run_dir / "checkpoints").latest_state()["step"] == result.step
+    assert signal.getsignal(signal.SIGTERM) is before
+
+    values["schedule"]["epochs"] = -(-result.step // 5) + 1
+    resumed = run_training(config_from_dict(values), run_dir, log=lambda line: None)
+    assert (resumed.status, resumed.resumed_from) == ("complete", result.step)
+    assert resumed.step == values["schedule"]["epochs"] * 5
+    assert RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"] == resumed.step
 
 
 def test_mirrored_strategy_on_two_logical_devices(image_dirs, tmp_path):
