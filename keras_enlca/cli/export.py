@@ -67,8 +67,9 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
     "--float-ops",
     default=None,
     metavar="OPS",
-    help="int8: comma-separated TFLite op types kept in float "
-    "(default: the attention ops, see the README); 'none' quantizes everything.",
+    help="int8: comma-separated TFLite op types kept in float everywhere, besides the "
+    "attention layers' arithmetic [default: SOFTMAX,BATCH_MATMUL]; 'none' quantizes "
+    "everything, attention included (for comparison: it loses accuracy or fails).",
 )
 def export(model, fmt, quantize, calibration, calibration_crops, tile, out, verify, scale,
            float_ops):
@@ -90,15 +91,17 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, veri
       enlca export enlcn_x2.keras --format savedmodel -o enlcn_x2_savedmodel
     """
     from keras_enlca.export.export_model import export_model
+    from keras_enlca.export.tflite import ATTENTION_LAYERS
     from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
 
-    ops = DEFAULT_INT8_FLOAT_OPS
+    ops, layers = DEFAULT_INT8_FLOAT_OPS, ATTENTION_LAYERS
     if float_ops is not None:
         if quantize.lower() != "int8":
             raise click.UsageError("--float-ops is only used with --quantize int8.")
-        ops = () if float_ops.strip().lower() == "none" else tuple(
-            op.strip().upper() for op in float_ops.split(",") if op.strip()
-        )
+        if float_ops.strip().lower() == "none":
+            ops, layers = (), ()
+        else:
+            ops = tuple(op.strip().upper() for op in float_ops.split(",") if op.strip())
     metadata = export_model(
         model,
         out,
@@ -109,6 +112,7 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, veri
         verify=verify,
         scale=scale,
         float_ops=ops,
+        float_layers=layers,
         num_calibration_crops=calibration_crops,
     )
     from keras_enlca.export.metadata import metadata_path

@@ -14,8 +14,11 @@ from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.metadata import write_metadata
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import export_saved_model
+from keras_enlca.export.model_runner import model_format
+from keras_enlca.export.tflite import ATTENTION_LAYERS
 from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
 from keras_enlca.export.tflite import QUANTIZATIONS
+from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import export_tflite
 
 FORMATS = ("savedmodel", "tflite")
@@ -68,6 +71,7 @@ def export_model(
     verify=None,
     scale=None,
     float_ops=DEFAULT_INT8_FLOAT_OPS,
+    float_layers=ATTENTION_LAYERS,
     num_calibration_crops=DEFAULT_NUM_CROPS,
     calibration_crop_size=DEFAULT_CROP_SIZE,
     verify_tile=None,
@@ -89,6 +93,8 @@ def export_model(
             `verify_artifact`) and store the result in the metadata.
         scale: if given, the model must upscale by this factor.
         float_ops: int8 only: TFLite op types kept in float.
+        float_layers: int8 only: layer names whose arithmetic stays in float
+            (`"attention"`: every attention layer; `()`: none).
         num_calibration_crops: int8 only: number of calibration crops.
         calibration_crop_size: int8 only: crop size (the tile when fixed).
         verify_tile: LR tile size used by the verification (default 192).
@@ -125,6 +131,10 @@ def export_model(
 
         if not os.path.isfile(os.fspath(verify)) and not list_images(verify):
             raise InputError(f"--verify {verify}: the folder holds no images.")
+    if not hasattr(model, "predict"):
+        fmt = model_format(model)
+        if fmt != "keras":
+            raise InputError(f"{model}: is a {fmt} model; export needs the .keras model.")
     reference = KerasRunner(model)
     reference.check_scale(scale)
     keras_model = reference.model
@@ -143,7 +153,10 @@ def export_model(
             crop = tile if tile is not None else calibration_crop_size
             crops = calibration_crops(folder, num_crops=num_calibration_crops, crop_size=crop)
             dataset = representative_dataset(crops, size=tile)
+            if float_layers == ATTENTION_LAYERS:
+                float_layers = attention_layer_names(keras_model)
             metadata["float_ops"] = list(float_ops or [])
+            metadata["float_layers"] = list(float_layers or [])
             metadata["calibration"] = {
                 "source": os.path.abspath(folder) if calibration is not None else "bundled sample images",
                 "crops": len(crops),
@@ -156,6 +169,7 @@ def export_model(
             representative_dataset=dataset,
             tile=tile,
             float_ops=float_ops,
+            float_layers=float_layers,
             metadata=metadata,
             source=source,
         )

@@ -154,22 +154,24 @@ def check_builtin_only(content, source="model"):
         raise UnsupportedOpError(source, ops)
 
 
+def _error_code_name(code):
+    """`ConverterErrorData.ErrorCode` value -> its name (e.g. `ERROR_NEEDS_FLEX_OPS`)."""
+    try:
+        from tensorflow.compiler.mlir.lite.metrics import converter_error_data_pb2
+
+        return converter_error_data_pb2.ConverterErrorData.ErrorCode.Name(code)
+    except Exception:  # noqa: BLE001 - moved or unknown: fall back to the text
+        return str(code)
+
+
 def _unsupported_from_converter_error(error, source):
     """An `UnsupportedOpError` from a converter error, or None."""
     ops, locations = [], {}
     for data in getattr(error, "errors", None) or []:
-        code = str(getattr(data, "error_code", ""))
+        code = _error_code_name(getattr(data, "error_code", None))
         name = getattr(getattr(data, "operator", None), "name", "") or ""
         if "NEEDS_FLEX_OPS" not in code and "NEEDS_CUSTOM_OPS" not in code:
-            try:
-                from tensorflow.lite.python.metrics import converter_error_data_pb2
-
-                enum = converter_error_data_pb2.ConverterErrorData.ErrorCode
-                code = enum.Name(data.error_code)
-            except Exception:  # noqa: BLE001 - older/newer protos: fall back
-                code = ""
-            if "NEEDS_FLEX_OPS" not in code and "NEEDS_CUSTOM_OPS" not in code:
-                continue
+            continue
         if not name or name in ops:
             continue
         ops.append(name)
@@ -182,8 +184,6 @@ def _unsupported_from_converter_error(error, source):
                 break
     if not ops:
         # Parse the text form when the structured errors are missing.
-        import re
-
         text = str(error)
         ops = sorted(set(re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)))
     return UnsupportedOpError(source, ops, locations) if ops else None

@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from keras_enlca.data import read_image
+from keras_enlca.data import sample_image_paths
+from keras_enlca.data import sample_images_dir
+from keras_enlca.errors import InputError
+from keras_enlca.export.calibration import calibration_crops
+from keras_enlca.export.calibration import representative_dataset
+
+
+def test_crops_come_from_the_images_at_random_positions():
+    paths = sample_image_paths()[:2]
+    crops = calibration_crops(paths, num_crops=6, crop_size=(16, 24), seed=3)
+    assert len(crops) == 6
+    images = [read_image(p) for p in paths]
+    for i, crop in enumerate(crops):
+        assert crop.shape == (1, 16, 24, 3) and crop.dtype == np.uint8
+        image = images[i % 2]
+        windows = np.lib.stride_tricks.sliding_window_view(image, (16, 24, 3))[..., 0, :, :, :]
+        assert np.any(np.all(windows == crop[0], axis=(-3, -2, -1)))
+    assert not np.array_equal(crops[0], crops[2])
+    # Deterministic for a seed.
+    again = calibration_crops(paths, num_crops=6, crop_size=(16, 24), seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(crops, again))
+
+
+def test_default_source_small_images_and_fixed_size(tmp_path):
+    crops = calibration_crops(num_crops=5, crop_size=300)  # bundled photos, all smaller
+    assert [c.shape[1:3] for c in crops] == [read_image(p).shape[:2] for p in
+                                             sorted(sample_image_paths())][:5]
+    assert sample_images_dir()
+    samples = list(representative_dataset(crops[:2], size=(260, 260))())
+    assert [s[0].shape for s in samples] == [(1, 260, 260, 3)] * 2
+    with pytest.raises(InputError, match="--calibration"):
+        calibration_crops(tmp_path / "missing")
+    with pytest.raises(InputError, match="holds no images"):
+        calibration_crops(tmp_path)
