@@ -1,0 +1,107 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+from click.testing import CliRunner
+
+from keras_enlca.cli.main import cli
+from keras_enlca.data import read_image
+from keras_enlca.data import sample_image_paths
+from keras_enlca.data import write_image
+from keras_enlca.export import ModelRunner
+from tests.export.artifacts import artifact
+from tests.export.artifacts import tiny_model
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["upscale", *map(str, args)])
+
+
+def make_inputs(tmp_path):
+    photo = read_image(sample_image_paths()[3])
+    folder = tmp_path / "photos"
+    write_image(folder / "a.png", photo[:40, :50])
+    write_image(folder / "b.jpg", photo[40:70, 50:90])
+    write_image(tmp_path / "c.bmp", photo[:20, :20])
+    return folder, tmp_path / "c.bmp"
+
+
+def test_help_has_an_example():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert "Examples:" in result.output and "enlca upscale enlcn_x2.tflite" in result.output
+
+
+def test_upscale_folders_and_files_with_each_format(tmp_path):
+    folder, single = make_inputs(tmp_path)
+    _, keras_path = tiny_model("edsr")
+    outputs = {}
+    for name, model in (("keras", keras_path), ("savedmodel", artifact("edsr", "savedmodel")),
+                        ("tflite", artifact("edsr", "none"))):
+        out = tmp_path / f"out_{name}"
+        result = run(model, folder, single, "-o", out, "--tile", 24, "--overlap", 8)
+        assert result.exit_code == 0, result.output
+        assert result.output.splitlines()[-1] == f"Upscaled 3 images x2 into {out}"
+        assert sorted(os.listdir(out)) == ["a.png", "b.jpg", "c.bmp"]
+        assert read_image(out / "a.png").shape == (80, 100, 3)
+        assert read_image(out / "b.jpg").shape == (60, 80, 3)
+        with open(out / "b.jpg", "rb") as f:
+            assert f.read(2) == b"\xff\xd8"
+        outputs[name] = read_image(out / "a.png").astype(int)
+    # The three formats give the same pixels (float32 everywhere).
+    assert np.abs(outputs["tflite"] - outputs["keras"]).max() <= 1
+    assert np.abs(outputs["savedmodel"] - outputs["keras"]).max() <= 1
+
+
+def test_a_fixed_shape_model_tiles_with_its_size(tmp_path):
+    _, single = make_inputs(tmp_path)
+    big = tmp_path / "big.png"
+    write_image(big, read_image(sample_image_paths()[0])[:50, :61])
+    model = artifact("enlcn", "none", tile=(16, 20))
+    result = run(model, big, single, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert read_image(tmp_path / "out" / "big.png").shape == (100, 122, 3)
+    result = run(model, big, "-o", tmp_path / "out2", "--tile", 32)
+    assert result.exit_code == 1
+    assert "takes fixed 16x20 inputs (exported with --tile), so --tile 32" in result.output
+    assert not (tmp_path / "out2").exists()
+
+
+def test_errors_are_one_line(tmp_path):
+    folder, single = make_inputs(tmp_path)
+    tflite = artifact("edsr", "none")
+    cases = [
+        ((tflite, tmp_path / "nope.png", "-o", tmp_path / "o"), "no such image file or folder"),
+        ((tflite, single, "-o", tmp_path / "o", "--scale", 3), "is a x2 model, but --scale 3"),
+        ((tmp_path / "model.tflite", single, "-o", tmp_path / "o"), "no such model"),
+        ((tflite, folder, "-o", folder), "the output would overwrite the input"),
+        ((tflite, single, "-o", tmp_path / "o", "--tile", 16, "--overlap", 8), "--overlap"),
+    ]
+    for args, message in cases:
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert result.output.count("\n") == 1 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    result = run(tflite, broken, "-o", tmp_path / "o")
+    assert result.exit_code == 1 and "broken.png" in result.output
+    assert os.listdir(tmp_path / "o") == []  # nothing half-written
+
+
+def test_upscale_as_a_subprocess(tmp_path):
+    folder, _ = make_inputs(tmp_path)
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_enlca.cli.main", "upscale", artifact("edsr", "int8"),
+         folder, "-o", out, "--threads", "1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Upscaled 2 images x2 into {out}"
+    assert sorted(os.listdir(out)) == ["a.png", "b.jpg"]
+    runner = ModelRunner.load(artifact("edsr", "int8"))
+    expected = runner(read_image(folder / "a.png").astype(np.float32) / 255)
+    got = read_image(out / "a.png").astype(np.float32) / 255
+    assert np.abs(got - expected).max() <= 1 / 255 + 1e-6
