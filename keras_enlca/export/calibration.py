@@ -82,8 +82,9 @@ def calibration_crops(
     return crops
 
 
-def pad_to(crop, size):
-    """Mirror-pads a `(1, h, w, 3)` crop up to `size = (height, width)`."""
+def fit_to(crop, size):
+    """A `(1, h, w, 3)` crop cut down and mirror-padded to `size = (height, width)`."""
+    crop = crop[:, : size[0], : size[1]]
     pad_h = max(size[0] - crop.shape[1], 0)
     pad_w = max(size[1] - crop.shape[2], 0)
     if pad_h or pad_w:
@@ -97,11 +98,11 @@ def representative_dataset(crops, size=None):
     Args:
         crops: uint8 arrays `(1, h, w, 3)` (see `calibration_crops`).
         size: None for a dynamic-shape model, else the fixed `(height,
-            width)`: crops are mirror-padded to it.
+            width)`: crops are cut or mirror-padded to it.
     """
 
     def generator():
         for crop in crops:
-            yield [pad_to(crop, size) if size is not None else crop]
+            yield [fit_to(crop, size) if size is not None else crop]
 
     return generator

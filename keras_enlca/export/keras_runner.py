@@ -56,7 +56,9 @@ class KerasRunner(ModelRunner):
 
     Inputs are NHWC float32 RGB in [0, 1] of any size; the output is the
     network's float output clipped to [0, 1] (not rounded to 8 bits). The
-    model runs in a `tf.function` traced once for any height and width.
+    model runs in a `tf.function` traced once for any height and width (or
+    once per input shape for models that cannot be traced with dynamic
+    sizes).
 
     Args:
         model: a path to a `.keras` file or a `keras.Model`.
@@ -85,17 +87,25 @@ class KerasRunner(ModelRunner):
             model = load_keras_model(path)
         self.model = model
         # One concrete function for every height and width: no retracing.
-        self._fn = tf.function(
-            _forward(model),
-            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-        ).get_concrete_function()
+        # Some layers cannot be traced with an unknown height and width
+        # (Keras' bilinear `UpSampling2D`); those models get one trace per
+        # input shape instead (the tiler uses one or a few shapes).
+        try:
+            self._fn = tf.function(
+                _forward(model),
+                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+            ).get_concrete_function()
+        except (TypeError, ValueError, tf.errors.OperatorNotAllowedInGraphError):
+            self._fn = tf.function(_forward(model))
         scale = getattr(model, "scale", None)
         if scale is None:
             scale = infer_scale(lambda x: self._fn(x).numpy())
         super().__init__(path if path is not None else model.name, scale)
 
     def run_batch(self, images):
-        return np.clip(self._fn(images).numpy(), 0.0, 1.0)
+        import tensorflow as tf
+
+        return np.clip(self._fn(tf.constant(images)).numpy(), 0.0, 1.0)
 
     def describe(self):
         model = self.model

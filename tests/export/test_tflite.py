@@ -21,7 +21,7 @@ from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.tflite import _operator_output_names
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import float_node_names
-from tests.export.artifacts import FAMILIES
+from tests.export.artifacts import families
 from tests.export.artifacts import artifact
 from tests.export.artifacts import calibration_dataset
 from tests.export.artifacts import lr_image
@@ -42,7 +42,7 @@ def keras_uint8(family, images):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["none", "float16", "dynamic", "int8"])
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", families())
 def test_tflite_matches_keras_at_an_untraced_size(family, variant):
     path = artifact(family, variant)
     with open(path, "rb") as f:

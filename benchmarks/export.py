@@ -1,0 +1,227 @@
+"""TFLite size, LiteRT latency and PSNR drop of each quantisation.
+
+For the small presets of ENLCN, NLSN and A2N (and EDSR, the attention-free
+baseline), every TFLite variant of `enlca export` is measured:
+
+- size of the `.tflite` file;
+- latency of one 256x256 LR input in the LiteRT interpreter
+  (`ai_edge_litert`, `--threads` threads, median of `--repeats` runs after
+  two warm-up runs) on this CPU;
+- PSNR-Y (MATLAB convention, scale pixels shaved) against the HR images,
+  LR made with MATLAB bicubic, and its drop against the float32 TFLite
+  model; also the PSNR-Y between the variant's output and float32's.
+
+Variants: `none` (float32), `float16`, `dynamic`, `int8` (the default:
+attention arithmetic and the output conversion in float, everything else
+int8) and `int8_full` (`--float-ops none`: the attention quantised too; it
+may fail at run time, which is reported).
+
+The networks need trained weights for the quantisation numbers to mean
+anything. Pass `--model PRESET=PATH.keras` for checkpoints you have;
+otherwise each preset is trained for `--train-steps` steps on the bundled
+sample photos (cached in `--work-dir`, so a rerun reuses them). HR test
+images default to the bundled photos (`--hr DIR` for others, e.g. Set5).
+
+Run by hand (not a test):
+
+    python benchmarks/export.py                         # table + benchmarks/results/export.json
+    python benchmarks/export.py --presets enlcn_small_x2 --train-steps 200
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+PRESETS = ("enlcn_small_x2", "nlsn_small_x2", "a2n_small_x2", "edsr_small_x2")
+VARIANTS = ("none", "float16", "dynamic", "int8", "int8_full")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--model", action="append", default=[], metavar="PRESET=PATH",
+                        help="Use this trained .keras model for PRESET.")
+    parser.add_argument("--train-steps", type=int, default=400,
+                        help="Training steps for presets without --model.")
+    parser.add_argument("--work-dir", default=os.path.join("benchmarks", "results", "export_work"))
+    parser.add_argument("--hr", default=None, help="Folder of HR test images.")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=256, help="LR side for latency.")
+    parser.add_argument("--calibration-crops", type=int, default=64)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--out", default=os.path.join("benchmarks", "results", "export.json"))
+    return parser.parse_args(argv)
+
+
+def train(preset, steps, path):
+    """A briefly trained small preset on the bundled photos (cached at `path`)."""
+    import keras
+
+    from keras_enlca.data import sample_images_dir
+    from keras_enlca.data import training_dataset
+    from keras_enlca.models import from_preset
+    from keras_enlca.models import get_recipe
+
+    recipe = get_recipe(preset)
+    keras.utils.set_random_seed(1)
+    model = from_preset(preset)
+    model.compile(
+        optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
+        contrastive_weight=recipe["contrastive_weight"],
+        contrastive_warmup_steps=0,
+    )
+    dataset = training_dataset(
+        sample_images_dir(), scale=model.scale, patch_size=recipe["lr_patch_size"],
+        batch_size=recipe["batch_size"], seed=1,
+    )
+    start = time.time()
+    history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    print(f"  trained {preset} for {steps} steps in {time.time() - start:.0f} s "
+          f"(final L1 {history.history['l1'][-1]:.4f})", flush=True)
+    model.save(path)
+    return path
+
+
+def latency(runner, size, repeats):
+    import numpy as np
+
+    from keras_enlca.data import read_image
+    from keras_enlca.data import sample_image_paths
+
+    photo = read_image(sample_image_paths()[0]).astype(np.float32) / 255
+    image = np.pad(photo, ((0, max(size - photo.shape[0], 0)), (0, max(size - photo.shape[1], 0)),
+                           (0, 0)), mode="symmetric")[None, :size, :size]
+    for _ in range(2):
+        runner(image)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        runner(image)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def measure(preset, keras_path, args, hr_images):
+    import numpy as np
+
+    from keras_enlca.data import bicubic_downscale
+    from keras_enlca.data import sample_image_paths
+    from keras_enlca.evaluation.metrics import psnr
+    from keras_enlca.export import KerasRunner
+    from keras_enlca.export import LiteRTRunner
+    from keras_enlca.export import export_model
+
+    reference = KerasRunner(keras_path)
+    scale = reference.scale
+    pairs = [bicubic_downscale(hr, scale) for hr in hr_images]
+    keras_out = [reference(lr.astype(np.float32) / 255) for lr, _ in pairs]
+    keras_psnr = float(np.mean([psnr(sr, hr, shave=scale) for sr, (_, hr) in zip(keras_out, pairs)]))
+    rows = []
+    float_outputs = None
+    calibration = os.path.dirname(sample_image_paths()[0])
+    for variant in args.variants:
+        out = os.path.join(args.work_dir, f"{preset}_{variant}.tflite")
+        quantize = "int8" if variant.startswith("int8") else variant
+        kwargs = {}
+        if variant == "int8_full":
+            kwargs = {"float_ops": (), "float_layers": ()}
+        start = time.time()
+        export_model(
+            keras_path, out, quantize=quantize,
+            calibration=calibration if quantize == "int8" else None,
+            num_calibration_crops=args.calibration_crops, **kwargs,
+        )
+        row = {"preset": preset, "variant": variant, "size_bytes": os.path.getsize(out),
+               "convert_s": time.time() - start, "keras_psnr_y": keras_psnr}
+        try:
+            runner = LiteRTRunner(out, num_threads=args.threads)
+            outputs = [runner(lr.astype(np.float32) / 255) for lr, _ in pairs]
+            row["latency_ms"] = 1000 * latency(runner, args.size, args.repeats)
+        except RuntimeError as error:
+            row["error"] = str(error).splitlines()[0]
+            rows.append(row)
+            print(f"  {preset} {variant}: fails at run time: {row['error']}", flush=True)
+            continue
+        row["psnr_y"] = float(np.mean([psnr(sr, hr, shave=scale) for sr, (_, hr) in
+                                       zip(outputs, pairs)]))
+        row["psnr_y_vs_keras"] = float(np.mean([min(psnr(sr, ref, shave=scale), 100.0) for sr, ref in
+                                                zip(outputs, keras_out)]))
+        if variant == "none":
+            float_outputs = outputs
+            row["psnr_y_float32"] = row["psnr_y"]
+        if float_outputs is not None:
+            row["psnr_y_vs_float32"] = float(np.mean([
+                min(psnr(sr, ref, shave=scale), 100.0) for sr, ref in zip(outputs, float_outputs)
+            ]))
+        rows.append(row)
+        print(f"  {preset} {variant}: {row['size_bytes'] / 1e6:.2f} MB, "
+              f"{row['latency_ms']:.0f} ms, PSNR-Y {row['psnr_y']:.3f} dB", flush=True)
+    float_psnr = next((r["psnr_y"] for r in rows if r["variant"] == "none" and "psnr_y" in r), None)
+    for row in rows:
+        if float_psnr is not None and "psnr_y" in row:
+            row["drop_db"] = float_psnr - row["psnr_y"]
+    return rows
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.work_dir, exist_ok=True)
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_enlca.data import list_images
+    from keras_enlca.data import read_image
+    from keras_enlca.data import sample_image_paths
+
+    given = dict(item.split("=", 1) for item in args.model)
+    hr_paths = list_images(args.hr) if args.hr else sample_image_paths()
+    hr_images = [read_image(p) for p in hr_paths]
+    results = []
+    for preset in args.presets:
+        path = given.get(preset) or os.path.join(args.work_dir, f"{preset}.keras")
+        if not os.path.exists(path):
+            train(preset, args.train_steps, path)
+        results.extend(measure(preset, path, args, hr_images))
+
+    print()
+    print(f"LiteRT {args.threads} thread(s), {args.size}x{args.size} LR input; PSNR-Y on "
+          f"{len(hr_images)} images ({'bundled photos' if not args.hr else args.hr})")
+    header = (f"{'model':<16} {'variant':<10} {'size MB':>8} {'ms':>7} {'PSNR-Y':>8} "
+              f"{'drop dB':>8} {'vs fp32':>8}")
+    print(header)
+    print("-" * len(header))
+    for row in results:
+        if "error" in row:
+            print(f"{row['preset']:<16} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
+                  f"  fails at run time: {row['error'][:60]}")
+            continue
+        print(f"{row['preset']:<16} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
+              f"{row['latency_ms']:>7.1f} {row['psnr_y']:>8.3f} {row.get('drop_db', 0):>8.3f} "
+              f"{row.get('psnr_y_vs_float32', float('nan')):>8.2f}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({
+            "threads": args.threads, "latency_input": [args.size, args.size],
+            "hr_images": [os.path.basename(p) for p in hr_paths],
+            "tensorflow": tf.__version__, "cpu": _cpu_name(), "numpy": np.__version__,
+            "results": results,
+        }, f, indent=2)
+    print(f"\nWrote {args.out}")
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
