@@ -6,6 +6,18 @@ from keras_enlca.errors import InputError
 
 STRATEGY_NAMES = ("auto", "one_device", "mirrored")
 
+# One MirroredStrategy per device list and process: a second instance over
+# the same devices can reuse the first one's collective-op keys, and its
+# eager all-reduces (`run_eagerly=True`) then fail with a shape mismatch.
+_MIRRORED = {}
+
+
+def _mirrored(devices):
+    devices = tuple(devices)
+    if devices not in _MIRRORED:
+        _MIRRORED[devices] = tf.distribute.MirroredStrategy(list(devices))
+    return _MIRRORED[devices]
+
 
 def get_strategy(strategy="auto", devices=None):
     """Return the `tf.distribute.Strategy` to build and train a model in.
@@ -14,7 +26,8 @@ def get_strategy(strategy="auto", devices=None):
     more than one, and the default (single-device) strategy otherwise.
     `"mirrored"` always mirrors, over `devices` if given, else over the
     visible GPUs, else over the logical CPUs (useful for tests with several
-    logical CPU devices). `"one_device"` is the default strategy.
+    logical CPU devices). `"one_device"` is the default strategy. Mirrored
+    strategies are created once per device list and reused.
 
     Build and compile the model inside `strategy.scope()`; `fit` then splits
     each global batch over the replicas. `MirroredStrategy` is the only
@@ -51,8 +64,8 @@ def get_strategy(strategy="auto", devices=None):
         return tf.distribute.get_strategy()
     if strategy == "auto":
         if len(gpus) > 1:
-            return tf.distribute.MirroredStrategy(gpus)
+            return _mirrored(gpus)
         return tf.distribute.get_strategy()
     if devices is None:
         devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
-    return tf.distribute.MirroredStrategy(list(devices))
+    return _mirrored(devices)

@@ -7,6 +7,13 @@ import numpy as np
 import tensorflow as tf
 
 
+def mirrored_strategy():
+    """The 2-replica MirroredStrategy over the two logical CPUs."""
+    from keras_enlca.training import get_strategy
+
+    return get_strategy("mirrored")
+
+
 def synthetic_pairs(count, lr_size, scale, seed=0):
     """Smooth random HR images in [0, 1] and their box-downscaled LR."""
     rng = np.random.default_rng(seed)

@@ -9,7 +9,6 @@ from keras_enlca.models import EDSR
 from keras_enlca.models import ENLCN
 from keras_enlca.models import SuperResolutionModel
 from keras_enlca.models import y_channel_psnr
-from keras_enlca.training import get_strategy
 from tests.models import common
 
 
@@ -106,7 +105,7 @@ def test_mirrored_strategy_matches_one_device():
     )
     expected = reference.fit(data, epochs=3, verbose=0).history
 
-    strategy = get_strategy("mirrored")
+    strategy = common.mirrored_strategy()
     assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         model = tiny_enlcn()

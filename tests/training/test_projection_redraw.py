@@ -5,7 +5,6 @@ import pytest
 from keras_enlca.models import ENLCN
 from keras_enlca.training import ProjectionRedraw
 from keras_enlca.training import enlca_layers
-from keras_enlca.training import get_strategy
 from tests.models import common
 
 
@@ -95,7 +94,7 @@ def test_every_epoch_and_seed():
 
 def test_redraw_during_fit_under_mirrored_strategy():
     lr_images, hr_images = common.synthetic_pairs(4, 12, 2)
-    with get_strategy("mirrored").scope():
+    with common.mirrored_strategy().scope():
         model = ENLCN(scale=2, num_blocks=1, filters=8, attention_every=1)
         model.compile(run_eagerly=True)
     before = [layer.projection_matrix.numpy().copy() for layer in model.attention_layers]

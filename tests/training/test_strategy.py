@@ -17,6 +17,10 @@ def test_mirrored_over_logical_cpus():
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
     assert strategy.num_replicas_in_sync == len(tf.config.list_logical_devices("CPU")) == 2
     assert get_strategy(strategy) is strategy
+    # One instance per device list (a second one breaks eager all-reduces).
+    assert get_strategy("mirrored") is strategy
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert get_strategy("mirrored", devices=devices) is strategy
 
 
 def test_unknown_strategy():
