@@ -15,8 +15,10 @@
 - all randomness derives from `seed`: two runs with the same seed give the
   same batches.
 
-Patches are cut with `tf.gather` from one flat buffer per resolution inside a
-parallel, vectorised `tf.data` map (no Python in the loop), then prefetched.
+Patches are cut with one `tf.gather` per resolution from a flat buffer of all
+images, inside a parallel, vectorised `tf.data` map (no Python in the loop);
+flips and transposes are applied to the gather indices, so augmenting costs
+nothing. Batches are prefetched.
 """
 
 import concurrent.futures
@@ -156,19 +158,38 @@ def training_dataset(
     cache = _ImageCache(_as_datasets(data, scale), scale, patch_size, num_workers)
     count = len(cache)
 
-    lr_flat = tf.convert_to_tensor(cache.lr)
-    hr_flat = tf.convert_to_tensor(cache.hr)
-    lr_offsets = tf.constant(cache.lr_offsets)
-    hr_offsets = tf.constant(cache.hr_offsets)
+    # (pixels, 3) views: one gather index per pixel, not per byte.
+    lr_flat = tf.convert_to_tensor(cache.lr.reshape(-1, 3))
+    hr_flat = tf.convert_to_tensor(cache.hr.reshape(-1, 3))
+    lr_offsets = tf.constant(cache.lr_offsets // 3)
+    hr_offsets = tf.constant(cache.hr_offsets // 3)
     lr_heights = tf.constant(cache.lr_shapes[:, 0])
     lr_widths = tf.constant(cache.lr_shapes[:, 1])
     hr_widths = tf.constant(cache.hr_shapes[:, 1])
     hr_patch = patch_size * scale
 
-    lr_rows = tf.range(patch_size, dtype=tf.int64)
-    lr_cols = tf.range(patch_size * 3, dtype=tf.int64)
-    hr_rows = tf.range(hr_patch, dtype=tf.int64)
-    hr_cols = tf.range(hr_patch * 3, dtype=tf.int64)
+    def gather_patches(flat, offsets, widths, y, x, size, flags):
+        """Patches `(n, size, size, 3)` at `(y, x)`, augmented through the indices.
+
+        Output pixel (r, c) reads source pixel (a, b) with
+        output = transpose(vflip(hflip(patch))) as flagged (reference order):
+        `a = rv[c if t else r]`, `b = cv[r if t else c]`, where `rv` and `cv`
+        are the (flipped) row and column ranges.
+        """
+        steps = tf.range(size, dtype=tf.int64)[None, :]
+        rows = steps
+        cols = steps
+        if augment:
+            hflip, vflip, transpose = flags
+            rows = tf.where(vflip[:, None], size - 1 - steps, steps)
+            cols = tf.where(hflip[:, None], size - 1 - steps, steps)
+        row_term = offsets[:, None] + (y[:, None] + rows) * widths[:, None]
+        col_term = x[:, None] + cols
+        pixel = row_term[:, :, None] + col_term[:, None, :]
+        if augment:
+            transposed = row_term[:, None, :] + col_term[:, :, None]
+            pixel = tf.where(transpose[:, None, None], transposed, pixel)
+        return tf.gather(flat, pixel)
 
     def make_batch(indices, seeds):
         seeds = tf.reshape(seeds, [2])
@@ -178,36 +199,19 @@ def training_dataset(
         x_range = tf.gather(lr_widths, indices) - patch_size + 1
         y = tf.cast(tf.floor(u[0] * tf.cast(y_range, tf.float64)), tf.int64)
         x = tf.cast(tf.floor(u[1] * tf.cast(x_range, tf.float64)), tf.int64)
-        lr_w = tf.gather(lr_widths, indices)[:, None, None]
-        hr_w = tf.gather(hr_widths, indices)[:, None, None]
-        y, x = y[:, None, None], x[:, None, None]
-        lr_index = (
-            tf.gather(lr_offsets, indices)[:, None, None]
-            + ((y + lr_rows[None, :, None]) * lr_w + x) * 3
-            + lr_cols[None, None, :]
+        flips = tf.random.stateless_uniform(
+            [3, n], seed=seeds + tf.constant([0, 1], tf.int64), dtype=tf.float32
+        ) < 0.5
+        # Reference order: horizontal flip, vertical flip, transpose.
+        flags = (flips[0], flips[1], flips[2])
+        lr = gather_patches(
+            lr_flat, tf.gather(lr_offsets, indices), tf.gather(lr_widths, indices),
+            y, x, patch_size, flags,
         )
-        hr_index = (
-            tf.gather(hr_offsets, indices)[:, None, None]
-            + ((y * scale + hr_rows[None, :, None]) * hr_w + x * scale) * 3
-            + hr_cols[None, None, :]
+        hr = gather_patches(
+            hr_flat, tf.gather(hr_offsets, indices), tf.gather(hr_widths, indices),
+            y * scale, x * scale, hr_patch, flags,
         )
-        lr = tf.reshape(tf.gather(lr_flat, lr_index), [-1, patch_size, patch_size, 3])
-        hr = tf.reshape(tf.gather(hr_flat, hr_index), [-1, hr_patch, hr_patch, 3])
-        if augment:
-            flags = tf.random.stateless_uniform(
-                [3, n], seed=seeds + tf.constant([0, 1], tf.int64), dtype=tf.float32
-            ) < 0.5
-
-            def apply(images, flag, transform):
-                return tf.where(flag[:, None, None, None], transform(images), images)
-
-            # Reference order: horizontal flip, vertical flip, transpose.
-            lr = apply(lr, flags[0], lambda t: tf.reverse(t, [2]))
-            hr = apply(hr, flags[0], lambda t: tf.reverse(t, [2]))
-            lr = apply(lr, flags[1], lambda t: tf.reverse(t, [1]))
-            hr = apply(hr, flags[1], lambda t: tf.reverse(t, [1]))
-            lr = apply(lr, flags[2], lambda t: tf.transpose(t, [0, 2, 1, 3]))
-            hr = apply(hr, flags[2], lambda t: tf.transpose(t, [0, 2, 1, 3]))
         lr = tf.cast(lr, tf.float32) / 255.0
         hr = tf.cast(hr, tf.float32) / 255.0
         lr = tf.ensure_shape(lr, [batch_size, patch_size, patch_size, 3])
