@@ -63,12 +63,16 @@ def model_scale(model):
 
 
 def chop_variant_for(model):
-    """`"a2n"` for A2N networks, else `"enlca"` (ENLCN, NLSN, EDSR)."""
-    inner = getattr(model, "model", model)
-    for candidate in (model, inner):
-        if type(candidate).__name__.upper().startswith("A2N"):
-            return "a2n"
-    return "enlca"
+    """`"a2n"` for A2N networks, else `"enlca"` (ENLCN, NLSN, EDSR).
+
+    Looks at the class of the model (or of a runner's `.model`) and at the
+    `network` field of an exported model's metadata.
+    """
+    names = [type(model).__name__, type(getattr(model, "model", None)).__name__]
+    metadata = getattr(model, "metadata", None)
+    if isinstance(metadata, dict):
+        names.append(str(metadata.get("network", "")))
+    return "a2n" if any(name.upper().startswith("A2N") for name in names) else "enlca"
 
 
 def _resolve_chop(chop, model):

@@ -128,6 +128,9 @@ def test_save_images_json_and_table(benchmark, tmp_path):
 def test_chop_variant_follows_the_network():
     assert chop_variant_for(Nearest()) == "enlca"
     assert chop_variant_for(A2NLike()) == "a2n"
+    runner = Nearest()
+    runner.metadata = {"network": "A2N", "format": "tflite"}
+    assert chop_variant_for(runner) == "a2n"
 
 
 def test_errors(benchmark):
