@@ -439,6 +439,46 @@ def save_final_model(model, config, name, path):
     return path
 
 
+def load_run_model(run_dir):
+    """The network of a run folder with the weights of its newest checkpoint.
+
+    Works on finished and unfinished runs alike (e.g. one stopped by its
+    time limit): the config comes from `run_dir/config.yaml`, the weights
+    from the newest `checkpoints/step-*`. The model is float32 and
+    uncompiled, like `model.keras`.
+
+    Returns:
+        `(model, step)`: the model and the checkpoint's step.
+
+    Example:
+
+    ```python
+    model, step = load_run_model("runs/enlcn_x4")
+    model.save("enlcn_x4_step%d.keras" % step)
+    ```
+    """
+    from keras_enlca.models.presets import list_presets
+    from keras_enlca.training.config import load_config
+
+    paths = run_paths(run_dir)
+    if not os.path.isfile(paths["config"]):
+        raise InputError(f"'{run_dir}' is not a training run folder (no {CONFIG_FILE})")
+    config = load_config(paths["config"])
+    name, _ = resolve_preset(config, list_presets())
+    checkpoint = RunCheckpoint(paths["checkpoints"])
+    if not checkpoint.checkpoints():
+        raise InputError(f"the run in '{run_dir}' has no checkpoint yet")
+    import warnings
+
+    step, folder = checkpoint.checkpoints()[-1]
+    model = build_model(config, name, dtype="float32")
+    with warnings.catch_warnings():
+        # The checkpoint also holds the optimizer state, not needed here.
+        warnings.simplefilter("ignore")
+        model.load_weights(os.path.join(folder, "model.weights.h5"))
+    return model, step
+
+
 @contextlib.contextmanager
 def _stop_on_signals(checkpoint, log):
     """SIGINT/SIGTERM: save a checkpoint and stop after the current step."""

@@ -18,6 +18,7 @@ from keras_enlca.errors import InputError
 from keras_enlca.training.config import config_from_dict
 from keras_enlca.training.config import load_config
 from keras_enlca.training.run import epoch_segments
+from keras_enlca.training.run import load_run_model
 from keras_enlca.training.run import run_training
 from keras_enlca.training.run_checkpoint import RunCheckpoint
 
@@ -191,6 +192,10 @@ def test_sigterm_saves_and_stops_and_the_next_call_continues(image_dirs, tmp_pat
                          "run the same command again to continue.")
     assert RunCheckpoint(run_dir / "checkpoints").latest_state()["step"] == result.step
     assert signal.getsignal(signal.SIGTERM) is before
+    # The unfinished run's newest checkpoint as a float32 model.
+    model, step = load_run_model(run_dir)
+    assert step == result.step and model.dtype_policy.name == "float32"
+    assert type(model).__name__ == "EDSR" and model.num_blocks == 1
 
     values["schedule"]["epochs"] = -(-result.step // 5) + 1
     resumed = run_training(config_from_dict(values), run_dir, log=lambda line: None)
