@@ -161,3 +161,34 @@ def test_errors(rng):
         upscale_tiled(nearest, np.stack([image, image]), 2, tile=16, overlap=4)
     with pytest.raises(InputError, match="out has shape"):
         upscale_tiled(nearest, image, 2, tile=16, overlap=4, out=np.zeros((10, 10, 3)))
+
+
+def test_litert_interpreter_with_a_fixed_tile_shape(rng, tmp_path):
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = small_model(convs=3)
+    fixed = keras.Sequential([keras.Input((32, 32, 3), batch_size=1), model])
+    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
+    interpreter = Interpreter(model_content=converter.convert())
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def run_litert(x):
+        assert x.shape == (1, 32, 32, 3)
+        interpreter.set_tensor(input_index, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index)
+
+    image = rng.random((70, 45, 3)).astype(np.float32)
+    tiled = upscale_tiled(run_litert, image, 2, tile=32, overlap=12, fixed_tile_shape=True)
+    whole = model(image[None], training=False).numpy()[0]
+    np.testing.assert_allclose(tiled, whole, atol=1e-4)
+    # Narrower than the tile: mirrored to 32 columns, cropped back; only the
+    # columns near the padded edge see the mirror instead of zero padding.
+    narrow = image[:, :29]
+    tiled = upscale_tiled(run_litert, narrow, 2, tile=32, overlap=12, fixed_tile_shape=True)
+    whole = model(narrow[None], training=False).numpy()[0]
+    assert tiled.shape == whole.shape == (140, 58, 3)
+    np.testing.assert_allclose(tiled[:, :50], whole[:, :50], atol=1e-4)
