@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -187,3 +188,30 @@ def test_parse_override_values():
     assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
     assert parse_override("a.b=some/path") == ("a.b", "some/path")
     assert parse_override("a.b=") == ("a.b", None)
+
+
+CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
+
+
+def test_paper_config_is_the_reference_recipe():
+    config = load_config(os.path.join(CONFIGS, "enlcn_x4_paper.yaml"))
+    assert config.total_steps == 1_000_000 and config.contrastive_warmup_steps == 101_000
+    assert (config.data.patch_size * config.scale, config.data.batch_size) == (192, 16)
+    assert config.data.train.type == "div2k" and config.data.train.range == "1-800"
+    assert config.contrastive.form == "code"
+    # Identical to `--preset enlcn_x4` apart from the data folders and the
+    # explicit contrastive form.
+    preset_only = config_from_dict({}, preset="enlcn_x4").to_dict()
+    from_file = config.to_dict()
+    assert sorted(diff_configs(preset_only, from_file)) == [
+        "contrastive.form", "data.train.dir", "data.train.range", "data.train.type",
+        "data.validation",
+    ]
+
+
+def test_small_cpu_config():
+    config = load_config(os.path.join(CONFIGS, "enlcn_small_cpu.yaml"), overrides=["data.train.dir=photos"])
+    assert config.model.preset == "enlcn_small_x2" and config.scale == 2
+    assert config.total_steps == 1000 and config.contrastive_warmup_steps == 250
+    assert config.schedule.learning_rate == 5e-4 and config.schedule.decay_milestones == [10, 15]
+    assert config.data.train.dir == "photos"
