@@ -75,7 +75,8 @@ class SuperResolutionModel(keras.Model):
     before weighting). `test_step` reports `loss`, `l1` and `psnr`: the mean
     over images of the Y-channel PSNR (MATLAB convention, 8-bit quantised,
     `scale` pixels shaved). Under `tf.distribute` the reported values are
-    the global-batch values, not divided by the number of replicas.
+    the global-batch values, not divided by the number of replicas. Metrics
+    passed to `compile(metrics=...)` are added; sample weights are ignored.
 
     The networks of this package (`EDSR`, `NLSN`, `ENLCN`, `A2N`) subclass
     it; a custom functional network can use it directly.
