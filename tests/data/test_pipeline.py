@@ -145,3 +145,15 @@ def test_evaluation_dataset(nearest_pairs):
     lr, hr = items[1]
     assert lr.shape == (1, 23, 19, 3) and hr.shape == (1, 46, 38, 3)
     np.testing.assert_array_equal(_to_uint8(lr)[0], lrs[1])
+
+
+def test_image_cache_is_shared_with_tensorflow_not_copied():
+    from keras_enlca.data.pipeline import _aligned_empty
+    from keras_enlca.data.pipeline import _shared_tensor
+
+    buffer = _aligned_empty(4096 * 3)
+    assert buffer.ctypes.data % 64 == 0
+    buffer[:] = 0
+    tensor = _shared_tensor(buffer.reshape(-1, 3))
+    buffer[5] = 9  # visible through the tensor: the same memory
+    assert tensor.shape == (4096, 3) and int(tensor[1, 2]) == 9
