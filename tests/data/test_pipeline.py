@@ -157,3 +157,22 @@ def test_image_cache_is_shared_with_tensorflow_not_copied():
     tensor = _shared_tensor(buffer.reshape(-1, 3))
     buffer[5] = 9  # visible through the tensor: the same memory
     assert tensor.shape == (4096, 3) and int(tensor[1, 2]) == 9
+
+
+def test_feeds_fit_under_mirrored_strategy(nearest_pairs):
+    import keras
+    import tensorflow as tf
+
+    from keras_enlca.layers import PixelShuffle
+
+    dataset, _ = nearest_pairs
+    data = training_dataset(dataset, SCALE, patch_size=8, batch_size=4, seed=1, steps_per_epoch=3)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        inputs = keras.Input((None, None, 3))
+        outputs = PixelShuffle(2)(keras.layers.Conv2D(12, 3, padding="same")(inputs))
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer="adam", loss="mae")
+    history = model.fit(data, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert all(np.isfinite(history.history["loss"]))
