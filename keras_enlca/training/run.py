@@ -318,6 +318,7 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
         def __init__(self):
             super().__init__()
             self.last_print = time.monotonic()
+            self.mark = None
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch_start = time.monotonic()
@@ -328,17 +329,25 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
             if loss is not None and _python_number(loss) is None:
                 # Raised before RunCheckpoint sees this step: the diverged
                 # weights are never saved.
+                kept = (
+                    f"the checkpoint of step {checkpoint.saved_step} is kept"
+                    if checkpoint.saved_step else "no checkpoint was written"
+                )
                 raise InputError(
                     f"training diverged: the loss is {float(loss)} at step "
-                    f"{checkpoint.step + 1} (try a lower 'schedule.learning_rate'); "
-                    f"checkpoint at step {checkpoint.saved_step or 0} kept"
+                    f"{checkpoint.step + 1} (try a lower 'schedule.learning_rate'); {kept}"
                 )
             now = time.monotonic()
-            if now - self.last_print >= 30 and logs:
-                self.last_print = now
-                rate = (checkpoint.step - self.epoch_first_step) / max(now - self.epoch_start, 1e-9)
+            # This callback runs before RunCheckpoint has counted the step.
+            step = checkpoint.step + 1
+            if self.mark is None:
+                # The first step (graph tracing) does not count in the rate.
+                self.mark = (now, step)
+            elif now - self.last_print >= 30 and step - self.mark[1] >= 2 and logs:
+                rate = (step - self.mark[1]) / max(now - self.mark[0], 1e-9)
+                self.last_print, self.mark = now, (now, step)
                 loss = _python_number(logs.get("loss"))
-                log(f"  step {checkpoint.step}/{total}  loss {loss:.5f}  {rate:.2f} steps/s")
+                log(f"  step {step}/{total}  loss {loss:.5f}  {rate:.2f} steps/s")
 
         def on_epoch_end(self, epoch, logs=None):
             if not epoch_complete():
@@ -364,6 +373,7 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
             parts.append(f"{seconds:.1f} s")
             log("  ".join(parts))
             self.last_print = time.monotonic()
+            self.mark = (self.last_print, checkpoint.step)
 
     callbacks = []
     callbacks += _attention_callbacks(config, model)

@@ -204,6 +204,16 @@ def test_sigterm_saves_and_stops_and_the_next_call_continues(image_dirs, tmp_pat
     assert RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"] == resumed.step
 
 
+def test_divergence_stops_without_saving_nan_weights(image_dirs, tmp_path):
+    train, _ = image_dirs
+    values = tiny_values(train, model={"preset": "edsr_small_x2", "args": {"num_blocks": 1, "filters": 8}},
+                         schedule={"learning_rate": 1e30}, runtime={"checkpoint_every": 1})
+    with pytest.raises(InputError, match=r"training diverged: the loss is (nan|inf) at step 2 \(try a lower "
+                       r"'schedule.learning_rate'\); the checkpoint of step 1 is kept"):
+        run_training(config_from_dict(values), tmp_path / "run", log=lambda line: None)
+    assert [s for s, _ in RunCheckpoint(tmp_path / "run" / "checkpoints").checkpoints()] == [1]
+
+
 def test_mirrored_strategy_on_two_logical_devices(image_dirs, tmp_path):
     import tensorflow as tf
 
