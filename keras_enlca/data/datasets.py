@@ -254,7 +254,7 @@ class SRDataset:
         )
 
     @classmethod
-    def from_div2k(cls, root, scale, split="valid", data_range=None, name=None):
+    def from_div2k(cls, root, scale, split="valid", data_range=None, name=None, border="symmetric"):
         """DIV2K images selected by number.
 
         Args:
@@ -265,6 +265,7 @@ class SRDataset:
             data_range: `"801-810"` or `(801, 810)` to pick images by number
                 (the reference validates on 801-810).
             name: display name.
+            border: border mode of LR images made on load.
 
         Without `LR_bicubic` folders the LR images are made on load.
         """
@@ -303,6 +304,7 @@ class SRDataset:
             scale,
             hr_paths,
             None if missing else lr_paths,
+            border,
         )
 
 
@@ -316,9 +318,9 @@ def _is_div2k(folder):
     )
 
 
-def open_dataset(path, scale, split="valid", data_range=None):
+def open_dataset(path, scale, split="valid", data_range=None, border="symmetric"):
     """One dataset from a folder, whatever its layout (see `open_datasets`)."""
-    datasets = open_datasets(path, scale, split=split, data_range=data_range)
+    datasets = open_datasets(path, scale, split=split, data_range=data_range, border=border)
     if len(datasets) != 1:
         raise InputError(
             f"{path} holds {len(datasets)} datasets ({', '.join(d.name for d in datasets)}); "
@@ -327,7 +329,7 @@ def open_dataset(path, scale, split="valid", data_range=None):
     return datasets[0]
 
 
-def open_datasets(path, scale, split="valid", data_range=None):
+def open_datasets(path, scale, split="valid", data_range=None, border="symmetric"):
     """Datasets found at `path`, with the layout detected.
 
     - `path/HR` with `path/LR_bicubic`: an EDSR benchmark set;
@@ -338,6 +340,9 @@ def open_datasets(path, scale, split="valid", data_range=None):
     - subfolders that are benchmark sets (EDSR's `benchmark/`): one dataset
       each, Set5, Set14, B100, Urban100, Manga109 first;
     - image files directly in `path`: an HR folder.
+
+    `border` is the MATLAB bicubic border mode for LR images made from HR
+    ("symmetric", current MATLAB; "replicate" reproduces RCAN's test data).
 
     Raises:
         InputError: missing or empty folder, unknown layout, unsupported scale.
@@ -358,19 +363,23 @@ def open_datasets(path, scale, split="valid", data_range=None):
             if os.path.isdir(scaled):
                 lr_dir = scaled
             return [SRDataset.from_paired_folders(lr_dir, os.path.join(path, "HR"), scale, name)]
-        return [SRDataset.from_hr_folder(os.path.join(path, "HR"), scale, name)]
+        return [SRDataset.from_hr_folder(os.path.join(path, "HR"), scale, name, border)]
     for root in (path, os.path.join(path, "DIV2K")):
         if os.path.isdir(root) and _is_div2k(root):
-            return [SRDataset.from_div2k(root, scale, split=split, data_range=data_range)]
+            return [
+                SRDataset.from_div2k(
+                    root, scale, split=split, data_range=data_range, border=border
+                )
+            ]
     subsets = sorted(
         d for d in os.listdir(path) if _is_benchmark_set(os.path.join(path, d))
     )
     if subsets:
         rank = {n.lower(): i for i, n in enumerate(BENCHMARK_ORDER)}
         subsets.sort(key=lambda d: (rank.get(d.lower(), len(rank)), d))
-        return [open_datasets(os.path.join(path, d), scale)[0] for d in subsets]
+        return [open_datasets(os.path.join(path, d), scale, border=border)[0] for d in subsets]
     if list_images(path):
-        return [SRDataset.from_hr_folder(path, scale, name)]
+        return [SRDataset.from_hr_folder(path, scale, name, border)]
     raise InputError(
         f"No images found in {path} (expected image files, HR/ + LR_bicubic/X{scale}/, "
         "DIV2K_*_HR/, or benchmark sets)"

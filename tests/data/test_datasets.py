@@ -149,3 +149,11 @@ def test_folder_errors(tmp_path):
     for bad in (5, 1, 2.5, "x"):
         with pytest.raises(InputError, match="Unsupported scale"):
             open_datasets(tmp_path, bad)
+
+
+def test_generated_lr_border_mode(tmp_path, rng):
+    hr = _image(rng, 24, 24)
+    write_image(tmp_path / "hr" / "a.png", hr)
+    _, lr, _ = open_dataset(tmp_path / "hr", 4, border="replicate")[0]
+    np.testing.assert_array_equal(lr, imresize(hr, 1 / 4, border="replicate"))
+    assert not np.array_equal(lr, open_dataset(tmp_path / "hr", 4)[0][1])
