@@ -119,7 +119,8 @@ class SRDataset:
             raise InputError(f"Dataset {self.name} has no images")
         if self.lr_paths is not None and len(self.lr_paths) != len(self.hr_paths):
             raise InputError(
-                f"Dataset {self.name}: {len(self.lr_paths)} LR files for {len(self.hr_paths)} HR files"
+                f"Dataset {self.name}: {len(self.lr_paths)} LR files for "
+                f"{len(self.hr_paths)} HR files"
             )
 
     @property
@@ -216,9 +217,8 @@ class SRDataset:
             stem = os.path.splitext(os.path.basename(hr_path))[0]
             lr_path = _find_lr(lr_dir, stem, scale)
             if lr_path is None:
-                raise InputError(
-                    f"No LR image for {hr_path}: expected {os.path.join(lr_dir, f'{stem}x{scale}.png')}"
-                )
+                expected = os.path.join(lr_dir, f"{stem}x{scale}.png")
+                raise InputError(f"No LR image for {hr_path}: expected {expected}")
             lr_paths.append(lr_path)
         return cls(name or os.path.basename(os.path.normpath(folder)), scale, hr_paths, lr_paths)
 

@@ -47,7 +47,12 @@ def predict_fn(model):
         if state["graph"]:
             try:
                 return forward(x).numpy()
-            except (TypeError, ValueError, NotImplementedError, tf.errors.OperatorNotAllowedInGraphError):
+            except (
+                TypeError,
+                ValueError,
+                NotImplementedError,
+                tf.errors.OperatorNotAllowedInGraphError,
+            ):
                 # A layer that cannot trace with unknown height/width: run
                 # eagerly from now on (same numbers, a little slower).
                 state["graph"] = False

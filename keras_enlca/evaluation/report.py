@@ -103,7 +103,8 @@ class EvaluationReport:
             row = [name, str(dataset["num_images"]), f"x{self.scale}"]
             if has_baseline:
                 row.append(
-                    f"{_fmt(dataset.get('bicubic_psnr'), 2)} / {_fmt(dataset.get('bicubic_ssim'), 4)}"
+                    f"{_fmt(dataset.get('bicubic_psnr'), 2)} / "
+                    f"{_fmt(dataset.get('bicubic_ssim'), 4)}"
                 )
             row.append(f"{_fmt(dataset['psnr'], 2)} / {_fmt(dataset['ssim'], 4)}")
             rows.append(row)
