@@ -214,18 +214,30 @@ def test_divergence_stops_without_saving_nan_weights(image_dirs, tmp_path):
     assert [s for s, _ in RunCheckpoint(tmp_path / "run" / "checkpoints").checkpoints()] == [1]
 
 
-def test_mirrored_strategy_on_two_logical_devices(image_dirs, tmp_path):
+def test_mirrored_strategy_and_mixed_precision(image_dirs, tmp_path):
+    import h5py
     import tensorflow as tf
 
     assert len(tf.config.list_logical_devices("CPU")) == 2  # tests/conftest.py
     train, _ = image_dirs
-    values = tiny_values(train, runtime={"strategy": "mirrored"},
-                         schedule={"epochs": 1, "total_steps": None})
+    values = tiny_values(train, runtime={"strategy": "mirrored", "mixed_precision": True},
+                         schedule={"epochs": 1})
     lines, log = _lines()
     result = run_training(config_from_dict(values), tmp_path / "run", log=log)
     assert "on 2 replica(s)" in lines[0]
     assert result.step == 3
-    assert RunCheckpoint(tmp_path / "run" / "checkpoints").latest_state()["optimizer_iterations"] == 3
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored
+    checkpoint = RunCheckpoint(tmp_path / "run" / "checkpoints")
+    assert checkpoint.latest_state()["optimizer_iterations"] == 3
+    with h5py.File(os.path.join(checkpoint.checkpoints()[-1][1], "model.weights.h5")) as f:
+        assert "optimizer/inner_optimizer" in f  # the loss-scaling optimizer
+    final = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    assert final.dtype_policy.name == "float32"
+    # Its checkpoints cannot continue in float32.
+    values["runtime"]["mixed_precision"] = False
+    values["schedule"]["epochs"] = 2
+    with pytest.raises(InputError, match="holds a run with a different runtime.mixed_precision"):
+        run_training(config_from_dict(values), tmp_path / "run", log=log)
 
 
 def test_input_errors(image_dirs, tmp_path):
