@@ -18,8 +18,9 @@ Quantisation modes:
   dataset (random crops of calibration images), except what is listed to
   stay in float: the ops inside the attention layers other than their
   convolutions (`float_layers`, default: every NLA, NLSA and ENLCA layer),
-  the op types `float_ops` anywhere (default `SOFTMAX`, `BATCH_MATMUL`) and
-  the float -> uint8 output conversion. This goes through
+  the op types `float_ops` anywhere (default `SOFTMAX`, `BATCH_MATMUL`),
+  the 3-channel layers that end the network (`float_tail`) and the float ->
+  uint8 output conversion. This goes through
   `tf.lite.experimental.QuantizationDebugger` with
   `QuantizationDebugOptions(denylisted_ops=..., denylisted_nodes=...)` and
   `get_nondebug_quantized_model()`. Attention arithmetic cannot live on one
@@ -220,30 +221,55 @@ def _operator_output_names(content):
     return names
 
 
-def float_node_names(content, layer_names, scopes=(POSTPROCESS_SCOPE,)):
+def image_tail_layer_names(model):
+    """Names of the layers that end the network in the 3-channel image domain.
+
+    Walking back from the output, every layer whose output has 3 channels
+    (EDSR family: `tail` conv, `add_mean`, `output_scaling`; A2N:
+    `conv_last`, the bilinear skip `skip_add`, `output_scaling`), up to the
+    first layer with more channels.
+    """
+    import keras
+
+    names = []
+    for layer in reversed(model.layers):
+        if isinstance(layer, keras.layers.InputLayer):
+            break
+        shape = getattr(layer.output, "shape", None)
+        if shape is None or shape[-1] != 3:
+            break
+        names.append(layer.name)
+    return names
+
+
+def float_node_names(content, layer_names, scopes=(POSTPROCESS_SCOPE,), whole_layers=()):
     """Output tensor names of the ops to keep in float in an int8 model.
 
-    Every op (but the convolutions) whose name lies inside one of the Keras
-    layers `layer_names`, and every op inside the name `scopes`. TFLite
-    tensor names carry the TensorFlow name scopes (`enlcn_1/body_0_1/Exp`;
-    fused ops join several names with `;`), where Keras suffixes each
-    layer's scope with `_<n>`.
+    Every op but the convolutions whose name lies inside one of the Keras
+    layers `layer_names`, every op of the layers `whole_layers`, and every
+    op inside the name `scopes`. TFLite tensor names carry the TensorFlow
+    name scopes (`enlcn_1/body_0_1/Exp`; fused ops join several names with
+    `;`), where Keras suffixes each layer's scope with `_<n>`.
     """
-    patterns = [re.compile(rf"(^|/){re.escape(name)}(_\d+)?/") for name in layer_names]
-    patterns += [re.compile(rf"(^|/){re.escape(scope)}(_\d+)?/") for scope in scopes]
+
+    def compile_all(names):
+        return [re.compile(rf"(^|/){re.escape(name)}(_\d+)?/") for name in names]
+
+    partial = compile_all(layer_names)
+    whole = compile_all(list(whole_layers) + list(scopes))
     nodes = []
     for op, name in _operator_output_names(content):
         if op in ("QUANTIZE", "DEQUANTIZE"):
             continue
         parts = name.split(";")
-        in_scope = any(p.search(part) for p in patterns[len(layer_names):] for part in parts)
-        in_layer = any(p.search(part) for p in patterns[: len(layer_names)] for part in parts)
-        if in_scope or (in_layer and op not in QUANTIZED_ATTENTION_OPS):
+        in_whole = any(p.search(part) for p in whole for part in parts)
+        in_partial = any(p.search(part) for p in partial for part in parts)
+        if in_whole or (in_partial and op not in QUANTIZED_ATTENTION_OPS):
             nodes.append(name)
     return nodes
 
 
-def _quantize_int8(converter, representative_dataset, float_ops, layer_names):
+def _quantize_int8(converter, representative_dataset, float_ops, layer_names, tail_names=()):
     """int8 conversion through the QuantizationDebugger's denylists."""
     import tensorflow as tf
 
@@ -253,7 +279,7 @@ def _quantize_int8(converter, representative_dataset, float_ops, layer_names):
         debug_dataset=representative_dataset,
         debug_options=debug.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
     )
-    nodes = float_node_names(debugger.calibrated_model, layer_names)
+    nodes = float_node_names(debugger.calibrated_model, layer_names, whole_layers=tail_names)
     if nodes:
         debugger.options = debug.QuantizationDebugOptions(
             denylisted_ops=list(float_ops), denylisted_nodes=nodes
@@ -268,6 +294,7 @@ def convert_to_tflite(
     tile=None,
     float_ops=DEFAULT_INT8_FLOAT_OPS,
     float_layers=ATTENTION_LAYERS,
+    float_tail=True,
     source="model",
 ):
     """Converts `model` to a `.tflite` flatbuffer (bytes) with uint8 I/O.
@@ -284,6 +311,10 @@ def convert_to_tflite(
         float_layers: for `"int8"`, Keras layer names whose ops (except
             convolutions) stay in float32; `"attention"` (default) for all
             attention layers of the model, `()` for none.
+        float_tail: for `"int8"`, keep the 3-channel layers that end the
+            network (`image_tail_layer_names`) entirely in float32, so the
+            image is not rounded to an 8-bit activation grid before the
+            output's own 8 bits.
         source: name of the model used in error messages.
 
     Returns:
@@ -322,7 +353,8 @@ def convert_to_tflite(
             with _quiet_native_output():
                 if quantize == "int8":
                     content = _quantize_int8(
-                        converter, representative_dataset, float_ops or (), float_layers or ()
+                        converter, representative_dataset, float_ops or (), float_layers or (),
+                        image_tail_layer_names(model) if float_tail else (),
                     )
                 else:
                     content = converter.convert()
@@ -344,6 +376,7 @@ def export_tflite(
     tile=None,
     float_ops=DEFAULT_INT8_FLOAT_OPS,
     float_layers=ATTENTION_LAYERS,
+    float_tail=True,
     metadata=None,
     source="model",
 ):
@@ -376,6 +409,7 @@ def export_tflite(
         tile=tile,
         float_ops=float_ops,
         float_layers=float_layers,
+        float_tail=float_tail,
         source=source,
     )
     if metadata is not None:
