@@ -74,6 +74,13 @@ def _prepare_data(out_dir, holdout, scale):
     train_dir = os.path.join(out_dir, "data", "train")
     test_dir = os.path.join(out_dir, "data", "test")
     lr_dir = os.path.join(out_dir, "data", f"test_lr_x{scale}")
+    expected = os.path.basename(paths[holdout])
+    if os.path.isdir(test_dir) and os.listdir(test_dir) not in ([], [expected]):
+        used = ", ".join(os.path.splitext(n)[0] for n in sorted(os.listdir(test_dir)))
+        raise InputError(
+            f"--out {out_dir}: holds a demo run with --holdout {used}; "
+            "use another --out for another held-out photo"
+        )
     for name, path in paths.items():
         folder = test_dir if name == holdout else train_dir
         target = os.path.join(folder, os.path.basename(path))
@@ -204,14 +211,14 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
     log("Files:")
     width = max(len(k) for k in results["files"])
     for key, label in (
-        ("run", "training run (config, checkpoints, TensorBoard logs, history)"),
+        ("run", "training run: config, checkpoints, TensorBoard logs, history"),
         ("model", "trained Keras model"),
         ("tflite", f"TFLite model ({metadata.get('size_bytes', 0) / 1e6:.2f} MB) + .json"),
         ("lr", "low-resolution input"),
         ("upscaled", f"x{scale} by the TFLite model"),
         ("bicubic", f"x{scale} by bicubic, to compare"),
     ):
-        log(f"  {key:<{width}}  {results['files'][key]}  ({label})")
+        log(f"  {key:<{width}}  {results['files'][key]}  - {label}")
     log(f"  {'numbers':<{width}}  {results_path}")
     log(f"Done in {results['seconds']:.0f} s. Next: enlca upscale {tflite_path} YOUR_PHOTO.jpg -o out/")
     return results

@@ -83,6 +83,16 @@ def test_demo_again_as_a_subprocess_reuses_the_finished_run(quick_demo):
     assert "Traceback" not in completed.stderr
 
 
+def test_another_holdout_in_the_same_folder_is_refused(quick_demo):
+    out, _ = quick_demo
+    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "--holdout", "coffee"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: --out {out}: holds a demo run with --holdout astronaut; "
+        "use another --out for another held-out photo"
+    )
+
+
 def test_unknown_holdout_is_a_one_line_error(tmp_path):
     result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path), "--holdout", "lena"])
     assert result.exit_code == 1

@@ -91,6 +91,7 @@ def test_time_limit_and_fallback_to_previous_checkpoint(tmp_path):
         assert json.load(f)["step"] == 4
 
 
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_an_optimizer_that_does_not_fit_is_an_error(tmp_path):
     model = _model()
     checkpoint = RunCheckpoint(tmp_path, every_n_steps=3)
