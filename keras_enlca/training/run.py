@@ -8,7 +8,8 @@ preset), the optimizer, the distribution strategy and the callbacks from a
 run_dir/
   config.yaml          the resolved config (defaults + file + overrides)
   checkpoints/         step-XXXXXXXXX/ resumable checkpoints (RunCheckpoint)
-  logs/                TensorBoard logs (train/, validation/)
+  logs/                TensorBoard logs per epoch: train/ (loss, l1,
+                       contrastive, learning_rate), validation/ (psnr, ssim)
   history.json, .csv   one row per epoch: step, losses, learning rate,
                        validation PSNR/SSIM, time
   model.keras          the final network (float32, no optimizer state)
@@ -359,6 +360,8 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
                 if number is not None:
                     row[key] = number
             row["learning_rate"] = _last_learning_rate(self.model.optimizer)
+            if logs is not None:
+                logs["learning_rate"] = row["learning_rate"]  # for TensorBoard
             row["steps"] = checkpoint.step - self.epoch_first_step
             row["seconds"] = round(seconds, 3)
             history = checkpoint.state.setdefault("history", [])

@@ -110,7 +110,19 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
     assert all(0 < r["val_psnr"] < 60 and 0 < r["val_ssim"] <= 1 for r in history)
     assert (run_dir / "history.csv").read_text().splitlines()[0].startswith("epoch,step,")
     assert len((run_dir / "history.csv").read_text().splitlines()) == 5
-    assert glob.glob(str(run_dir / "logs" / "train" / "events.out.tfevents.*"))
+    import tensorflow as tf
+
+    def tags(folder):
+        paths = glob.glob(str(run_dir / "logs" / folder / "events.out.tfevents.*"))
+        return {
+            value.tag
+            for path in paths
+            for event in tf.compat.v1.train.summary_iterator(path)
+            for value in event.summary.value
+        }
+
+    assert {"epoch_loss", "epoch_l1", "epoch_contrastive", "epoch_learning_rate"} <= tags("train")
+    assert {"epoch_psnr", "epoch_ssim"} <= tags("validation")
 
     # Two checkpoints kept; the last one has every step and the history.
     checkpoint = RunCheckpoint(run_dir / "checkpoints")
@@ -248,6 +260,12 @@ def test_input_errors(image_dirs, tmp_path):
     paired = config_from_dict(tiny_values(train, data={"train": {"dir": str(train), "lr_dir": str(tmp_path / "lr")}}))
     with pytest.raises(InputError, match="'data.train.lr_dir': folder '.*lr' does not exist"):
         run_training(paired, tmp_path / "run", log=lambda line: None)
+    from keras_enlca.training.run import _run_lock
+
+    (tmp_path / "busy").mkdir()
+    with _run_lock(str(tmp_path / "busy")):
+        with pytest.raises(InputError, match="run folder '.*busy' is in use by another training process"):
+            run_training(config_from_dict(tiny_values(train)), tmp_path / "busy", log=lambda line: None)
     blocked = tmp_path / "file"
     blocked.write_text("")
     with pytest.raises(InputError, match="cannot create run folder"):
