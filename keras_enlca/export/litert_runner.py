@@ -54,6 +54,7 @@ class LiteRTRunner(ModelRunner):
         if content[4:8] != b"TFL3":
             raise InputError(f"{path}: not a TFLite flatbuffer.")
         from keras_enlca.export.tflite import non_builtin_ops
+        from keras_enlca.export.tflite import quiet_native_output
 
         unsupported = non_builtin_ops(content)
         if unsupported:
@@ -87,7 +88,10 @@ class LiteRTRunner(ModelRunner):
         self._allocated_shape = None
         metadata = read_artifact_metadata(path) or {}
         super().__init__(path, 1, input_size=input_size, metadata=metadata)
-        probed = self._probe_scale()
+        # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" from
+        # C++ when the graph is first prepared: keep the command line quiet.
+        with quiet_native_output():
+            probed = self._probe_scale()
         if metadata.get("scale") is not None and int(metadata["scale"]) != probed:
             raise InputError(
                 f"{path}: its metadata says x{metadata['scale']}, but the model upscales "

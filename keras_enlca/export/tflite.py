@@ -63,7 +63,7 @@ QUANTIZED_ATTENTION_OPS = ("CONV_2D",)
 
 
 @contextlib.contextmanager
-def _quiet_native_output():
+def quiet_native_output():
     """Silences what the converter's C++ code prints on stdout/stderr.
 
     The MLIR converter and quantiser print diagnostics straight to file
@@ -350,7 +350,7 @@ def convert_to_tflite(
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative_dataset
         try:
-            with _quiet_native_output():
+            with quiet_native_output():
                 if quantize == "int8":
                     content = _quantize_int8(
                         converter, representative_dataset, float_ops or (), float_layers or (),
