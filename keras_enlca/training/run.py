@@ -191,21 +191,29 @@ def build_model(config, name, dtype=None):
         raise InputError(f"'model.args' {args}: {error}") from None
 
 
-def build_optimizer(config):
-    """Adam with the step-decayed learning rate of `config.schedule`."""
-    import keras
-
+def learning_rate_schedule(config):
+    """The `StepDecay` schedule of `config.schedule` (a function of the step)."""
     from keras_enlca.training.step_decay import StepDecay
 
     s = config.schedule
-    learning_rate = StepDecay(
+    return StepDecay(
         s.learning_rate,
         milestones=s.decay_milestones,
         steps_per_epoch=s.steps_per_epoch,
         gamma=s.decay_factor,
     )
+
+
+def build_optimizer(config):
+    """Adam with the step-decayed learning rate of `config.schedule`."""
+    import keras
+
+    s = config.schedule
     return keras.optimizers.Adam(
-        learning_rate=learning_rate, beta_1=s.beta_1, beta_2=s.beta_2, epsilon=s.epsilon
+        learning_rate=learning_rate_schedule(config),
+        beta_1=s.beta_1,
+        beta_2=s.beta_2,
+        epsilon=s.epsilon,
     )
 
 
@@ -263,18 +271,6 @@ def _python_number(value, digits=None):
     return value
 
 
-def _last_learning_rate(optimizer):
-    """The learning rate of the last step taken (not of the next one)."""
-    import keras
-
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    rate = inner._learning_rate
-    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
-        step = max(int(keras.ops.convert_to_numpy(inner.iterations)) - 1, 0)
-        rate = rate(step)
-    return _python_number(keras.ops.convert_to_numpy(rate), digits=7)
-
-
 def _write_history(rows, paths):
     with atomic_path(paths["history_json"]) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
@@ -294,6 +290,13 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
 
     total = config.total_steps
     spe = config.schedule.steps_per_epoch
+    schedule = learning_rate_schedule(config)
+
+    def last_learning_rate():
+        """The rate of the last step taken (the optimizer's is the next one's)."""
+        iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
+        rate = schedule(max(iterations - 1, 0))
+        return _python_number(keras.ops.convert_to_numpy(rate), digits=7)
 
     def epoch_complete():
         return checkpoint.step % spe == 0 or checkpoint.step >= total
@@ -359,7 +362,7 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
                 number = _python_number(value, digits=7)
                 if number is not None:
                     row[key] = number
-            row["learning_rate"] = _last_learning_rate(self.model.optimizer)
+            row["learning_rate"] = last_learning_rate()
             if logs is not None:
                 logs["learning_rate"] = row["learning_rate"]  # for TensorBoard
             row["steps"] = checkpoint.step - self.epoch_first_step

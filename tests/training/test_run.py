@@ -231,8 +231,8 @@ def test_mirrored_strategy_and_mixed_precision(image_dirs, tmp_path):
     import tensorflow as tf
 
     assert len(tf.config.list_logical_devices("CPU")) == 2  # tests/conftest.py
-    train, _ = image_dirs
-    values = tiny_values(train, runtime={"strategy": "mirrored", "mixed_precision": True},
+    train, valid = image_dirs
+    values = tiny_values(train, valid, runtime={"strategy": "mirrored", "mixed_precision": True},
                          schedule={"epochs": 1})
     lines, log = _lines()
     result = run_training(config_from_dict(values), tmp_path / "run", log=log)
@@ -245,6 +245,12 @@ def test_mirrored_strategy_and_mixed_precision(image_dirs, tmp_path):
         assert "optimizer/inner_optimizer" in f  # the loss-scaling optimizer
     final = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert final.dtype_policy.name == "float32"
+    # Validation ran on the mirrored mixed-precision model; the float32 copy
+    # scores within float16 rounding of it.
+    from keras_enlca.evaluation import evaluate
+
+    report = evaluate(final, str(valid), scale=2)
+    assert result.history[0]["val_psnr"] == pytest.approx(report.datasets[0]["psnr"], abs=0.05)
     # Its checkpoints cannot continue in float32.
     values["runtime"]["mixed_precision"] = False
     values["schedule"]["epochs"] = 2
