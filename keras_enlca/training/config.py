@@ -200,7 +200,7 @@ class TrainConfig:
         "configs/enlcn_x4_paper.yaml",
         overrides=["schedule.epochs=2", "data.batch_size=4"],
     )
-    config.schedule.total()  # 2000 steps
+    config.total_steps  # 2000 (2 epochs of 1000 steps)
     ```
     """
 
@@ -231,6 +231,7 @@ class TrainConfig:
 
     @property
     def contrastive_warmup_steps(self):
+        """The contrastive warm-up in optimizer steps."""
         c = self.contrastive
         if c.warmup_steps is not None:
             return c.warmup_steps

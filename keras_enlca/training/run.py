@@ -566,7 +566,8 @@ def run_training(config, run_dir, log=print):
         return state is not None and state["step"] >= total and os.path.isfile(paths["model"])
 
     train_sets = validation_sets = None
-    if not is_complete(checkpoint.latest_state()):
+    state = checkpoint.latest_state()
+    if state is None or state["step"] < total:
         # Data problems surface before anything is written.
         train_sets = open_source(config.data.train, scale, "train", "data.train")
         validation_sets = _validation_sets(config, scale)
@@ -619,8 +620,9 @@ def run_training(config, run_dir, log=print):
                 # A different data seed after a resume: the interrupted run's
                 # patches are not replayed.
                 keras.utils.set_random_seed(config.runtime.seed + start)
-                if train_sets is None:  # completed by another process meanwhile
+                if train_sets is None:  # the folder changed since the check above
                     train_sets = open_source(config.data.train, scale, "train", "data.train")
+                    validation_sets = _validation_sets(config, scale)
                 dataset = build_training_data(
                     train_sets, config, scale, seed=config.runtime.seed + start
                 )
