@@ -211,6 +211,21 @@ def image_shape(path):
     return height, width
 
 
+def is_grayscale_file(path):
+    """Whether an image file stores one gray channel (with or without alpha).
+
+    `read_image` replicates such images to RGB; scoring uses this to compare
+    two gray files on their gray levels, as MATLAB's scripts do.
+    """
+    path = os.fspath(path)
+    try:
+        with Image.open(path) as image:
+            return image.mode in ("1", "L", "LA", "La", "I", "F") or image.mode.startswith("I;16")
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        reason = str(error) or type(error).__name__
+        raise InputError(f"Cannot read image {path}: {reason}") from None
+
+
 def to_uint8(array):
     """Quantise an image to `uint8` the way SR outputs are saved.
 

@@ -167,7 +167,9 @@ def evaluate(
     and SSIM are computed against the HR (cropped to `LR * scale`) with the
     MATLAB conventions: luminance, `shave = scale` pixels per border
     (`keras_enlca.evaluation.psnr`/`ssim`). Dataset values are means over
-    their images. A bicubic baseline (MATLAB bicubic upscale of the same LR)
+    their images. Gray HR files are replicated to RGB like the model's input,
+    so their luminance is `16 + 219/255 * gray`, as the reference
+    `calc_psnr` computes it. A bicubic baseline (MATLAB bicubic upscale of the same LR)
     is scored alongside.
 
     Args:

@@ -3,6 +3,7 @@
 import os
 
 from keras_enlca.data.datasets import check_scale
+from keras_enlca.data.io import is_grayscale_file
 from keras_enlca.data.io import list_images
 from keras_enlca.data.io import read_image
 from keras_enlca.data.matching import match_files
@@ -21,7 +22,10 @@ def score_folders(sr_dir, hr_dir, scale, y_channel=True, shave=None, method=None
     its SR image by less than `scale` pixels (not modcropped) is cropped
     top-left; any other size difference is an error naming the pair.
     Metrics follow `keras_enlca.evaluation.psnr`/`ssim`: luminance, `scale`
-    pixels shaved, 8-bit images.
+    pixels shaved, 8-bit images. When both files of a pair are one-channel
+    gray images they are compared on their gray levels, as
+    `Evaluate_PSNR_SSIM.m` does (luminance of the replicated RGB would scale
+    the differences by 219/255, +1.32 dB).
 
     Args:
         sr_dir: folder of SR images.
@@ -62,6 +66,9 @@ def score_folders(sr_dir, hr_dir, scale, y_channel=True, shave=None, method=None
                 f"{hr_path} is {hr.shape[1]}x{hr.shape[0]}"
             )
         hr = hr[: sr.shape[0], : sr.shape[1]]
+        if is_grayscale_file(hr_path) and is_grayscale_file(sr_path):
+            # MATLAB's script compares one-channel images on their gray levels.
+            hr, sr = hr[..., 0], sr[..., 0]
         name = os.path.splitext(os.path.basename(hr_path))[0]
         images.append(
             {

@@ -64,3 +64,21 @@ def test_errors(folders, tmp_path):
         score_folders(tmp_path / "missing", root / "HR", 4)
     with pytest.raises(InputError, match="Unsupported scale"):
         score_folders(root / "SR", root / "HR", 6)
+
+
+def test_gray_pairs_are_compared_on_gray_levels(tmp_path, rng):
+    from PIL import Image
+
+    hr = rng.integers(0, 256, (30, 30), dtype=np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-5, 6, hr.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(hr, "L").save(tmp_path / "hr.png")
+    Image.fromarray(sr, "L").save(tmp_path / "hr_x2_SR.png")
+    (tmp_path / "HR").mkdir()
+    (tmp_path / "SR").mkdir()
+    (tmp_path / "hr.png").rename(tmp_path / "HR" / "g.png")
+    (tmp_path / "hr_x2_SR.png").rename(tmp_path / "SR" / "g_x2_SR.png")
+    result = score_folders(tmp_path / "SR", tmp_path / "HR", 2)["HR"]
+    direct = 10 * math.log10(255**2 / np.mean((hr[2:-2, 2:-2].astype(float) - sr[2:-2, 2:-2]) ** 2))
+    assert result["psnr"] == pytest.approx(direct, abs=1e-9)
+    replicated = psnr(np.repeat(sr[..., None], 3, -1), np.repeat(hr[..., None], 3, -1), 2)
+    assert replicated - result["psnr"] == pytest.approx(20 * math.log10(255 / 219), abs=0.01)
