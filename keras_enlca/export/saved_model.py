@@ -39,6 +39,39 @@ def check_tile(tile, option="--tile"):
     return tile
 
 
+def _float32_config(value):
+    """`value` (a Keras config) with every dtype policy replaced by float32."""
+    if isinstance(value, dict):
+        if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(
+            value.get("config"), dict
+        ):
+            return {**value, "config": {**value["config"], "name": "float32"}}
+        return {k: _float32_config(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(v) for v in value]
+    if value in ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16"):
+        return "float32"
+    return value
+
+
+def float32_model(model):
+    """`model` itself if it computes in float32, else a float32 copy.
+
+    A model trained with `mixed_float16` computes in float16, which TFLite
+    builtins do not run (the conversion would need Flex ops) and which adds
+    rounding noise to a SavedModel; exports use the same architecture and
+    weights (stored in float32 anyway) in float32.
+    """
+    policies = {layer.dtype_policy.compute_dtype
+                for layer in model._flatten_layers(include_self=True, recursive=True)}
+    if policies <= {"float32"}:
+        return model
+    config = _float32_config(model.get_config())
+    copy = type(model).from_config(config)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def uint8_serving_function(model, tile=None, batch=None):
     """A `tf.function` running `model` on uint8 RGB images, returning uint8.
 
@@ -100,6 +133,7 @@ def write_serving_saved_model(model, path, tile=None, batch=None, include_float=
     `include_float`, a second signature `serving_float` maps float32 [0, 1]
     images to the raw float output. Not atomic (see `export_saved_model`).
     """
+    model = float32_model(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serving_default", uint8_serving_function(model, tile, batch))

@@ -197,3 +197,17 @@ def test_unknown_quantization_is_an_input_error():
         convert_to_tflite(model, "int4")
     with pytest.raises(InputError, match="calibration"):
         convert_to_tflite(model, "int8")
+
+
+def test_a_mixed_precision_model_is_exported_in_float32(tmp_path):
+    from keras_enlca.models import from_preset
+
+    model = from_preset("edsr_small_x2", num_blocks=1, filters=8, dtype="mixed_float16")
+    assert model.get_layer("tail").compute_dtype == "float16"
+    content = export_tflite(model, tmp_path / "mixed.tflite")
+    assert non_builtin_ops(content) == []
+    float32 = from_preset("edsr_small_x2", num_blocks=1, filters=8, dtype="float32")
+    float32.set_weights(model.get_weights())
+    images = lr_image()
+    out = LiteRTRunner(tmp_path / "mixed.tflite")(images)
+    assert psnr(out[0], KerasRunner(float32)(images)[0], shave=2) >= 80.0
