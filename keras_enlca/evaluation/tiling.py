@@ -181,6 +181,8 @@ class TiledUpscaler:
         if self.max_input_shape is None or x.size > int(np.prod(self.max_input_shape)):
             self.max_input_shape = x.shape
         y = np.asarray(self.fn(x), dtype=np.float32)
+        if not y.flags.writeable:  # the blend weights are applied in place
+            y = y.copy()
         expected = (x.shape[0], x.shape[1] * self.scale, x.shape[2] * self.scale)
         if y.ndim != 4 or y.shape[:3] != expected:
             raise InputError(

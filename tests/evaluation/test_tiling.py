@@ -192,3 +192,13 @@ def test_litert_interpreter_with_a_fixed_tile_shape(rng, tmp_path):
     whole = model(narrow[None], training=False).numpy()[0]
     assert tiled.shape == whole.shape == (140, 58, 3)
     np.testing.assert_allclose(tiled[:, :50], whole[:, :50], atol=1e-4)
+
+
+def test_read_only_model_outputs(rng):
+    def read_only(x):
+        out = nearest(x)
+        out.setflags(write=False)
+        return out
+
+    image = rng.random((30, 40, 3)).astype(np.float32)
+    np.testing.assert_allclose(upscale_tiled(read_only, image, 2, tile=16, overlap=4), nearest(image), atol=2e-7)
