@@ -157,12 +157,25 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
     assert again.already_complete and again.step == 20 and again.history == history
     assert "is complete: 20 of 20 steps done" in lines[0]
 
+    # Killed after the last checkpoint but before model.keras: written now,
+    # without training and without the data.
+    os.remove(run_dir / "model.keras")
+    moved = load_config(config_path, overrides=["data.train.dir=/nonexistent"])
+    lines, log = _lines()
+    again = run_training(moved, run_dir, log=log)
+    assert (again.status, again.step, again.already_complete) == ("complete", 20, True)
+    assert lines[-1] == f"Done: 20 steps. Model: {run_dir / 'model.keras'}"
+    np.testing.assert_allclose(
+        keras.saving.load_model(run_dir / "model.keras").predict(x, verbose=0),
+        final.predict(x, verbose=0), atol=1e-6,
+    )
+
     # More epochs: continues from step 20 to 25 with the new config saved.
     longer = load_config(config_path, overrides=["schedule.epochs=5"])
     lines, log = _lines()
     result = run_training(longer, run_dir, log=log)
     assert (result.status, result.resumed_from, result.step) == ("complete", 20, 25)
-    assert "Config changed since the last invocation: schedule.epochs" in lines
+    assert "Config changed since the last invocation: data.train.dir, schedule.epochs" in lines
     assert any("epoch 5/5  step 25/25" in line and "val_psnr" in line for line in lines)
     assert [r["step"] for r in result.history] == [5, 10, 15, 20, 25]
     assert RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"] == 25
