@@ -91,6 +91,7 @@ def test_models_without_enlca_report_no_contrastive():
     )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device():
     """Same global batch, same weights: the per-step loss, l1 and contrastive
     of 2 replicas equal one device's within 1e-5 (float reassociation)."""
