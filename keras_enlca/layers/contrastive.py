@@ -38,11 +38,45 @@ def contrastive_ranks(form, num_positions, top=15, negative_start=50,
     raise ValueError(f"`contrastive` must be one of {CONTRASTIVE_FORMS} or None, got {form!r}.")
 
 
-def _per_query_loss(logits, form, num_relevant, negative_start, num_irrelevant, margin):
-    """Loss for each row of `logits` `(..., keys)`; returns `(...)`."""
+@tf.custom_gradient
+def _selected_logits(query, key, indices):
+    """`q_i . k_j` for the keys `j = indices[b, i, :]` of every query.
+
+    Equal to gathering the ranked entries of `Q K^T`, but the gradient
+    touches only the selected keys (`O(queries * depth * d)`) instead of a
+    dense `(queries, keys)` matrix, and only `indices` is kept for it: the
+    gathered keys are recomputed in the backward pass.
+
+    Args:
+        query: `(batch, queries, d)`.
+        key: `(batch, keys, d)`.
+        indices: int32 `(batch, queries, depth)`.
+    """
+    logits = tf.einsum("bqd,bqkd->bqk", query, tf.gather(key, indices, batch_dims=1))
+
+    def grad(upstream):
+        selected = tf.gather(key, indices, batch_dims=1)
+        grad_query = tf.einsum("bqk,bqkd->bqd", upstream, selected)
+        contributions = upstream[..., None] * query[:, :, None, :]
+        num_keys = tf.shape(key)[1]
+        batch = tf.shape(key)[0]
+        flat_ids = indices + (tf.range(batch) * num_keys)[:, None, None]
+        grad_key = tf.math.unsorted_segment_sum(
+            tf.reshape(contributions, [-1, tf.shape(key)[2]]),
+            tf.reshape(flat_ids, [-1]), batch * num_keys)
+        return grad_query, tf.reshape(grad_key, tf.shape(key)), None
+
+    return logits, grad
+
+
+def _per_query_loss(query, key, key_t, form, num_relevant, negative_start,
+                    num_irrelevant, margin):
+    """Loss of every query of `query` `(batch, queries, d)`: `(batch, queries)`."""
     depth = negative_start + num_irrelevant
-    top, _ = tf.math.top_k(logits, k=depth, sorted=True)
-    top = tf.exp(top)
+    # Ranking needs no gradient; the selected logits are recomputed with one.
+    _, indices = tf.math.top_k(
+        tf.stop_gradient(tf.matmul(query, key_t)), k=depth, sorted=True)
+    top = tf.exp(_selected_logits(query, key, indices))
     positive = tf.reduce_mean(top[..., :num_relevant], axis=-1)
     negative = tf.reduce_mean(top[..., negative_start:depth], axis=-1)
     if form == "code":
@@ -99,9 +133,8 @@ def contrastive_loss(query, key, form="code", margin=1.0, top=15, negative_start
         key_t = tf.transpose(key, [0, 2, 1])
 
     def loss_of(query_chunk):
-        logits = tf.matmul(query_chunk, key_t)
-        return _per_query_loss(logits, form, num_relevant, negative_start_rank,
-                               num_irrelevant, margin)
+        return _per_query_loss(query_chunk, key, key_t, form, num_relevant,
+                               negative_start_rank, num_irrelevant, margin)
 
     if isinstance(num_positions, int) and num_positions <= query_chunk_size:
         return tf.reduce_mean(loss_of(query))

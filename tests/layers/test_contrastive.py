@@ -94,3 +94,29 @@ def test_too_few_positions_is_a_clear_error(rng):
         fn(q)
     # The paper form scales with the input and accepts it.
     assert np.isfinite(contrastive_loss(tf.constant(q), tf.constant(q), form="paper").numpy())
+
+
+def test_sparse_gradient_equals_dense_autodiff(rng):
+    """The custom gradient through the selected keys equals autodiff of
+    top_k on the dense similarity matrix, for queries and keys."""
+    q = tf.constant(amplified(rng, (2, 100, 128)))
+    k = tf.constant(amplified(rng, (2, 100, 128)))
+
+    def dense(a, b):
+        top, _ = tf.math.top_k(tf.matmul(a, b, transpose_b=True), k=65)
+        top = tf.exp(top)
+        pos = tf.reduce_mean(top[..., :15], -1)
+        neg = tf.reduce_mean(top[..., 50:65], -1)
+        return tf.reduce_mean(tf.nn.relu(-tf.math.log(pos / (neg + 1e-6)) + 1.0))
+
+    for fn in (dense, lambda a, b: contrastive_loss(a, b, query_chunk_size=32)):
+        with tf.GradientTape() as tape:
+            tape.watch([q, k])
+            value = fn(q, k)
+        grads = tape.gradient(value, [q, k])
+        if fn is dense:
+            expected_value, expected = value, grads
+    np.testing.assert_allclose(value.numpy(), expected_value.numpy(), rtol=1e-5)
+    assert float(tf.reduce_max(tf.abs(expected[1]))) > 0
+    for got, want in zip(grads, expected):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-7)
