@@ -9,4 +9,5 @@ from keras_enlca.layers.mean_shift import MeanShift
 from keras_enlca.layers.pixel_attention import PixelAttention
 from keras_enlca.layers.pixel_shuffle import PixelShuffle
 from keras_enlca.layers.residual_block import ResidualBlock
+from keras_enlca.layers.resize_upsampling import ResizeUpsampling
 from keras_enlca.layers.upsampler import Upsampler

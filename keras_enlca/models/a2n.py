@@ -3,6 +3,7 @@ import keras
 from keras_enlca.layers.attention_in_attention_block import (
     AttentionInAttentionBlock,
 )
+from keras_enlca.layers.resize_upsampling import ResizeUpsampling
 from keras_enlca.layers.pixel_attention import PixelAttention
 from keras_enlca.models.sr_model import SuperResolutionModel
 
@@ -114,7 +115,7 @@ class A2N(SuperResolutionModel):
         for index, factor in enumerate(stages, start=1):
             self.stages.append(
                 [
-                    keras.layers.UpSampling2D(
+                    ResizeUpsampling(
                         factor,
                         interpolation="nearest",
                         dtype=dtype,
@@ -128,7 +129,7 @@ class A2N(SuperResolutionModel):
                 ]
             )
         self.conv_last = conv(3, 3, "conv_last")
-        self.skip_upsample = keras.layers.UpSampling2D(
+        self.skip_upsample = ResizeUpsampling(
             scale, interpolation="bilinear", dtype="float32", name="skip_upsample"
         )
         self.skip_add = keras.layers.Add(dtype="float32", name="skip_add")
