@@ -127,7 +127,7 @@ def measure(preset, keras_path, args, hr_images):
         quantize = "int8" if variant.startswith("int8") else variant
         kwargs = {}
         if variant == "int8_full":
-            kwargs = {"float_ops": (), "float_layers": (), "float_tail": False}
+            kwargs = {"float_ops": (), "float_layers": (), "float_image_layers": False}
         start = time.time()
         export_model(
             keras_path, out, quantize=quantize,

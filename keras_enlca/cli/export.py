@@ -94,12 +94,12 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, veri
     from keras_enlca.export.tflite import ATTENTION_LAYERS
     from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
 
-    ops, layers, tail = DEFAULT_INT8_FLOAT_OPS, ATTENTION_LAYERS, True
+    ops, layers, image = DEFAULT_INT8_FLOAT_OPS, ATTENTION_LAYERS, True
     if float_ops is not None:
         if quantize.lower() != "int8":
             raise click.UsageError("--float-ops is only used with --quantize int8.")
         if float_ops.strip().lower() == "none":
-            ops, layers, tail = (), (), False
+            ops, layers, image = (), (), False
         else:
             ops = tuple(op.strip().upper() for op in float_ops.split(",") if op.strip())
     metadata = export_model(
@@ -113,7 +113,7 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, veri
         scale=scale,
         float_ops=ops,
         float_layers=layers,
-        float_tail=tail,
+        float_image_layers=image,
         num_calibration_crops=calibration_crops,
     )
     from keras_enlca.export.metadata import metadata_path

@@ -6,6 +6,7 @@
 - `ModelRunner.load(path)`: a `KerasRunner`, `SavedModelRunner` or
   `LiteRTRunner`, all callables NHWC float [0, 1] -> NHWC float [0, 1].
 - `verify_artifact`: PSNR-Y of an export against its Keras model and HR.
+- `upscale_file`, `plan_outputs`: what `enlca upscale` runs.
 - `read_artifact_metadata`: the JSON that travels with each export.
 """
 
@@ -28,4 +29,6 @@ from keras_enlca.export.tflite import export_tflite
 from keras_enlca.export.tflite import non_builtin_ops
 from keras_enlca.export.tflite import tflite_operators
 from keras_enlca.export.unsupported_op_error import UnsupportedOpError
+from keras_enlca.export.upscale_files import plan_outputs
+from keras_enlca.export.upscale_files import upscale_file
 from keras_enlca.export.verify import verify_artifact

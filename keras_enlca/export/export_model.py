@@ -20,7 +20,7 @@ from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
 from keras_enlca.export.tflite import QUANTIZATIONS
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import export_tflite
-from keras_enlca.export.tflite import image_tail_layer_names
+from keras_enlca.export.tflite import image_layer_names
 
 FORMATS = ("savedmodel", "tflite")
 
@@ -73,7 +73,7 @@ def export_model(
     scale=None,
     float_ops=DEFAULT_INT8_FLOAT_OPS,
     float_layers=ATTENTION_LAYERS,
-    float_tail=True,
+    float_image_layers=True,
     num_calibration_crops=DEFAULT_NUM_CROPS,
     calibration_crop_size=DEFAULT_CROP_SIZE,
     verify_tile=None,
@@ -97,7 +97,7 @@ def export_model(
         float_ops: int8 only: TFLite op types kept in float.
         float_layers: int8 only: layer names whose arithmetic stays in float
             (`"attention"`: every attention layer; `()`: none).
-        float_tail: int8 only: keep the 3-channel output layers in float.
+        float_image_layers: int8 only: keep the 3-channel output layers in float.
         num_calibration_crops: int8 only: number of calibration crops.
         calibration_crop_size: int8 only: crop size (the tile when fixed).
         verify_tile: LR tile size used by the verification (default 192).
@@ -160,8 +160,8 @@ def export_model(
                 float_layers = attention_layer_names(keras_model)
             metadata["float_ops"] = list(float_ops or [])
             metadata["float_layers"] = list(float_layers or [])
-            if float_tail:
-                metadata["float_layers"] += image_tail_layer_names(keras_model)
+            if float_image_layers:
+                metadata["float_layers"] += image_layer_names(keras_model)
             metadata["calibration"] = {
                 "source": os.path.abspath(folder) if calibration is not None else "bundled sample images",
                 "crops": len(crops),
@@ -175,7 +175,7 @@ def export_model(
             tile=tile,
             float_ops=float_ops,
             float_layers=float_layers,
-            float_tail=float_tail,
+            float_image_layers=float_image_layers,
             metadata=metadata,
             source=source,
         )

@@ -19,7 +19,7 @@ Quantisation modes:
   stay in float: the ops inside the attention layers other than their
   convolutions (`float_layers`, default: every NLA, NLSA and ENLCA layer),
   the op types `float_ops` anywhere (default `SOFTMAX`, `BATCH_MATMUL`),
-  the 3-channel layers that end the network (`float_tail`) and the float ->
+  the 3-channel layers that end the network (`float_image_layers`) and the float ->
   uint8 output conversion. This goes through
   `tf.lite.experimental.QuantizationDebugger` with
   `QuantizationDebugOptions(denylisted_ops=..., denylisted_nodes=...)` and
@@ -46,6 +46,7 @@ from keras_enlca.export.metadata import embed_tflite_metadata
 from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.metadata import write_metadata
 from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
+from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import write_serving_saved_model
 from keras_enlca.export.unsupported_op_error import UnsupportedOpError
@@ -221,28 +222,39 @@ def _operator_output_names(content):
     return names
 
 
-def image_tail_layer_names(model):
-    """Names of the layers that end the network in the 3-channel image domain.
+def image_layer_names(model):
+    """Names of the 3-channel layers at both ends of the network.
 
-    Walking back from the output, every layer whose output has 3 channels
-    (EDSR family: `tail` conv, `add_mean`, `output_scaling`; A2N:
-    `conv_last`, the bilinear skip `skip_add`, `output_scaling`), up to the
-    first layer with more channels.
+    From the input, every layer whose output still has 3 channels (input
+    scaling, EDSR's `sub_mean`), and walking back from the output, every
+    layer whose output has 3 channels (EDSR family: the `tail` conv,
+    `add_mean`, `output_scaling`; A2N: `conv_last`, the bilinear skip,
+    `skip_add`, `output_scaling`), each up to the first layer with more
+    channels.
     """
     import keras
 
-    names = []
-    for layer in reversed(model.layers):
-        if isinstance(layer, keras.layers.InputLayer):
-            break
+    def three_channels(layer):
         shape = getattr(layer.output, "shape", None)
-        if shape is None or shape[-1] != 3:
+        return shape is not None and shape[-1] == 3
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    head = []
+    for layer in layers:
+        if not three_channels(layer):
             break
-        names.append(layer.name)
-    return names
+        head.append(layer.name)
+    tail = []
+    for layer in reversed(layers):
+        if not three_channels(layer) or layer.name in head:
+            break
+        tail.append(layer.name)
+    return head + tail[::-1]
 
 
-def float_node_names(content, layer_names, scopes=(POSTPROCESS_SCOPE,), whole_layers=()):
+def float_node_names(
+    content, layer_names, scopes=(PREPROCESS_SCOPE, POSTPROCESS_SCOPE), whole_layers=()
+):
     """Output tensor names of the ops to keep in float in an int8 model.
 
     Every op but the convolutions whose name lies inside one of the Keras
@@ -269,7 +281,7 @@ def float_node_names(content, layer_names, scopes=(POSTPROCESS_SCOPE,), whole_la
     return nodes
 
 
-def _quantize_int8(converter, representative_dataset, float_ops, layer_names, tail_names=()):
+def _quantize_int8(converter, representative_dataset, float_ops, layer_names, whole_layers=()):
     """int8 conversion through the QuantizationDebugger's denylists."""
     import tensorflow as tf
 
@@ -279,7 +291,7 @@ def _quantize_int8(converter, representative_dataset, float_ops, layer_names, ta
         debug_dataset=representative_dataset,
         debug_options=debug.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
     )
-    nodes = float_node_names(debugger.calibrated_model, layer_names, whole_layers=tail_names)
+    nodes = float_node_names(debugger.calibrated_model, layer_names, whole_layers=whole_layers)
     if nodes:
         debugger.options = debug.QuantizationDebugOptions(
             denylisted_ops=list(float_ops), denylisted_nodes=nodes
@@ -294,7 +306,7 @@ def convert_to_tflite(
     tile=None,
     float_ops=DEFAULT_INT8_FLOAT_OPS,
     float_layers=ATTENTION_LAYERS,
-    float_tail=True,
+    float_image_layers=True,
     source="model",
 ):
     """Converts `model` to a `.tflite` flatbuffer (bytes) with uint8 I/O.
@@ -311,10 +323,12 @@ def convert_to_tflite(
         float_layers: for `"int8"`, Keras layer names whose ops (except
             convolutions) stay in float32; `"attention"` (default) for all
             attention layers of the model, `()` for none.
-        float_tail: for `"int8"`, keep the 3-channel layers that end the
-            network (`image_tail_layer_names`) entirely in float32, so the
-            image is not rounded to an 8-bit activation grid before the
-            output's own 8 bits.
+        float_image_layers: for `"int8"`, keep the 3-channel layers at both
+            ends of the network (`image_layer_names`) entirely in float32:
+            the image is not rounded to an 8-bit activation grid before the
+            output's own 8 bits, and input scalings such as A2N's `x * 255`
+            after the `/ 255` of the uint8 input are not requantised (the
+            quantiser mis-scales that pair: an all-zero bilinear skip).
         source: name of the model used in error messages.
 
     Returns:
@@ -354,7 +368,7 @@ def convert_to_tflite(
                 if quantize == "int8":
                     content = _quantize_int8(
                         converter, representative_dataset, float_ops or (), float_layers or (),
-                        image_tail_layer_names(model) if float_tail else (),
+                        image_layer_names(model) if float_image_layers else (),
                     )
                 else:
                     content = converter.convert()
@@ -376,7 +390,7 @@ def export_tflite(
     tile=None,
     float_ops=DEFAULT_INT8_FLOAT_OPS,
     float_layers=ATTENTION_LAYERS,
-    float_tail=True,
+    float_image_layers=True,
     metadata=None,
     source="model",
 ):
@@ -409,7 +423,7 @@ def export_tflite(
         tile=tile,
         float_ops=float_ops,
         float_layers=float_layers,
-        float_tail=float_tail,
+        float_image_layers=float_image_layers,
         source=source,
     )
     if metadata is not None:

@@ -13,7 +13,6 @@ import tempfile
 
 import keras
 import numpy as np
-import pytest
 
 from keras_enlca.data import sample_image_paths
 
@@ -90,34 +89,6 @@ def artifact(family, variant, tile=None):
             )
         _ARTIFACTS[key] = out
     return _ARTIFACTS[key]
-
-
-def _a2n_has_keras_bilinear_upsampling():
-    model, _ = tiny_model("a2n")
-    return any(
-        isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation == "bilinear"
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-    )
-
-
-def families():
-    """`FAMILIES` as pytest params; A2N is an expected failure while it uses
-    `keras.layers.UpSampling2D(interpolation="bilinear")`, which cannot be
-    traced with a dynamic height and width (Keras 3.15: "Using a symbolic
-    `tf.Tensor` as a Python `bool`"), so no dynamic-shape export of A2N works.
-    """
-    params = []
-    for family in sorted(FAMILIES):
-        marks = ()
-        if family == "a2n":
-            marks = pytest.mark.xfail(
-                condition=_a2n_has_keras_bilinear_upsampling(),
-                reason="A2N's UpSampling2D(bilinear) cannot trace dynamic H/W (models)",
-                raises=Exception,
-                strict=True,
-            )
-        params.append(pytest.param(family, marks=marks))
-    return params
 
 
 def lr_image(height=21, width=27, seed=0):

@@ -56,8 +56,10 @@ def test_int8_records_calibration_and_float_ops(tmp_path):
     metadata = export_model(keras_path, out, quantize="int8", calibration=calibration,
                             num_calibration_crops=3, calibration_crop_size=24)
     assert metadata["float_ops"] == ["SOFTMAX", "BATCH_MATMUL"]
-    # No attention layer; the 3-channel tail stays float.
-    assert metadata["float_layers"] == ["output_scaling", "add_mean", "tail"]
+    # No attention layer; the 3-channel layers at both ends stay float.
+    assert metadata["float_layers"] == [
+        "input_scaling", "sub_mean", "tail", "add_mean", "output_scaling"
+    ]
     assert metadata["calibration"] == {
         "source": str(calibration), "crops": 3, "crop_size": [24, 24]
     }

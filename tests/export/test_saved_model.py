@@ -12,13 +12,13 @@ from keras_enlca.export import SavedModelRunner
 from keras_enlca.export import export_saved_model
 from keras_enlca.export import read_artifact_metadata
 from keras_enlca.export.metadata import metadata_path
-from tests.export.artifacts import families
+from tests.export.artifacts import FAMILIES
 from tests.export.artifacts import artifact
 from tests.export.artifacts import lr_image
 from tests.export.artifacts import tiny_model
 
 
-@pytest.mark.parametrize("family", families())
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_serving_signature_is_uint8_in_uint8_out_at_any_size(family):
     path = artifact(family, "savedmodel")
     served = tf.saved_model.load(path)

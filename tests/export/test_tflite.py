@@ -21,7 +21,7 @@ from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.tflite import _operator_output_names
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import float_node_names
-from tests.export.artifacts import families
+from tests.export.artifacts import FAMILIES
 from tests.export.artifacts import artifact
 from tests.export.artifacts import calibration_dataset
 from tests.export.artifacts import lr_image
@@ -42,7 +42,7 @@ def keras_uint8(family, images):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["none", "float16", "dynamic", "int8"])
-@pytest.mark.parametrize("family", families())
+@pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_tflite_matches_keras_at_an_untraced_size(family, variant):
     path = artifact(family, variant)
     with open(path, "rb") as f:
@@ -89,10 +89,11 @@ def test_int8_keeps_attention_arithmetic_in_float():
     assert attention_layer_names(model) == ["body_0", "body_3"]
     ops = _ops(artifact("enlcn", "int8"))
     # Convolutions are int8 (attention embeddings included) but for the
-    # 3-channel tail (`tail`, `add_mean`), which stays float.
+    # 3-channel ones at both ends (`sub_mean`; `tail`, `add_mean`).
     convs = [op["outputs"] for op in ops if op["op"] == "CONV_2D"]
     assert len(convs) == 16
-    assert convs[:-2] == [["INT8"]] * 14 and convs[-2:] == [["FLOAT32"]] * 2
+    assert convs[0] == ["FLOAT32"] and convs[-2:] == [["FLOAT32"]] * 2
+    assert convs[1:-2] == [["INT8"]] * 13
     by_type = {}
     for op in ops:
         by_type.setdefault(op["op"], set()).update(op["outputs"])
@@ -103,6 +104,17 @@ def test_int8_keeps_attention_arithmetic_in_float():
     assert ops[0]["op"] == "CAST" and ops[0]["inputs"] == ["UINT8"]
     assert ops[-1]["op"] == "CAST" and ops[-1]["outputs"] == ["UINT8"]
     assert by_type["FLOOR"] == {"FLOAT32"}
+
+
+def test_image_layers_are_the_three_channel_ends():
+    from keras_enlca.export.tflite import image_layer_names
+
+    assert image_layer_names(tiny_model("enlcn")[0]) == [
+        "input_scaling", "sub_mean", "tail", "add_mean", "output_scaling"
+    ]
+    assert image_layer_names(tiny_model("a2n")[0]) == [
+        "input_scaling", "conv_last", "skip_upsample", "skip_add", "output_scaling"
+    ]
 
 
 def test_float_node_names_select_attention_ops_but_not_convolutions():
