@@ -1,12 +1,13 @@
 """TFLite size, LiteRT latency and PSNR drop of each quantisation.
 
-For the small presets of ENLCN, NLSN and A2N (and EDSR, the attention-free
-baseline), every TFLite variant of `enlca export` is measured:
+For the small presets of ENLCN, NLSN and A2N (`--presets edsr_small_x2`
+adds the attention-free baseline), every TFLite variant of `enlca export` is measured:
 
 - size of the `.tflite` file;
 - latency of one 256x256 LR input in the LiteRT interpreter
   (`ai_edge_litert`, `--threads` threads, median of `--repeats` runs after
-  two warm-up runs) on this CPU;
+  two warm-up runs, the variants of a network timed interleaved so that
+  other load on the machine hits them alike) on this CPU;
 - PSNR-Y (MATLAB convention, scale pixels shaved) against the HR images,
   LR made with MATLAB bicubic, and its drop against the float32 TFLite
   model; also the PSNR-Y between the variant's output and float32's.
@@ -32,9 +33,10 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
-PRESETS = ("enlcn_small_x2", "nlsn_small_x2", "a2n_small_x2", "edsr_small_x2")
+PRESETS = ("enlcn_small_x2", "nlsn_small_x2", "a2n_small_x2")
 VARIANTS = ("none", "float16", "dynamic", "int8", "int8_full")
 
 
@@ -45,10 +47,12 @@ def parse_args(argv=None):
                         help="Use this trained .keras model for PRESET.")
     parser.add_argument("--train-steps", type=int, default=400,
                         help="Training steps for presets without --model.")
-    parser.add_argument("--work-dir", default=os.path.join("benchmarks", "results", "export_work"))
+    parser.add_argument("--work-dir",
+                        default=os.path.join(tempfile.gettempdir(), "enlca-export-benchmark"),
+                        help="Trained models and exported files (kept for reruns).")
     parser.add_argument("--hr", default=None, help="Folder of HR test images.")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--size", type=int, default=256, help="LR side for latency.")
     parser.add_argument("--calibration-crops", type=int, default=64)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
@@ -85,23 +89,34 @@ def train(preset, steps, path):
     return path
 
 
-def latency(runner, size, repeats):
+def latency_image(size):
     import numpy as np
 
     from keras_enlca.data import read_image
     from keras_enlca.data import sample_image_paths
 
     photo = read_image(sample_image_paths()[0]).astype(np.float32) / 255
-    image = np.pad(photo, ((0, max(size - photo.shape[0], 0)), (0, max(size - photo.shape[1], 0)),
-                           (0, 0)), mode="symmetric")[None, :size, :size]
-    for _ in range(2):
-        runner(image)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        runner(image)
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    pad = ((0, max(size - photo.shape[0], 0)), (0, max(size - photo.shape[1], 0)), (0, 0))
+    return np.pad(photo, pad, mode="symmetric")[None, :size, :size]
+
+
+def latencies(runners, size, repeats):
+    """Median seconds per call of each runner, timed interleaved.
+
+    One call of each runner in turn, `repeats` rounds after two warm-up
+    rounds, so that load from other processes hits all variants alike.
+    """
+    import numpy as np
+
+    image = latency_image(size)
+    times = {name: [] for name in runners}
+    for round_ in range(repeats + 2):
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            runner(image)
+            if round_ >= 2:
+                times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
 
 
 def measure(preset, keras_path, args, hr_images):
@@ -120,6 +135,7 @@ def measure(preset, keras_path, args, hr_images):
     keras_out = [reference(lr.astype(np.float32) / 255) for lr, _ in pairs]
     keras_psnr = float(np.mean([psnr(sr, hr, shave=scale) for sr, (_, hr) in zip(keras_out, pairs)]))
     rows = []
+    runners = {}
     float_outputs = None
     calibration = os.path.dirname(sample_image_paths()[0])
     for variant in args.variants:
@@ -139,7 +155,7 @@ def measure(preset, keras_path, args, hr_images):
         try:
             runner = LiteRTRunner(out, num_threads=args.threads)
             outputs = [runner(lr.astype(np.float32) / 255) for lr, _ in pairs]
-            row["latency_ms"] = 1000 * latency(runner, args.size, args.repeats)
+            runners[variant] = runner
         except RuntimeError as error:
             row["error"] = str(error).splitlines()[0]
             rows.append(row)
@@ -158,7 +174,11 @@ def measure(preset, keras_path, args, hr_images):
             ]))
         rows.append(row)
         print(f"  {preset} {variant}: {row['size_bytes'] / 1e6:.2f} MB, "
-              f"{row['latency_ms']:.0f} ms, PSNR-Y {row['psnr_y']:.3f} dB", flush=True)
+              f"PSNR-Y {row['psnr_y']:.3f} dB", flush=True)
+    timed = latencies(runners, args.size, args.repeats)
+    for row in rows:
+        if row["variant"] in timed:
+            row["latency_ms"] = 1000 * timed[row["variant"]]
     float_psnr = next((r["psnr_y"] for r in rows if r["variant"] == "none" and "psnr_y" in r), None)
     for row in rows:
         if float_psnr is not None and "psnr_y" in row:

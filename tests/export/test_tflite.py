@@ -28,11 +28,13 @@ from tests.export.artifacts import lr_image
 from tests.export.artifacts import tiny_model
 
 # Minimum PSNR-Y (dB) of each TFLite variant against the Keras model, both
-# rounded to 8 bits, on an LR size the model was never traced or calibrated
-# with. Measured on these tiny random-weight networks (min over families):
-# float32 >= 90 (identical pixels but for a few rounding ties), float16
-# ~70, dynamic range ~55, int8 ~48. The bounds leave a margin of a few dB.
-MIN_PSNR_VS_KERAS = {"none": 80.0, "float16": 58.0, "dynamic": 45.0, "int8": 40.0}
+# rounded to 8 bits, on LR sizes the model was never traced or calibrated
+# with (21x27, then 16x19). Measured on these tiny random-weight networks,
+# min over the four families: float32 98 (identical pixels but for rounding
+# ties), float16 68, dynamic range 56, int8 46. Trained small presets lose
+# 0.000 (float16), <= 0.016 (dynamic) and <= 0.066 dB (int8) PSNR-Y against
+# HR: see benchmarks/export.py.
+MIN_PSNR_VS_KERAS = {"none": 80.0, "float16": 60.0, "dynamic": 50.0, "int8": 42.0}
 
 
 def keras_uint8(family, images):
@@ -63,7 +65,7 @@ def test_tflite_matches_keras_at_an_untraced_size(family, variant):
     # A second, different size reuses the same interpreter (resize_tensor_input).
     other = lr_image(16, 19, seed=1)
     assert psnr(runner(other)[0], keras_uint8(family, other)[0], shave=2) >= (
-        MIN_PSNR_VS_KERAS[variant] - 3.0
+        MIN_PSNR_VS_KERAS[variant] - 4.0
     )
 
 
