@@ -161,13 +161,16 @@ def test_image_cache_is_shared_with_tensorflow_not_copied():
 
 def test_feeds_fit_under_mirrored_strategy(nearest_pairs):
     import keras
-    import tensorflow as tf
 
     from keras_enlca.layers import PixelShuffle
+    from keras_enlca.training import get_strategy
 
     dataset, _ = nearest_pairs
     data = training_dataset(dataset, SCALE, patch_size=8, batch_size=4, seed=1, steps_per_epoch=3)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # The session's one MirroredStrategy over the two logical CPUs: a second
+    # instance over the same devices would collide in collective-op keys.
+    strategy = get_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
     with strategy.scope():
         inputs = keras.Input((None, None, 3))
         outputs = PixelShuffle(2)(keras.layers.Conv2D(12, 3, padding="same")(inputs))
