@@ -5,7 +5,6 @@ import numpy as np
 from keras_enlca.errors import InputError
 from keras_enlca.export.metadata import read_artifact_metadata
 from keras_enlca.export.model_runner import ModelRunner
-from keras_enlca.export.model_runner import probe_image
 from keras_enlca.export.model_runner import to_uint8
 
 
@@ -91,20 +90,7 @@ class LiteRTRunner(ModelRunner):
         # LiteRT prints "INFO: Created TensorFlow Lite XNNPACK delegate" from
         # C++ when the graph is first prepared: keep the command line quiet.
         with quiet_native_output():
-            probed = self._probe_scale()
-        if metadata.get("scale") is not None and int(metadata["scale"]) != probed:
-            raise InputError(
-                f"{path}: its metadata says x{metadata['scale']}, but the model upscales "
-                f"x{probed}."
-            )
-        self.scale = probed
-
-    def _probe_scale(self):
-        size = self.input_size or (24, 24)
-        out = self._invoke(probe_image(size))
-        if out.shape[1] % size[0] or out.shape[2] % size[1]:
-            raise InputError(f"{self.path}: the model's output is not an integer upscale.")
-        return out.shape[1] // size[0]
+            self._measure_scale(self._invoke)
 
     def _invoke(self, image):
         """Runs one `(1, h, w, 3)` image of exactly the interpreter's size."""

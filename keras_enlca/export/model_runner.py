@@ -141,6 +141,25 @@ class ModelRunner:
         out = self.run_batch(batch)
         return out[0] if added else out
 
+    def _measure_scale(self, run_one):
+        """Sets `self.scale` from one probe image through `run_one`.
+
+        A scale recorded in the artifact's metadata that disagrees with the
+        measured one is an error naming the file.
+        """
+        size = self.input_size or (24, 24)
+        out = run_one(probe_image(size))
+        if out.shape[1] % size[0] or out.shape[2] % size[1]:
+            raise InputError(f"{self.path}: the model's output is not an integer upscale.")
+        probed = out.shape[1] // size[0]
+        declared = self.metadata.get("scale")
+        if declared is not None and int(declared) != probed:
+            raise InputError(
+                f"{self.path}: its metadata says x{declared}, but the model upscales "
+                f"x{probed}."
+            )
+        self.scale = probed
+
     def check_scale(self, scale, option="--scale"):
         """Raises `InputError` unless the model upscales by `scale`."""
         if scale is not None and int(scale) != self.scale:

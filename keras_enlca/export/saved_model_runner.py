@@ -5,7 +5,6 @@ import numpy as np
 from keras_enlca.errors import InputError
 from keras_enlca.export.metadata import read_artifact_metadata
 from keras_enlca.export.model_runner import ModelRunner
-from keras_enlca.export.model_runner import probe_image
 from keras_enlca.export.model_runner import to_uint8
 
 
@@ -62,20 +61,7 @@ class SavedModelRunner(ModelRunner):
         metadata = read_artifact_metadata(path) or {}
         # Placeholder scale until known; `run_batch` does not use it.
         super().__init__(path, 1, input_size=input_size, metadata=metadata)
-        probed = self._probe_scale()
-        if metadata.get("scale") is not None and int(metadata["scale"]) != probed:
-            raise InputError(
-                f"{path}: its metadata says x{metadata['scale']}, but the model upscales "
-                f"x{probed}."
-            )
-        self.scale = probed
-
-    def _probe_scale(self):
-        size = self.input_size or (24, 24)
-        out = self.run_batch(probe_image(size))
-        if out.shape[1] % size[0] or out.shape[2] % size[1]:
-            raise InputError(f"{self.path}: the model's output is not an integer upscale.")
-        return out.shape[1] // size[0]
+        self._measure_scale(self.run_batch)
 
     def run_batch(self, images):
         import tensorflow as tf
