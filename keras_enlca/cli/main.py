@@ -65,6 +65,12 @@ def cli():
       enlca upscale model.tflite photo.jpg -o out/
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not os.environ.get("ENLCA_DEBUG"):
+        # TensorFlow's Python warnings (retracing notices...) are for
+        # developers; the commands report what a user needs.
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
 
 
 def main(argv=None):
