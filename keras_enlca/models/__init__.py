@@ -13,5 +13,6 @@ from keras_enlca.models.presets import get_recipe
 from keras_enlca.models.presets import list_presets
 from keras_enlca.models.presets import preset_config
 from keras_enlca.models.sr_model import SuperResolutionModel
+from keras_enlca.models.sr_model import enlca_layers
 from keras_enlca.models.sr_model import reference_adam
 from keras_enlca.models.sr_model import y_channel_psnr

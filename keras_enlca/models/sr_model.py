@@ -23,14 +23,18 @@ def reference_adam(learning_rate=1e-4):
     )
 
 
-def contrastive_layers(model):
-    """All layers of `model` that add a contrastive loss (ENLCA layers)."""
+def enlca_layers(model):
+    """All ENLCA layers inside `model`, in model order."""
     return [
         layer
         for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, EfficientNonLocalContrastiveAttention)
-        and layer.contrastive is not None
     ]
+
+
+def contrastive_layers(model):
+    """The ENLCA layers of `model` that add a contrastive loss."""
+    return [layer for layer in enlca_layers(model) if layer.contrastive is not None]
 
 
 def y_channel_psnr(y_true, y_pred, shave):

@@ -3,7 +3,7 @@
 import keras
 
 from keras_enlca.training.projection_redraw import ProjectionRedraw
-from keras_enlca.training.projection_redraw import enlca_layers
+from keras_enlca.models.sr_model import enlca_layers
 
 
 def reference_callbacks(

@@ -1,18 +1,7 @@
 import keras
 import numpy as np
 
-from keras_enlca.layers.efficient_non_local_contrastive_attention import (
-    EfficientNonLocalContrastiveAttention,
-)
-
-
-def enlca_layers(model):
-    """All ENLCA layers inside `model`, in model order."""
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, EfficientNonLocalContrastiveAttention)
-    ]
+from keras_enlca.models.sr_model import enlca_layers
 
 
 @keras.saving.register_keras_serializable(package="keras_enlca")

@@ -398,7 +398,7 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
 def _attention_callbacks(config, model):
     """Projection redraws for networks with ENLCA layers."""
     from keras_enlca.training.projection_redraw import ProjectionRedraw
-    from keras_enlca.training.projection_redraw import enlca_layers
+    from keras_enlca.models.sr_model import enlca_layers
 
     interval = config.schedule.projection_redraw_interval
     if not interval or not enlca_layers(model):
