@@ -25,8 +25,10 @@ ARCH_CHOICES = ("edsr", "nlsn", "enlcn", "a2n", "a2n-m")
     "--output",
     required=True,
     type=click.Path(dir_okay=False, path_type=str),
-    help="Output .keras file (written atomically).",
+    help="Output .keras file (written atomically). An existing one is an error unless "
+    "--overwrite.",
 )
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.option(
     "--res-scale",
     type=float,
@@ -34,7 +36,7 @@ ARCH_CHOICES = ("edsr", "nlsn", "enlcn", "a2n", "a2n-m")
     help="Residual scaling of EDSR/NLSN/ENLCN (not stored in checkpoints). "
     "Default: 0.1 for NLSN, ENLCN and 256-feature EDSR, 1.0 for smaller EDSR.",
 )
-def convert(checkpoint, arch, scale, output, res_scale):
+def convert(checkpoint, arch, scale, output, overwrite, res_scale):
     """Convert an authors' PyTorch CHECKPOINT (.pt/.pth) to a .keras model.
 
     The file is read with torch.load(weights_only=True), so no code in it
@@ -48,10 +50,15 @@ def convert(checkpoint, arch, scale, output, res_scale):
       enlca convert ENLCAx4.pt --arch enlcn --scale 4 -o enlcn_x4.keras
       enlca convert aan_x2.pt --arch a2n --scale 2 -o a2n_x2.keras
       enlca convert model_x2.pt --arch nlsn -o nlsn_x2.keras
+      enlca convert aan_x2.pt --arch a2n --scale 2 -o a2n_x2.keras --overwrite
 
     Needs PyTorch: pip install keras-enlca[torch]
     """
-    # Fail fast with the install hint before importing TensorFlow.
+    from keras_enlca.utils.outputs import check_output
+
+    # Fail fast (the output, the install hint) before importing TensorFlow.
+    if output.endswith(".keras"):
+        check_output(output, overwrite=overwrite, option="-o")
     from keras_enlca.convert.checkpoint import import_torch
 
     import_torch()
@@ -64,6 +71,7 @@ def convert(checkpoint, arch, scale, output, res_scale):
         scale=None if scale is None else int(scale),
         output=output,
         res_scale=res_scale,
+        overwrite=overwrite,
     )
     config = model.get_config()
     if arch.lower() in ("edsr", "nlsn", "enlcn"):

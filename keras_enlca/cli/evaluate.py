@@ -48,22 +48,25 @@ def load_model_for_eval(spec):
               "ENLCN/NLSN/EDSR, 160000 without rounding for A2N.")
 @click.option("--chop-variant", type=click.Choice(["auto", "enlca", "a2n"]), default="auto",
               show_default=True, help="forward_chop variant; auto picks the network's.")
-@click.option("--tile", type=click.IntRange(min=8), default=None,
-              help="Upscale tile by tile (LR tile size) with blended overlaps: bounded "
-              "memory for any image size. Not with --chop.")
-@click.option("--overlap", type=click.IntRange(min=0), default=32, show_default=True,
-              help="LR pixels shared by neighbouring tiles (with --tile).")
+@click.option("--tile", type=click.IntRange(min=0), default=None,
+              help="Upscale tile by tile (LR tile size, at least 8; 0 = whole image) with "
+              "blended overlaps: bounded memory for any image size. Not with --chop.")
+@click.option("--overlap", type=click.IntRange(min=0), default=None,
+              help="LR pixels shared by neighbouring tiles (with --tile), less than half "
+              "the tile. [default: 32, reduced to fit a small --tile]")
 @click.option("--self-ensemble", is_flag=True,
               help="Average the 8 flips/transposes before quantisation (\"+\" results).")
 @click.option("--save-images", type=click.Path(file_okay=False, path_type=str), default=None,
               help="Write the SR images to DIR/<dataset>/<name>_x<scale>_SR.png.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="Write per-image and per-dataset results to this JSON file.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing --json file and SR images of the same names.")
 @click.option("--per-image", is_flag=True, help="List every image in the table.")
 @click.option("--rgb", is_flag=True, help="Measure on RGB instead of luminance (Y).")
 @click.option("--no-bicubic", is_flag=True, help="Skip the bicubic baseline.")
 def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self_ensemble,
-             save_images, json_path, per_image, rgb, no_bicubic):
+             save_images, json_path, overwrite, per_image, rgb, no_bicubic):
     """Measure PSNR/SSIM of MODEL on DATASET_DIR... the way SR papers do.
 
     MODEL is a .keras file, a SavedModel folder, a .tflite file, or a preset
@@ -82,6 +85,7 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
       enlca eval enlcn_x4.keras benchmark/Set5 benchmark/Set14 --scale 4 --chop
       enlca eval a2n_x2.keras benchmark/ --chop --json a2n_x2.json --per-image
       enlca eval enlcn_small_x2 ~/photos/hr --tile 128 --self-ensemble
+      enlca eval a2n_x2.keras benchmark/ --json a2n_x2.json --overwrite
     """
     import sys
 
@@ -90,11 +94,16 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
     from keras_enlca.errors import InputError
     from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
     from keras_enlca.evaluation.evaluator import model_scale
+    from keras_enlca.evaluation.tiling import tile_settings
+    from keras_enlca.utils.outputs import check_output
+    from keras_enlca.utils.outputs import check_output_files
 
-    if chop and tile is not None:
+    if chop and tile:
         raise InputError("Use either --chop or --tile, not both")
-    if tile is not None and 2 * overlap >= tile:
-        raise InputError(f"--overlap {overlap} must be smaller than half of --tile {tile}")
+    tile_pair, overlap = tile_settings(tile, overlap)
+    tile = tile_pair[0] if tile_pair else None
+    if json_path:
+        json_path = check_output(json_path, overwrite=overwrite, option="--json")
     if scale is not None:
         scale = check_scale(scale)
     net, name = load_model_for_eval(model)
@@ -108,10 +117,19 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
     datasets = []
     for folder in dataset_dirs:
         datasets.extend(open_datasets(folder, scale))
+    if save_images:
+        check_output_files(
+            [os.path.join(save_images, d.name, f"{n}_x{scale}_SR.png")
+             for d in datasets for n in d.names],
+            overwrite=overwrite, option="--save-images",
+        )
     total = sum(len(d) for d in datasets)
     stderr = click.get_text_stream("stderr")
+    # A progress bar only for a person watching: in a pipe or a log it would
+    # be one more line beside a possible error.
     bar = click.progressbar(length=total, label=f"Evaluating x{scale}", file=stderr,
-                            show_pos=True, item_show_func=lambda item: item)
+                            show_pos=True, item_show_func=lambda item: item,
+                            hidden=not stderr.isatty())
 
     def progress(done, total, dataset, image):
         bar.update(1, current_item=f"{dataset}/{image}")

@@ -52,7 +52,14 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
     "--out",
     required=True,
     type=click.Path(path_type=str),
-    help="Output .tflite file or SavedModel folder (written atomically).",
+    help="Output .tflite file or SavedModel folder (written atomically). An existing "
+    "one is an error unless --overwrite.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an earlier export at --out and its JSON (never a folder holding other "
+    "files).",
 )
 @click.option(
     "--verify",
@@ -71,8 +78,8 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
     "attention layers' arithmetic [default: SOFTMAX,BATCH_MATMUL]; 'none' quantizes "
     "everything, attention included (for comparison: it loses accuracy or fails).",
 )
-def export(model, fmt, quantize, calibration, calibration_crops, tile, out, verify, scale,
-           float_ops):
+def export(model, fmt, quantize, calibration, calibration_crops, tile, out, overwrite, verify,
+           scale, float_ops):
     """Export a .keras MODEL to a SavedModel or a TFLite model.
 
     Every artifact takes uint8 RGB images (N/1, H, W, 3) and returns the uint8
@@ -89,6 +96,7 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, veri
           --verify Set5/HR -o enlcn_x2_int8.tflite
       enlca export enlcn_x2.keras --quantize float16 --tile 128 128 -o enlcn_x2_128.tflite
       enlca export enlcn_x2.keras --format savedmodel -o enlcn_x2_savedmodel
+      enlca export enlcn_x2.keras -o enlcn_x2.tflite --overwrite   # replace an earlier one
     """
     from keras_enlca.export.export_model import export_model
     from keras_enlca.export.tflite import ATTENTION_LAYERS
@@ -115,6 +123,7 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, veri
         float_layers=layers,
         float_image_layers=image,
         num_calibration_crops=calibration_crops,
+        overwrite=overwrite,
     )
     from keras_enlca.export.metadata import metadata_path
 

@@ -10,11 +10,12 @@ import click
               help="Upscaling factor (2, 3, 4 or 8): the border shave and the _xN names.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="Write per-image and mean results to this JSON file.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.option("--per-image", is_flag=True, help="List every image in the table.")
 @click.option("--rgb", is_flag=True, help="Measure on RGB instead of luminance (Y).")
 @click.option("--shave", type=click.IntRange(min=0), default=None,
               help="Border pixels to ignore. [default: the scale]")
-def score(sr_dir, hr_dir, scale, json_path, per_image, rgb, shave):
+def score(sr_dir, hr_dir, scale, json_path, overwrite, per_image, rgb, shave):
     """Score the images in SR_DIR against the ground truth in HR_DIR.
 
     Works for results of any method: files are paired by name, ignoring
@@ -27,12 +28,15 @@ def score(sr_dir, hr_dir, scale, json_path, per_image, rgb, shave):
     \b
     Examples:
       enlca score results/Set5/x4 benchmark/Set5/HR --scale 4
-      enlca score sr/ hr/ --scale 2 --per-image --json scores.json
+      enlca score sr/ hr/ --scale 2 --per-image --json scores.json --overwrite
     """
     from keras_enlca.data.datasets import check_scale
     from keras_enlca.evaluation.scoring import score_folders
+    from keras_enlca.utils.outputs import check_output
 
     scale = check_scale(scale)
+    if json_path:
+        json_path = check_output(json_path, overwrite=overwrite, option="--json")
     report = score_folders(sr_dir, hr_dir, scale, y_channel=not rgb, shave=shave)
     settings = report.settings
     click.echo(

@@ -8,49 +8,61 @@ import click
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str),
                 metavar="INPUT...")
 @click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=str),
-              help="Output folder; each result keeps its input's file name and format.")
+              help="Output folder; each result keeps its input's file name and format. "
+              "Other files there are left alone; an existing output of the same name is "
+              "an error unless --overwrite.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace existing outputs of the same names in the output folder.")
 @click.option("--tile", type=click.IntRange(min=0), default=None,
-              help="LR tile size in pixels; larger images are upscaled tile by tile with "
-              "blended overlaps so memory stays bounded. 0 = whole image at once. "
+              help="LR tile size in pixels (at least 8); larger images are upscaled tile by "
+              "tile with blended overlaps so memory stays bounded. 0 = whole image at once. "
               "[default: 192, or the fixed input size of a --tile export]")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="LR pixels shared by neighbouring tiles. [default: 32]")
+              help="LR pixels shared by neighbouring tiles, less than half the tile. "
+              "[default: 32, reduced to fit a small --tile]")
 @click.option("--scale", type=click.IntRange(min=1), default=None,
               help="Expected upscaling factor; an error if the model differs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="LiteRT interpreter threads (.tflite). [default: all cores]")
-def upscale(model, inputs, out_dir, tile, overlap, scale, threads):
+def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads):
     """Upscale INPUT images (files or folders) with MODEL into OUT folder.
 
     MODEL is a .keras file, a SavedModel folder or a .tflite file; .tflite
     models run in the LiteRT interpreter (ai_edge_litert), as on a phone.
-    Outputs are written atomically under the input's file name and format.
+    Outputs are written atomically under the input's file name and format;
+    inputs, options and the output folder are checked before any work.
 
     \b
     Examples:
       enlca upscale enlcn_x2.tflite photo.jpg -o out/
       enlca upscale enlcn_x2.keras photos/ more.png -o out/ --tile 256 --overlap 24
+      enlca upscale enlcn_x2.tflite photos/ -o out/ --overwrite   # redo earlier results
     """
     import os
 
+    from keras_enlca.evaluation.tiling import DEFAULT_TILE
+    from keras_enlca.evaluation.tiling import tile_settings
     from keras_enlca.export.model_runner import ModelRunner
     from keras_enlca.export.model_runner import model_format
     from keras_enlca.export.upscale_files import plan_outputs
     from keras_enlca.export.upscale_files import tiling_for
     from keras_enlca.export.upscale_files import upscale_file
 
-    pairs = plan_outputs(inputs, out_dir)
+    tile_settings(DEFAULT_TILE if tile is None else tile, overlap)
+    pairs = plan_outputs(inputs, out_dir, overwrite=overwrite)
     kwargs = {"num_threads": threads} if threads and model_format(model) == "tflite" else {}
     runner = ModelRunner.load(model, **kwargs)
     runner.check_scale(scale)
     tiling_for(runner, tile, overlap)  # reject bad --tile/--overlap before any work
-    os.makedirs(out_dir, exist_ok=True)
-    if len(pairs) == 1:
-        source, destination = pairs[0]
-        upscale_file(runner, source, destination, tile=tile, overlap=overlap)
+    stderr = click.get_text_stream("stderr")
+    # A progress bar only for a person watching: in a pipe or a log it is one
+    # more line beside a possible error.
+    if len(pairs) == 1 or not stderr.isatty():
+        for source, destination in pairs:
+            upscale_file(runner, source, destination, tile=tile, overlap=overlap)
     else:
         with click.progressbar(pairs, label=f"Upscaling x{runner.scale}",
-                               file=click.get_text_stream("stderr"),
+                               file=stderr,
                                item_show_func=lambda p: os.path.basename(p[0]) if p else None
                                ) as bar:
             for source, destination in bar:

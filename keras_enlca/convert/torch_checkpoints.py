@@ -29,6 +29,8 @@ from keras_enlca.models.edsr import EDSR
 from keras_enlca.models.enlcn import ENLCN
 from keras_enlca.models.nlsn import NLSN
 from keras_enlca.utils.atomic import atomic_path
+from keras_enlca.utils.outputs import check_output
+from keras_enlca.utils.outputs import check_writable
 
 
 def default_res_scale(arch, n_feats):
@@ -275,7 +277,7 @@ def build_model(hparams, res_scale=None, **overrides):
 
 
 def convert_checkpoint(
-    path, arch, scale=None, output=None, res_scale=None, **overrides
+    path, arch, scale=None, output=None, res_scale=None, overwrite=False, **overrides
 ):
     """Convert an authors' PyTorch checkpoint into a Keras network.
 
@@ -298,6 +300,8 @@ def convert_checkpoint(
         res_scale: residual scaling of the EDSR family, which a checkpoint
             does not store (default: 0.1 for NLSN, ENLCN and the 256-feature
             EDSR, 1.0 for smaller EDSR).
+        overwrite: replace an existing `output` file; otherwise an existing
+            one is an error, found before the checkpoint is read.
         **overrides: other constructor arguments of the network.
 
     Returns:
@@ -305,7 +309,9 @@ def convert_checkpoint(
 
     Raises:
         InputError: unreadable file, wrong `arch` or `scale`, or keys that do
-            not match the reference layout (listed in the message).
+            not match the reference layout (listed in the message); an
+            `output` that exists or cannot be written (`OutputError`, nothing
+            left behind).
 
     Example:
 
@@ -317,6 +323,10 @@ def convert_checkpoint(
     arch = str(arch).lower().replace("_", "-")
     if output is not None and not os.fspath(output).endswith(".keras"):
         raise InputError(f"{output}: the output must be a .keras file.")
+    if output is not None:
+        if os.path.exists(os.fspath(path)) and os.path.realpath(output) == os.path.realpath(path):
+            raise InputError(f"{output}: would overwrite the checkpoint being converted.")
+        output = check_output(output, overwrite=overwrite)
     state_dict = read_checkpoint(path)
     source = os.fspath(path)
     hparams = infer_hyperparameters(state_dict, arch, scale, source=source)
@@ -326,6 +336,7 @@ def convert_checkpoint(
     model = build_model(hparams, res_scale=res_scale, **overrides)
     load_torch_state_dict(model, state_dict, source=source)
     if output is not None:
+        check_writable(output, needed_bytes=4 * model.count_params())
         with atomic_path(output) as tmp:
             model.save(tmp)
     return model

@@ -25,6 +25,13 @@ import numpy as np
 
 from keras_enlca.errors import InputError
 
+# LR pixels. The command lines (`eval --tile`, `upscale --tile`) share these
+# and `tile_settings`; smaller tiles leave the network too little context
+# (see `tile_settings`).
+DEFAULT_TILE = 192
+DEFAULT_OVERLAP = 32
+MIN_TILE = 8
+
 
 def _pair(value, name):
     if isinstance(value, (tuple, list)):
@@ -32,6 +39,63 @@ def _pair(value, name):
             raise InputError(f"{name} must be an int or (height, width), got {value}")
         return int(value[0]), int(value[1])
     return int(value), int(value)
+
+
+def tile_settings(tile, overlap=None, min_tile=MIN_TILE, tile_option="--tile",
+                  overlap_option="--overlap"):
+    """`(tile, overlap)` from a tile and overlap request: the one tiling rule.
+
+    `eval --tile`, `upscale --tile` and `TiledUpscaler` all go through it:
+
+    - `tile` None or 0: no tiling, `(None, None)`; an `overlap` given then
+      is an error (it would be ignored);
+    - a tile smaller than `min_tile` LR pixels is an error (such tiles
+      leave the network almost no context and visibly ruin the result);
+    - `overlap=None` picks `DEFAULT_OVERLAP`, reduced to fit small tiles
+      (at most `(tile - 1) // 2`); an overlap the user gives must be >= 0
+      and smaller than half the tile, or it is an error.
+
+    Args:
+        tile: None, 0, an int or `(height, width)` in LR pixels.
+        overlap: None or LR pixels shared by neighbouring tiles.
+        min_tile: smallest tile side accepted (1 for the fixed input
+            size of an exported model: that is what the model takes).
+        tile_option: how `tile` is named in messages.
+        overlap_option: how `overlap` is named in messages.
+
+    Returns:
+        `((tile_height, tile_width), overlap)`, or `(None, None)`.
+
+    Raises:
+        InputError: one line naming the option.
+
+    Example:
+
+    ```python
+    tile_settings(64)      # ((64, 64), 31)
+    tile_settings(256, 24)  # ((256, 256), 24)
+    ```
+    """
+    if tile is None or (not isinstance(tile, (tuple, list)) and int(tile) == 0):
+        if overlap is not None:
+            raise InputError(f"{overlap_option} is only used with {tile_option}.")
+        return None, None
+    pair = _pair(tile, tile_option)
+    shown = "x".join(map(str, pair)) if pair[0] != pair[1] else str(pair[0])
+    if min(pair) < min_tile:
+        raise InputError(
+            f"{tile_option} {shown}: tiles must be at least {min_tile} LR pixels "
+            "(0 upscales the whole image at once)."
+        )
+    if overlap is None:
+        return pair, min(DEFAULT_OVERLAP, (min(pair) - 1) // 2)
+    overlap = int(overlap)
+    if overlap < 0 or 2 * overlap >= min(pair):
+        raise InputError(
+            f"{overlap_option} {overlap}: must be >= 0 and smaller than half the tile "
+            f"({tile_option} {shown})."
+        )
+    return pair, overlap
 
 
 def tile_starts(length, tile, overlap):
@@ -137,20 +201,16 @@ class TiledUpscaler:
     ):
         self.fn = fn
         self.scale = int(scale)
-        self.tile = _pair(tile, "tile")
-        self.overlap = int(overlap)
+        if tile is None or (not isinstance(tile, (tuple, list)) and int(tile) < 1):
+            raise InputError(f"tile must be >= 1, got {tile}")
+        self.tile, self.overlap = tile_settings(
+            tile, overlap, min_tile=1, tile_option="tile", overlap_option="overlap"
+        )
         self.batch_size = int(batch_size)
         self.fixed_tile_shape = bool(fixed_tile_shape)
         self.dtype = np.dtype(dtype)
         if self.scale < 1:
             raise InputError(f"scale must be >= 1, got {scale}")
-        if min(self.tile) < 1:
-            raise InputError(f"tile must be >= 1, got {tile}")
-        if self.overlap < 0 or 2 * self.overlap >= min(self.tile):
-            raise InputError(
-                f"overlap must be >= 0 and smaller than half the tile "
-                f"(tile {self.tile}), got {overlap}"
-            )
         if self.batch_size < 1:
             raise InputError(f"batch_size must be >= 1, got {batch_size}")
         if self.dtype not in (np.float32, np.float64, np.uint8):

@@ -12,6 +12,7 @@ from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.keras_runner import parameter_count
 from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.metadata import write_metadata
+from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import export_saved_model
 from keras_enlca.export.model_runner import model_format
@@ -21,8 +22,13 @@ from keras_enlca.export.tflite import QUANTIZATIONS
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import export_tflite
 from keras_enlca.export.tflite import image_layer_names
+from keras_enlca.utils.outputs import check_output
+from keras_enlca.utils.outputs import check_writable
 
 FORMATS = ("savedmodel", "tflite")
+# Bytes per weight an artifact stores at least: a lower bound of its size,
+# to refuse a disk that is too full before converting.
+_MIN_BYTES_PER_WEIGHT = {"none": 4, "float16": 2, "dynamic": 1, "int8": 1}
 
 
 def base_metadata(model, fmt, scale, tile, quantization, source):
@@ -62,6 +68,26 @@ def _artifact_size(path):
     return total
 
 
+def _stat_key(path):
+    """Identifies what is at `path` now (to tell whether this call wrote it)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _remove_artifact(out):
+    """Removes an artifact this call wrote (and its JSON) after a failure."""
+    import shutil
+
+    if os.path.isdir(out):
+        shutil.rmtree(out, ignore_errors=True)
+    for path in (out, metadata_path(out)):
+        if os.path.isfile(path):
+            os.remove(path)
+
+
 def export_model(
     model,
     out,
@@ -78,6 +104,7 @@ def export_model(
     calibration_crop_size=DEFAULT_CROP_SIZE,
     verify_tile=None,
     source=None,
+    overwrite=False,
 ):
     """Exports a Keras super-resolution model and writes its metadata JSON.
 
@@ -102,6 +129,9 @@ def export_model(
         calibration_crop_size: int8 only: crop size (the tile when fixed).
         verify_tile: LR tile size used by the verification (default 192).
         source: name of the model in the metadata (default: its path).
+        overwrite: replace an earlier artifact at `out` and its JSON (never
+            a folder holding anything else); otherwise an existing output
+            is an error, found before any work.
 
     Returns:
         The metadata dict (also written to `<out>.json`).
@@ -129,6 +159,18 @@ def export_model(
     if format == "savedmodel" and out.lower().endswith((".tflite", ".keras", ".h5", ".json")):
         raise InputError(f"--out {out}: a SavedModel is a folder; give a folder name.")
     tile = check_tile(tile)
+    if not hasattr(model, "predict") and os.path.exists(os.fspath(model)) and (
+        os.path.realpath(out) == os.path.realpath(os.fspath(model))
+    ):
+        raise InputError(f"--out {out}: would overwrite the model being exported.")
+    # Where the artifact goes, before any work (loading, converting).
+    check_output(out, overwrite=overwrite, folder=format == "savedmodel",
+                 artifact_entries=SAVED_MODEL_ENTRIES, sidecars=[metadata_path(out)],
+                 option="--out")
+    if calibration is not None:
+        from keras_enlca.export.calibration import calibration_image_paths
+
+        calibration_image_paths(calibration)
     if verify is not None:
         from keras_enlca.data.io import list_images
 
@@ -145,50 +187,60 @@ def export_model(
         source = os.path.abspath(reference.path) if os.path.exists(reference.path) else reference.path
     if os.path.abspath(out) == os.path.abspath(reference.path):
         raise InputError(f"--out {out}: would overwrite the model being exported.")
+    check_writable(out, option="--out", needed_bytes=_MIN_BYTES_PER_WEIGHT[quantize]
+                   * keras_model.count_params())
     metadata = base_metadata(keras_model, format, reference.scale, tile, quantize, source)
+    before = _stat_key(out)
+    try:
+        if format == "savedmodel":
+            export_saved_model(keras_model, out, tile=tile, metadata=metadata,
+                               overwrite=overwrite)
+        else:
+            dataset = None
+            if quantize == "int8":
+                folder = calibration if calibration is not None else default_calibration_dir()
+                crop = tile if tile is not None else calibration_crop_size
+                crops = calibration_crops(folder, num_crops=num_calibration_crops,
+                                          crop_size=crop)
+                dataset = representative_dataset(crops, size=tile)
+                if float_layers == ATTENTION_LAYERS:
+                    float_layers = attention_layer_names(keras_model)
+                metadata["float_ops"] = list(float_ops or [])
+                metadata["float_layers"] = list(float_layers or [])
+                if float_image_layers:
+                    metadata["float_layers"] += image_layer_names(keras_model)
+                metadata["calibration"] = {
+                    "source": os.path.abspath(folder) if calibration is not None
+                    else "bundled sample images",
+                    "crops": len(crops),
+                    "crop_size": list(crop) if isinstance(crop, tuple) else [crop, crop],
+                }
+            export_tflite(
+                keras_model,
+                out,
+                quantize=quantize,
+                representative_dataset=dataset,
+                tile=tile,
+                float_ops=float_ops,
+                float_layers=float_layers,
+                float_image_layers=float_image_layers,
+                metadata=metadata,
+                source=source,
+            )
+        metadata["size_bytes"] = _artifact_size(out)
+        if verify is not None:
+            from keras_enlca.export.model_runner import ModelRunner
+            from keras_enlca.export.verify import DEFAULT_TILE
+            from keras_enlca.export.verify import verify_artifact
 
-    if format == "savedmodel":
-        export_saved_model(keras_model, out, tile=tile, metadata=metadata)
-    else:
-        dataset = None
-        if quantize == "int8":
-            folder = calibration if calibration is not None else default_calibration_dir()
-            crop = tile if tile is not None else calibration_crop_size
-            crops = calibration_crops(folder, num_crops=num_calibration_crops, crop_size=crop)
-            dataset = representative_dataset(crops, size=tile)
-            if float_layers == ATTENTION_LAYERS:
-                float_layers = attention_layer_names(keras_model)
-            metadata["float_ops"] = list(float_ops or [])
-            metadata["float_layers"] = list(float_layers or [])
-            if float_image_layers:
-                metadata["float_layers"] += image_layer_names(keras_model)
-            metadata["calibration"] = {
-                "source": os.path.abspath(folder) if calibration is not None else "bundled sample images",
-                "crops": len(crops),
-                "crop_size": list(crop) if isinstance(crop, tuple) else [crop, crop],
-            }
-        export_tflite(
-            keras_model,
-            out,
-            quantize=quantize,
-            representative_dataset=dataset,
-            tile=tile,
-            float_ops=float_ops,
-            float_layers=float_layers,
-            float_image_layers=float_image_layers,
-            metadata=metadata,
-            source=source,
-        )
-    metadata["size_bytes"] = _artifact_size(out)
-    if verify is not None:
-        from keras_enlca.export.model_runner import ModelRunner
-        from keras_enlca.export.verify import DEFAULT_TILE
-        from keras_enlca.export.verify import verify_artifact
-
-        artifact = ModelRunner.load(out)
-        metadata["verification"] = verify_artifact(
-            artifact, reference, verify, scale=reference.scale,
-            tile=verify_tile or DEFAULT_TILE,
-        )
-    write_metadata(metadata_path(out), metadata)
+            artifact = ModelRunner.load(out)
+            metadata["verification"] = verify_artifact(
+                artifact, reference, verify, scale=reference.scale,
+                tile=verify_tile or DEFAULT_TILE,
+            )
+        write_metadata(metadata_path(out), metadata)
+    except BaseException:
+        if _stat_key(out) != before:  # this call wrote it: no half export stays
+            _remove_artifact(out)
+        raise
     return metadata

@@ -1,4 +1,5 @@
 import os
+import zipfile
 
 import numpy as np
 
@@ -16,6 +17,13 @@ def load_keras_model(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such .keras file.")
+    if not zipfile.is_zipfile(path):
+        # Keras would report "File not found" for a file that is there.
+        size = os.path.getsize(path)
+        raise InputError(
+            f"{path}: not a .keras model (a .keras file is a zip archive; this one is "
+            f"{'empty' if size == 0 else f'{size} bytes of something else, or truncated'})."
+        )
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - any failure means a bad file

@@ -8,6 +8,34 @@ from keras_enlca.export.model_runner import ModelRunner
 from keras_enlca.export.model_runner import to_uint8
 
 
+def check_flatbuffer(path, content):
+    """Raises a one-line `InputError` unless `content` is a whole TFLite model.
+
+    A truncated or damaged file makes the flatbuffer reader fail deep
+    inside (`unpack_from requires a buffer...`); the whole model is read
+    once here, so that any such failure is reported as the file's.
+    """
+    from ai_edge_litert import schema_py_generated as schema  # no TensorFlow needed
+
+    def fail():
+        return InputError(
+            f"{path}: not a complete TFLite model ({len(content)} bytes; the file is "
+            "truncated or damaged)."
+        )
+
+    try:
+        # Unpacking reads every table, vector and string of the model.
+        model = schema.ModelT.InitFromPackedBuf(content, 0)
+        for buffer in model.buffers or []:
+            offset, size = int(buffer.offset or 0), int(buffer.size or 0)
+            if offset > 1 and offset + size > len(content):
+                raise fail()  # a large model's weights appended after the flatbuffer
+    except InputError:
+        raise
+    except Exception:  # noqa: BLE001 - struct.error, IndexError... all mean damaged
+        raise fail() from None
+
+
 class LiteRTRunner(ModelRunner):
     """Runs a `.tflite` model in the LiteRT interpreter, as a phone would.
 
@@ -55,6 +83,7 @@ class LiteRTRunner(ModelRunner):
         from keras_enlca.export.tflite import non_builtin_ops
         from keras_enlca.export.tflite import quiet_native_output
 
+        check_flatbuffer(path, content)
         unsupported = non_builtin_ops(content)
         if unsupported:
             raise InputError(

@@ -1,6 +1,8 @@
 """SavedModel export with a uint8 image-in, image-out serving signature."""
 
 import os
+import re
+import shutil
 
 import keras
 import tensorflow as tf
@@ -10,6 +12,8 @@ from keras_enlca.export.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.metadata import write_metadata
 from keras_enlca.utils.atomic import atomic_path
+from keras_enlca.utils.outputs import OutputError
+from keras_enlca.utils.outputs import check_output
 
 SERVING_INPUT = "images"
 SERVING_OUTPUT = "upscaled"
@@ -18,6 +22,13 @@ FLOAT_SIGNATURE = "serving_float"
 # int8 quantiser keeps the post-processing in float (see tflite.py).
 PREPROCESS_SCOPE = "enlca_preprocess"
 POSTPROCESS_SCOPE = "enlca_postprocess"
+# What an exported SavedModel folder holds: `--overwrite` replaces a folder
+# with nothing else in it, never one holding other files.
+SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets",
+                       "assets.extra")
+# Reasons in TensorFlow's file-system errors that mean "cannot write here".
+_WRITE_FAILURES = ("No space left on device", "Read-only file system",
+                   "Permission denied", "File too large", "Disk quota exceeded")
 
 
 def _input_shape(tile, batch):
@@ -142,7 +153,16 @@ def write_serving_saved_model(model, path, tile=None, batch=None, include_float=
     archive.write_out(os.fspath(path), verbose=False)
 
 
-def export_saved_model(model, path, tile=None, metadata=None):
+def _tf_write_error(path, error):
+    """An `OutputError` naming `path` for a TensorFlow write failure, or None."""
+    text = str(error)
+    for reason in _WRITE_FAILURES:
+        if re.search(re.escape(reason), text, re.IGNORECASE):
+            return OutputError(f"{path}: cannot write ({reason}).")
+    return None
+
+
+def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
     """Exports `model` as a SavedModel serving uint8 RGB images.
 
     The SavedModel folder has two signatures:
@@ -163,9 +183,17 @@ def export_saved_model(model, path, tile=None, metadata=None):
         path: the SavedModel folder to write.
         tile: None (any input size) or `(height, width)`.
         metadata: dict or None.
+        overwrite: replace an earlier SavedModel export at `path` (a folder
+            holding only SavedModel files) and its JSON; otherwise an
+            existing non-empty folder or JSON is an error.
 
     Returns:
         The path of the SavedModel folder.
+
+    Raises:
+        OutputError: `path` exists (see `keras_enlca.utils.outputs.
+            check_output`) or cannot be written (full disk, read-only);
+            nothing is left at `path` then.
 
     Example:
 
@@ -177,16 +205,26 @@ def export_saved_model(model, path, tile=None, metadata=None):
     # out["upscaled"].shape == (1, 64, 64, 3), dtype uint8
     ```
     """
-    path = os.fspath(path).rstrip("/\\")
-    if os.path.isfile(path):
-        raise InputError(f"{path}: a SavedModel is a folder, but a file of that name exists.")
     tile = check_tile(tile)
-    with atomic_path(path, is_dir=True) as tmp:
-        write_serving_saved_model(model, tmp, tile=tile)
+    sidecars = [metadata_path(path)] if metadata is not None else []
+    path = check_output(path, overwrite=overwrite, folder=True,
+                        artifact_entries=SAVED_MODEL_ENTRIES, sidecars=sidecars)
+    with atomic_path(path, is_dir=True, overwrite=overwrite) as tmp:
+        try:
+            write_serving_saved_model(model, tmp, tile=tile)
+        except tf.errors.OpError as error:
+            translated = _tf_write_error(path, error)
+            if translated is None:
+                raise
+            raise translated from None
         if metadata is not None:
             os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
             write_metadata(os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
                            metadata, atomic=False)
     if metadata is not None:
-        write_metadata(metadata_path(path), metadata)
+        try:
+            write_metadata(metadata_path(path), metadata)
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # ours: written just above
+            raise
     return path

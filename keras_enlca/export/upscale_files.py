@@ -3,26 +3,32 @@
 import os
 
 from keras_enlca.errors import InputError
+from keras_enlca.evaluation.tiling import DEFAULT_TILE
+from keras_enlca.evaluation.tiling import tile_settings
+from keras_enlca.utils.outputs import check_output_files
 
-DEFAULT_TILE = 192
-DEFAULT_OVERLAP = 32
 
-
-def plan_outputs(inputs, out_dir):
+def plan_outputs(inputs, out_dir, overwrite=False):
     """Pairs `(input image, output path)` for image files and folders.
 
     A file keeps its name in `out_dir`; the images directly inside a folder
-    keep theirs too. Two inputs with the same name, or an output that would
-    overwrite an input, are an `InputError` before anything runs.
+    keep theirs too. Before anything runs, each input's header is read (a
+    file that is no image is an `InputError` naming it), and two inputs
+    with the same name, an output that would overwrite an input, an output
+    that exists already (unless `overwrite`) or an output folder that cannot
+    be written are an `InputError`. Other files in `out_dir` are never
+    touched.
 
     Args:
         inputs: image file and folder paths.
-        out_dir: the output folder.
+        out_dir: the output folder (created when the first image is written).
+        overwrite: replace existing outputs of the same names.
 
     Returns:
         A list of `(source, destination)` paths.
     """
     from keras_enlca.data.io import IMAGE_EXTENSIONS
+    from keras_enlca.data.io import image_shape
     from keras_enlca.data.io import list_images
 
     out_dir = os.fspath(out_dir)
@@ -62,16 +68,21 @@ def plan_outputs(inputs, out_dir):
             )
         taken[key] = source
         pairs.append((source, destination))
+    for source, _ in pairs:
+        image_shape(source)
+    check_output_files([d for _, d in pairs], overwrite=overwrite)
     return pairs
 
 
 def tiling_for(runner, tile=None, overlap=None):
     """`(tile, overlap, fixed_tile_shape)` for a runner and the user's request.
 
-    `tile=None` picks 192 (LR pixels), `tile=0` means no tiling (the whole
-    image in one call). A model with a fixed input size is always tiled
-    with exactly that size; asking for another `tile` is an `InputError`.
-    `overlap=None` picks 32, reduced for small tiles.
+    `tile=None` picks `DEFAULT_TILE` (LR pixels), `tile=0` means no tiling
+    (the whole image in one call). A model with a fixed input size is always
+    tiled with exactly that size; asking for another `tile` is an
+    `InputError`. The rest is `keras_enlca.evaluation.tiling.tile_settings`, the
+    rule `enlca eval --tile` follows too (minimum tile, default overlap
+    fitted to the tile).
     """
     if runner.input_size is not None:
         if tile is not None and (tile, tile) != tuple(runner.input_size):
@@ -79,22 +90,12 @@ def tiling_for(runner, tile=None, overlap=None):
                 f"{runner.path}: takes fixed {runner.input_size[0]}x{runner.input_size[1]} "
                 f"inputs (exported with --tile), so --tile {tile} cannot be used."
             )
-        tile = tuple(runner.input_size)
-    elif tile == 0:
+        pair, overlap = tile_settings(runner.input_size, overlap, min_tile=1)
+        return pair, overlap, True
+    pair, overlap = tile_settings(DEFAULT_TILE if tile is None else tile, overlap)
+    if pair is None:
         return None, 0, False
-    else:
-        tile = int(DEFAULT_TILE if tile is None else tile)
-        if tile < 1:
-            raise InputError(f"--tile must be positive (or 0 for no tiling), got {tile}.")
-        tile = (tile, tile)
-    if overlap is None:
-        overlap = min(DEFAULT_OVERLAP, (min(tile) - 1) // 2)
-    overlap = int(overlap)
-    if overlap < 0 or 2 * overlap >= min(tile):
-        raise InputError(
-            f"--overlap must be >= 0 and less than half the tile ({min(tile)}), got {overlap}."
-        )
-    return tile, overlap, runner.input_size is not None
+    return pair, overlap, False
 
 
 def upscale_file(runner, source, destination, tile=None, overlap=None):

@@ -38,8 +38,44 @@ def test_format_detection_and_errors(tmp_path):
     with pytest.raises(InputError, match="not a TFLite flatbuffer"):
         ModelRunner.load(tmp_path / "broken.tflite")
     (tmp_path / "broken.keras").write_bytes(b"PK\3\4 not a zip")
-    with pytest.raises(InputError, match="cannot load the Keras model"):
+    with pytest.raises(InputError, match="not a .keras model .* 14 bytes"):
         ModelRunner.load(tmp_path / "broken.keras")
+
+
+def test_every_truncation_of_a_model_file_is_a_one_line_error(tmp_path):
+    """A .tflite or .keras cut anywhere is an `InputError` naming the file.
+
+    Before: a .tflite cut short raised `struct.error: unpack_from requires a
+    buffer...` and a .keras that is not a zip said "File not found".
+    """
+    tflite = open(artifact("edsr", "none"), "rb").read()
+    keras_bytes = open(tiny_model("edsr")[1], "rb").read()
+    cuts = {
+        ".tflite": sorted({0, 4, 8, 100, len(tflite) - 1}
+                          | set(np.linspace(9, len(tflite) - 2, 150).astype(int))),
+        ".keras": sorted({0, 1, 100, len(keras_bytes) // 2, len(keras_bytes) - 1}),
+    }
+    contents = {".tflite": tflite, ".keras": keras_bytes}
+    tried = 0
+    for ext, lengths in cuts.items():
+        path = tmp_path / f"cut{ext}"
+        for length in lengths:
+            path.write_bytes(contents[ext][:length])
+            with pytest.raises(InputError) as caught:
+                ModelRunner.load(path)
+            message = str(caught.value)
+            assert message.startswith(str(path)) and "\n" not in message, message
+            tried += 1
+    assert tried == len(cuts[".tflite"]) + len(cuts[".keras"]) > 150
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(tflite[:-1])
+    with pytest.raises(InputError, match=r"not a complete TFLite model \(\d+ bytes; the "
+                       "file is truncated or damaged\)"):
+        LiteRTRunner(path)
+    path = tmp_path / "notes.keras"
+    path.write_text("not a model")
+    with pytest.raises(InputError, match="not a .keras model .*11 bytes of something else"):
+        KerasRunner(path)
 
 
 def test_all_three_runners_share_one_interface():

@@ -1,0 +1,203 @@
+"""The one rule for every output a command writes.
+
+A command never deletes or replaces anything it did not create unless the
+user passes `--overwrite`, and even then only its own artifact (and that
+artifact's JSON sidecar) is replaced, never other files beside or inside
+it. The location is checked before any work: an existing output, a folder
+that cannot be written, a disk that is already full. A write that fails
+later (full disk, read-only or vanished folder, file-size limit) becomes an
+`OutputError` naming the final path, never the hidden temporary file.
+"""
+
+import errno
+import os
+import tempfile
+
+from keras_enlca.errors import InputError
+
+
+class OutputError(InputError, OSError):
+    """An output that cannot or must not be written.
+
+    An `InputError` (the command line prints it as one line and exits 1)
+    and an `OSError` (so that callers catching write failures still do).
+    The message names the final output path and the reason.
+    """
+
+
+def _describe(path, option):
+    return f"{option} {path}" if option else path
+
+
+def _reason(error):
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def write_error(path, error, option=None):
+    """An `OutputError` for a failed write of `path` (reason from `error`)."""
+    if isinstance(error, OutputError):
+        return error
+    code = getattr(error, "errno", None)
+    result = OutputError(f"{_describe(path, option)}: cannot write ({_reason(error)}).")
+    result.errno = code
+    return result
+
+
+def existing_parent(path):
+    """The nearest folder above `path` that exists (what a write creates into)."""
+    parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    return parent
+
+
+def check_writable(path, option=None, needed_bytes=0):
+    """Raises `OutputError` unless `path` can be created (before any work).
+
+    Creates and removes a hidden probe file in the nearest existing folder
+    above `path` (a real write: it sees read-only mounts, permissions and
+    quotas the way the final write will), and refuses a disk with less
+    than `needed_bytes` free (a lower bound of the output's size).
+    """
+    parent = existing_parent(path)
+    where = _describe(path, option)
+    if not os.path.isdir(parent):
+        raise OutputError(f"{where}: {parent} is a file, not a folder.")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".enlca-write-test.", dir=parent)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        raise OutputError(f"{where}: cannot write in {parent} ({_reason(error)}).") from None
+    try:
+        stats = os.statvfs(parent)
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return
+    free = stats.f_bavail * stats.f_frsize
+    if free == 0 or free < needed_bytes:
+        error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        needs = f"; needs at least {needed_bytes / 1e6:.1f} MB" if needed_bytes else ""
+        raise OutputError(
+            f"{where}: cannot write in {parent} ({error.strerror}: "
+            f"{free / 1e6:.1f} MB free{needs})."
+        )
+
+
+def _is_current_folder_or_above(path):
+    target = os.path.realpath(path)
+    here = os.path.realpath(os.getcwd())
+    return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
+
+
+def check_output(path, overwrite=False, folder=False, artifact_entries=None,
+                 sidecars=(), option=None, needed_bytes=0):
+    """Checks that a command may write its output at `path`; returns the path.
+
+    This is the rule every command applies before doing any work:
+
+    - nothing exists at `path` (or an empty folder, for a folder output):
+      fine, provided the location is writable (`check_writable`);
+    - a file exists (or a sidecar does): an error unless `overwrite`;
+    - a non-empty folder exists (folder outputs): an error unless
+      `overwrite`, and even then only when every entry in it is one of
+      `artifact_entries` (the names our artifact consists of): a folder
+      holding anything else is never replaced;
+    - a folder where a file is to be written, or a file where a folder is
+      to be written, the current folder or one above it: always an error.
+
+    Args:
+        path: the output file or folder.
+        overwrite: the user passed `--overwrite`.
+        folder: the output is a folder (a SavedModel), not a file.
+        artifact_entries: folder outputs: the names an earlier artifact
+            may hold (e.g. `saved_model.pb`, `variables`).
+        sidecars: files written beside the output (its JSON metadata).
+        option: the option name used in messages (e.g. `"--out"`).
+        needed_bytes: a lower bound of the output's size on disk.
+
+    Returns:
+        `path` without trailing slashes.
+
+    Raises:
+        OutputError: the output must not or cannot be written (one line
+            naming `path`).
+
+    Example:
+
+    ```python
+    out = check_output("model.tflite", sidecars=["model.tflite.json"],
+                       option="--out")
+    ```
+    """
+    path = os.fspath(path)
+    path = path.rstrip("/\\") or path
+    where = _describe(path, option)
+    if folder and os.path.isdir(path) and _is_current_folder_or_above(path):
+        raise OutputError(
+            f"{where}: is the current folder (or one above it); give the output a new "
+            "folder name."
+        )
+    if os.path.lexists(path):
+        if folder:
+            if not os.path.isdir(path):
+                raise OutputError(f"{where}: a file of that name exists; the output is a folder.")
+            entries = sorted(os.listdir(path))
+            if entries and not overwrite:
+                raise OutputError(
+                    f"{where}: the folder exists and is not empty; choose a new name, or pass "
+                    "--overwrite to replace an earlier export there."
+                )
+            foreign = [e for e in entries if e not in (artifact_entries or ())]
+            if foreign:
+                shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+                raise OutputError(
+                    f"{where}: holds files that are not part of the output ({shown}); it is "
+                    "not replaced, even with --overwrite."
+                )
+        else:
+            if os.path.isdir(path):
+                raise OutputError(f"{where}: is a folder; the output is a file.")
+            if not overwrite:
+                raise OutputError(f"{where}: already exists; pass --overwrite to replace it.")
+    for sidecar in sidecars:
+        sidecar = os.fspath(sidecar)
+        if os.path.isdir(sidecar):
+            raise OutputError(f"{sidecar}: is a folder; it would be the metadata of {path}.")
+        if os.path.lexists(sidecar) and not overwrite:
+            raise OutputError(
+                f"{sidecar}: already exists (the metadata of {path}); pass --overwrite to "
+                "replace it."
+            )
+    check_writable(path, option=option, needed_bytes=needed_bytes)
+    return path
+
+
+def check_output_files(paths, overwrite=False, option=None):
+    """`check_output` for many output files at once (one line for all).
+
+    Used where a command writes a set of files (upscaled images, saved SR
+    images): an existing one is an error naming it and counting the others,
+    unless `overwrite`; each folder's writability is probed once.
+    """
+    paths = [os.fspath(p) for p in paths]
+    for path in paths:
+        if os.path.isdir(path):
+            raise OutputError(f"{_describe(path, option)}: is a folder; the output is a file.")
+    existing = [p for p in paths if os.path.lexists(p)]
+    if existing and not overwrite:
+        first = _describe(existing[0], option)
+        if len(existing) > 1:
+            raise OutputError(
+                f"{first}: already exists (and {len(existing) - 1} more of the outputs); "
+                "pass --overwrite to replace them."
+            )
+        raise OutputError(f"{first}: already exists; pass --overwrite to replace it.")
+    probed = set()
+    for path in paths:
+        parent = existing_parent(path)
+        if parent not in probed:
+            check_writable(path, option=option)
+            probed.add(parent)
+    return paths
