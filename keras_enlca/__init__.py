@@ -1,20 +1,62 @@
-"""keras-enlca: non-local attention for image super-resolution in Keras 3."""
+"""keras-enlca: non-local attention for image super-resolution in Keras 3.
 
-import os as _os
+Importing the package is cheap and has no side effects: the subpackages
+(`layers`, `models`, `training`, ...) and `__version__` load on first use
+(PEP 562), and nothing here touches `os.environ`. The TensorFlow-bound
+subpackages need the `[cpu]` or `[gpu]` extra; `export`'s LiteRT runner,
+`evaluation`'s NumPy metrics and tiler and `data`'s image I/O do not.
 
-_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+Keras picks the TensorFlow backend by default; the layers use TensorFlow ops
+directly, so another `KERAS_BACKEND` is not supported.
 
-try:
-    import tensorflow as _tf  # noqa: F401
-except ImportError as _error:  # pragma: no cover - depends on the install
-    raise ImportError(
-        "keras-enlca needs TensorFlow. Install it with "
-        "`pip install keras-enlca[cpu]` (CPU) or `pip install keras-enlca[gpu]` "
-        "(NVIDIA GPU)."
-    ) from _error
+A `.keras` file of this package loads once its classes are registered:
+touch `keras_enlca.models` (it imports `keras_enlca.layers`) before
+`keras.saving.load_model`.
 
-from keras_enlca import layers  # noqa: E402
-from keras_enlca import models  # noqa: E402
-from keras_enlca import training  # noqa: E402
-from keras_enlca.version import __version__  # noqa: E402,F401
+Example:
+
+```python
+import keras_enlca
+
+model = keras_enlca.models.from_preset("enlcn_small_x2")
+```
+"""
+
+import importlib
+
+SUBPACKAGES = (
+    "convert",
+    "data",
+    "errors",
+    "evaluation",
+    "export",
+    "layers",
+    "models",
+    "training",
+    "utils",
+    "version",
+)
+
+
+def __getattr__(name):
+    if name == "__version__":
+        from keras_enlca.version import __version__
+
+        return __version__
+    if name not in SUBPACKAGES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as error:
+        from keras_enlca.errors import missing_tensorflow_message
+
+        message = missing_tensorflow_message(error, f"keras_enlca.{name}")
+        if message is None:
+            raise
+        raise ImportError(message) from error
+    globals()[name] = module
+    return module
+
+
+def __dir__():
+    return sorted({*globals(), "__version__", *SUBPACKAGES})

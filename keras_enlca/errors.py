@@ -4,6 +4,15 @@ The command line prints an `InputError` as one line and exits non-zero; any
 other exception is a bug and is reported as such.
 """
 
+# What to run when a TensorFlow-bound part is used in a TensorFlow-free
+# install (`pip install keras-enlca` is the LiteRT runtime only).
+TENSORFLOW_EXTRAS = (
+    "pip install 'keras-enlca[cpu]' (or 'keras-enlca[gpu]' for an NVIDIA GPU)"
+)
+
+# Top-level modules that only the `[cpu]`/`[gpu]` extras install.
+TENSORFLOW_MODULES = ("tensorflow", "keras", "tensorboard", "yaml")
+
 
 class InputError(ValueError):
     """A problem with something the user supplied: a file, a folder, a value.
@@ -11,3 +20,20 @@ class InputError(ValueError):
     The message must name the input (a path, an option, a shape) so that the
     user can act on it without a traceback.
     """
+
+
+def missing_tensorflow_message(error, needed_by):
+    """One line telling which extra to install, or None for another error.
+
+    Args:
+        error: a `ModuleNotFoundError`.
+        needed_by: what needs TensorFlow, e.g. `"enlca train"` or
+            `"keras_enlca.models"`.
+    """
+    name = (getattr(error, "name", None) or "").split(".")[0]
+    if name not in TENSORFLOW_MODULES:
+        return None
+    return (
+        f"{needed_by} needs TensorFlow, which this install lacks "
+        f"(no module named {name!r}); install it with {TENSORFLOW_EXTRAS}."
+    )

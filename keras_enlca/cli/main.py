@@ -6,12 +6,16 @@ command's heavy imports never slow the others down.
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import logging
 import os
 import sys
 
 import click
 
 from keras_enlca.errors import InputError
+from keras_enlca.errors import missing_tensorflow_message
 from keras_enlca.version import __version__
 
 # name -> ("module:attribute" inside keras_enlca.cli, one-line help for `enlca --help`)
@@ -25,6 +29,52 @@ COMMANDS = {
     "info": ("info:info", "Show network, scale, parameters and input range of a model."),
     "convert": ("convert:convert", "Convert an authors' PyTorch checkpoint to .keras."),
 }
+
+
+class _QuietImport(importlib.abc.MetaPathFinder):
+    """Runs the first `import tensorflow` with native output silenced.
+
+    TensorFlow 2.21 prints absl and oneDNN lines from C++ while it loads,
+    whatever `TF_CPP_MIN_LOG_LEVEL` Python sets; only the process's own
+    stderr can be kept from them. The finder wraps the loading of the
+    `tensorflow` package (whoever imports it: keras, a command, a runner),
+    then steps aside.
+    """
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        from keras_enlca.utils.native_output import quiet_native_output
+
+        exec_module = spec.loader.exec_module
+
+        def quiet_exec_module(module):
+            with quiet_native_output():
+                exec_module(module)
+
+        spec.loader.exec_module = quiet_exec_module
+        return spec
+
+
+def quiet_tensorflow():
+    """Keeps TensorFlow's start-up and Python log noise off the command line.
+
+    Called for every command unless `ENLCA_DEBUG` is set; imports nothing
+    (TensorFlow loads only when a command needs it). The commands report
+    what a user needs; TensorFlow's warnings (retracing notices...) are
+    for developers.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # C++ logs after start-up
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "tensorflow" not in sys.modules and not any(
+        isinstance(finder, _QuietImport) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _QuietImport())
 
 
 class LazyGroup(click.Group):
@@ -52,6 +102,13 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except InputError as error:
             raise click.ClickException(str(error)) from None
+        except ModuleNotFoundError as error:
+            # A TensorFlow-bound command (or model) in the LiteRT-only install.
+            name = ctx.invoked_subcommand
+            message = missing_tensorflow_message(error, f"enlca {name}" if name else "enlca")
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -64,13 +121,8 @@ def cli():
       enlca demo                      # train, evaluate, export, upscale on bundled images
       enlca upscale model.tflite photo.jpg -o out/
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not os.environ.get("ENLCA_DEBUG"):
-        # TensorFlow's Python warnings (retracing notices...) are for
-        # developers; the commands report what a user needs.
-        import tensorflow as tf
-
-        tf.get_logger().setLevel("ERROR")
+        quiet_tensorflow()
 
 
 def main(argv=None):

@@ -1,18 +1,27 @@
 """Paper-faithful evaluation: MATLAB-convention PSNR/SSIM, chop, tiling, self-ensemble."""
 
-from keras_enlca.evaluation.chop import CHOP_VARIANTS
-from keras_enlca.evaluation.chop import forward_chop
-from keras_enlca.evaluation.ensemble import self_ensemble
-from keras_enlca.evaluation.evaluator import evaluate
-from keras_enlca.evaluation.evaluator import predict_fn
-from keras_enlca.evaluation.evaluator import upscale_image
-from keras_enlca.evaluation.metrics import psnr
-from keras_enlca.evaluation.metrics import quantize
-from keras_enlca.evaluation.metrics import rgb_to_y
-from keras_enlca.evaluation.metrics import ssim
-from keras_enlca.evaluation.psnr_metric import PSNR
-from keras_enlca.evaluation.report import EvaluationReport
-from keras_enlca.evaluation.ssim_metric import SSIM
-from keras_enlca.evaluation.tiling import TiledUpscaler
-from keras_enlca.evaluation.tiling import upscale_tiled
-from keras_enlca.evaluation.scoring import score_folders
+from keras_enlca.utils.lazy_exports import lazy_exports
+
+# public name -> the module of this package that defines it
+EXPORTS = {
+    "CHOP_VARIANTS": "chop",
+    "forward_chop": "chop",
+    "self_ensemble": "ensemble",
+    "evaluate": "evaluator",
+    "predict_fn": "evaluator",
+    "upscale_image": "evaluator",
+    "psnr": "metrics",
+    "quantize": "metrics",
+    "rgb_to_y": "metrics",
+    "ssim": "metrics",
+    "PSNR": "psnr_metric",
+    "EvaluationReport": "report",
+    "SSIM": "ssim_metric",
+    "TiledUpscaler": "tiling",
+    "upscale_tiled": "tiling",
+    "score_folders": "scoring",
+}
+
+__all__ = sorted(EXPORTS)
+
+lazy_exports(__name__, EXPORTS)

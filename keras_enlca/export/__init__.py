@@ -10,25 +10,34 @@
 - `read_artifact_metadata`: the JSON that travels with each export.
 """
 
-from keras_enlca.export.calibration import calibration_crops
-from keras_enlca.export.calibration import representative_dataset
-from keras_enlca.export.export_model import export_model
-from keras_enlca.export.keras_runner import KerasRunner
-from keras_enlca.export.litert_runner import LiteRTRunner
-from keras_enlca.export.metadata import metadata_path
-from keras_enlca.export.metadata import read_artifact_metadata
-from keras_enlca.export.model_info import model_info
-from keras_enlca.export.model_runner import ModelRunner
-from keras_enlca.export.model_runner import model_format
-from keras_enlca.export.saved_model import export_saved_model
-from keras_enlca.export.saved_model_runner import SavedModelRunner
-from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
-from keras_enlca.export.tflite import QUANTIZATIONS
-from keras_enlca.export.tflite import convert_to_tflite
-from keras_enlca.export.tflite import export_tflite
-from keras_enlca.export.tflite import non_builtin_ops
-from keras_enlca.export.tflite import tflite_operators
-from keras_enlca.export.unsupported_op_error import UnsupportedOpError
-from keras_enlca.export.upscale_files import plan_outputs
-from keras_enlca.export.upscale_files import upscale_file
-from keras_enlca.export.verify import verify_artifact
+from keras_enlca.utils.lazy_exports import lazy_exports
+
+# public name -> the module of this package that defines it
+EXPORTS = {
+    "calibration_crops": "calibration",
+    "representative_dataset": "calibration",
+    "export_model": "export_model",
+    "KerasRunner": "keras_runner",
+    "LiteRTRunner": "litert_runner",
+    "metadata_path": "metadata",
+    "read_artifact_metadata": "metadata",
+    "model_info": "model_info",
+    "ModelRunner": "model_runner",
+    "model_format": "model_runner",
+    "export_saved_model": "saved_model",
+    "SavedModelRunner": "saved_model_runner",
+    "DEFAULT_INT8_FLOAT_OPS": "tflite",
+    "QUANTIZATIONS": "tflite",
+    "convert_to_tflite": "tflite",
+    "export_tflite": "tflite",
+    "non_builtin_ops": "tflite",
+    "tflite_operators": "tflite",
+    "UnsupportedOpError": "unsupported_op_error",
+    "plan_outputs": "upscale_files",
+    "upscale_file": "upscale_files",
+    "verify_artifact": "verify",
+}
+
+__all__ = sorted(EXPORTS)
+
+lazy_exports(__name__, EXPORTS)

@@ -6,6 +6,9 @@ from keras_enlca.errors import InputError
 from keras_enlca.export.metadata import read_artifact_metadata
 from keras_enlca.export.model_runner import ModelRunner
 from keras_enlca.export.model_runner import to_uint8
+from keras_enlca.export.tflite_flatbuffer import non_builtin_ops
+from keras_enlca.export.tflite_flatbuffer import tflite_operators
+from keras_enlca.utils.native_output import quiet_native_output
 
 
 def check_flatbuffer(path, content):
@@ -80,9 +83,6 @@ class LiteRTRunner(ModelRunner):
             content = f.read()
         if content[4:8] != b"TFL3":
             raise InputError(f"{path}: not a TFLite flatbuffer.")
-        from keras_enlca.export.tflite import non_builtin_ops
-        from keras_enlca.export.tflite import quiet_native_output
-
         check_flatbuffer(path, content)
         unsupported = non_builtin_ops(content)
         if unsupported:
@@ -156,8 +156,6 @@ class LiteRTRunner(ModelRunner):
         return np.concatenate(outputs, axis=0)
 
     def describe(self):
-        from keras_enlca.export.tflite import tflite_operators
-
         with open(self.path, "rb") as f:
             content = f.read()
         operators = tflite_operators(content)

@@ -64,7 +64,7 @@ def read_json(path):
 
 def tflite_embedded_metadata(content):
     """The `keras_enlca` metadata dict stored inside a `.tflite`, or None."""
-    from tensorflow.lite.python import schema_py_generated as schema
+    from ai_edge_litert import schema_py_generated as schema
 
     model = schema.Model.GetRootAsModel(content, 0)
     for i in range(model.MetadataLength()):
@@ -86,8 +86,8 @@ def embed_tflite_metadata(content, metadata):
     `keras_enlca` (replacing an earlier one), where runtimes ignore it.
     """
     import numpy as np
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     data = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)

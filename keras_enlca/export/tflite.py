@@ -44,12 +44,9 @@ Quantisation modes:
   --float-ops none` gives a fully quantised network for comparison.
 """
 
-import contextlib
 import os
 import re
-import sys
 import tempfile
-import warnings
 
 from keras_enlca.errors import InputError
 from keras_enlca.export.metadata import embed_tflite_metadata
@@ -59,8 +56,12 @@ from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
 from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import write_serving_saved_model
+from keras_enlca.export.tflite_flatbuffer import non_builtin_ops
+from keras_enlca.export.tflite_flatbuffer import operator_output_names
+from keras_enlca.export.tflite_flatbuffer import tflite_operators  # noqa: F401 - public here too
 from keras_enlca.export.unsupported_op_error import UnsupportedOpError
 from keras_enlca.utils.atomic import atomic_path
+from keras_enlca.utils.native_output import quiet_native_output
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
@@ -71,92 +72,6 @@ DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
 ATTENTION_LAYERS = "attention"
 # Op types inside those layers that stay int8: their embedding convolutions.
 QUANTIZED_ATTENTION_OPS = ("CONV_2D",)
-
-
-@contextlib.contextmanager
-def quiet_native_output():
-    """Silences what the converter's C++ code prints on stdout/stderr.
-
-    The MLIR converter and quantiser print diagnostics straight to file
-    descriptors 1 and 2; the errors that matter are raised as exceptions
-    and reported by us in one line.
-    """
-    if os.environ.get("ENLCA_DEBUG"):
-        yield
-        return
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = {}
-    try:
-        with tempfile.TemporaryFile() as sink:
-            for fd in (1, 2):
-                try:
-                    saved[fd] = os.dup(fd)
-                    os.dup2(sink.fileno(), fd)
-                except OSError:
-                    saved.pop(fd, None)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for fd, copy in saved.items():
-            os.dup2(copy, fd)
-            os.close(copy)
-
-
-def _op_name(schema, model, index):
-    code = model.OperatorCodes(index)
-    builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-    if builtin == schema.BuiltinOperator.CUSTOM:
-        custom = code.CustomCode()
-        return custom.decode("utf-8") if custom else "CUSTOM"
-    for name, value in vars(schema.BuiltinOperator).items():
-        if value == builtin and not name.startswith("_"):
-            return name
-    return f"BUILTIN_{builtin}"
-
-
-def tflite_operators(content):
-    """The operators of a `.tflite` flatbuffer, in execution order.
-
-    Returns a list of dicts `{"op": "CONV_2D", "builtin": True, "inputs":
-    ["INT8", ...], "outputs": ["INT8"]}` over all subgraphs; `inputs` and
-    `outputs` are the tensor types. Custom and Flex ops have `builtin`
-    False and their custom code as `op` (e.g. `"FlexErfinv"`).
-    """
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
-    model = schema.Model.GetRootAsModel(content, 0)
-    operators = []
-    for s in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(s)
-        for o in range(graph.OperatorsLength()):
-            op = graph.Operators(o)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            operators.append(
-                {
-                    "op": _op_name(schema, model, op.OpcodeIndex()),
-                    "builtin": builtin != schema.BuiltinOperator.CUSTOM,
-                    "inputs": [
-                        types.get(graph.Tensors(i).Type())
-                        for i in op.InputsAsNumpy().tolist() if i >= 0
-                    ] if op.InputsLength() else [],
-                    "outputs": [
-                        types.get(graph.Tensors(i).Type())
-                        for i in op.OutputsAsNumpy().tolist() if i >= 0
-                    ] if op.OutputsLength() else [],
-                }
-            )
-    return operators
-
-
-def non_builtin_ops(content):
-    """Sorted names of the Flex and custom ops of a `.tflite` flatbuffer."""
-    return sorted({op["op"] for op in tflite_operators(content) if not op["builtin"]})
 
 
 def check_builtin_only(content, source="model"):
@@ -215,23 +130,6 @@ def attention_layer_names(model):
     ]
 
 
-def _operator_output_names(content):
-    """`(op type, name of its first output tensor)` for every operator."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
-    model = schema.Model.GetRootAsModel(content, 0)
-    names = []
-    for s in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(s)
-        for o in range(graph.OperatorsLength()):
-            op = graph.Operators(o)
-            if not op.OutputsLength():
-                continue
-            tensor = graph.Tensors(op.Outputs(0))
-            names.append((_op_name(schema, model, op.OpcodeIndex()), tensor.Name().decode()))
-    return names
-
-
 def image_layer_names(model):
     """Names of the 3-channel layers at both ends of the network.
 
@@ -280,7 +178,7 @@ def float_node_names(
     partial = compile_all(layer_names)
     whole = compile_all(list(whole_layers) + list(scopes))
     nodes = []
-    for op, name in _operator_output_names(content):
+    for op, name in operator_output_names(content):
         if op in ("QUANTIZE", "DEQUANTIZE"):
             continue
         parts = name.split(";")

@@ -18,7 +18,7 @@ from keras_enlca.export import non_builtin_ops
 from keras_enlca.export import read_artifact_metadata
 from keras_enlca.export import tflite_operators
 from keras_enlca.export.metadata import metadata_path
-from keras_enlca.export.tflite import _operator_output_names
+from keras_enlca.export.tflite_flatbuffer import operator_output_names
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import float_node_names
 from tests.export.artifacts import FAMILIES
@@ -122,7 +122,7 @@ def test_image_layers_are_the_three_channel_ends():
 def test_float_node_names_select_attention_ops_but_not_convolutions():
     content = open(artifact("enlcn", "none"), "rb").read()
     nodes = float_node_names(content, ["body_0"])
-    ops = {name: op for op, name in _operator_output_names(content)}
+    ops = {name: op for op, name in operator_output_names(content)}
     assert nodes and all(ops[n] != "CONV_2D" for n in nodes)
     assert any(ops[n] == "EXP" and "body_0_" in n for n in nodes)
     assert not any(re.search(r"/body_3(_\d+)?/", n) for n in nodes)
