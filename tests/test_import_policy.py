@@ -1,0 +1,175 @@
+"""The package's import rules, read from the source (in the manner of
+keras-hub's import tests).
+
+1. Layers: a subpackage imports only from the layers below it (or from
+   itself), at module level or inside functions alike; nothing imports
+   `cli`:
+
+       errors, version  <-  utils  <-  data  <-  layers  <-  models
+       <-  evaluation  <-  training, export, convert  <-  cli
+
+   (`export` tiles with `evaluation`, `training` validates with it;
+   `training`, `export` and `convert` do not import one another.)
+2. The TensorFlow-free runtime (`enlca upscale/info/score` on `.tflite`):
+   its modules, and everything they import at module level, import no
+   TensorFlow-bound package at module level.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_enlca"
+
+LEVELS = {
+    "errors": 0,
+    "version": 0,
+    "utils": 1,
+    "data": 2,
+    "layers": 3,
+    "models": 4,
+    "evaluation": 5,
+    "training": 6,
+    "export": 6,
+    "convert": 6,
+    "cli": 7,
+}
+
+# Installed only by the [cpu]/[gpu]/[torch] extras.
+TENSORFLOW_BOUND = ("tensorflow", "keras", "tensorboard", "yaml", "torch")
+
+# What the TensorFlow-free commands load (the closure of their module-level
+# imports is added by the test).
+RUNTIME_MODULES = (
+    "keras_enlca",
+    "keras_enlca.cli.main",
+    "keras_enlca.cli.upscale",
+    "keras_enlca.cli.info",
+    "keras_enlca.cli.score",
+    "keras_enlca.export.model_runner",
+    "keras_enlca.export.litert_runner",
+    "keras_enlca.export.model_info",
+    "keras_enlca.export.upscale_files",
+    "keras_enlca.export.metadata",
+    "keras_enlca.export.tflite_flatbuffer",
+    "keras_enlca.evaluation.tiling",
+    "keras_enlca.evaluation.scoring",
+    "keras_enlca.evaluation.metrics",
+    "keras_enlca.data.io",
+    "keras_enlca.data.datasets",
+    "keras_enlca.data.matching",
+)
+
+
+def module_name(path):
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(name, module_level_only=False):
+    """`(imported module, line)` of every import in module `name`.
+
+    `module_level_only`: only what runs when the module is imported (not
+    inside function bodies; class bodies and `if`/`try` blocks count).
+    """
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    found = []
+
+    def visit(node):
+        for child in ast.iter_child_nodes(node):
+            if module_level_only and isinstance(
+                child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+            ):
+                continue
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, child.lineno) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
+                found.append((child.module, child.lineno))
+                # `from keras_enlca.export import model_runner` imports a submodule.
+                found.extend(
+                    (f"{child.module}.{alias.name}", child.lineno)
+                    for alias in child.names
+                    if f"{child.module}.{alias.name}" in MODULES
+                )
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+def subpackage(name):
+    parts = name.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def test_every_subpackage_has_a_level():
+    assert {subpackage(n) for n in MODULES if subpackage(n)} == set(LEVELS)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_flow_one_way(name):
+    source = subpackage(name)
+    if source is None:
+        return  # keras_enlca/__init__.py loads subpackages by name, lazily
+    wrong = []
+    for target, line in imports(name):
+        if not target.startswith("keras_enlca."):
+            continue
+        destination = subpackage(target)
+        if destination == source:
+            continue
+        if destination == "cli" or LEVELS[destination] >= LEVELS[source]:
+            wrong.append(f"line {line}: {target}")
+    assert not wrong, f"{name} imports upwards or sideways: {wrong}"
+
+
+def runtime_closure():
+    """RUNTIME_MODULES, their parent packages and their module-level imports."""
+    todo, seen = list(RUNTIME_MODULES), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in MODULES:
+            continue
+        seen.add(name)
+        parts = name.split(".")
+        todo.extend(".".join(parts[:i]) for i in range(1, len(parts)))
+        todo.extend(t for t, _ in imports(name, module_level_only=True))
+    return sorted(seen)
+
+
+def test_runtime_modules_exist():
+    missing = [n for n in RUNTIME_MODULES if n not in MODULES]
+    assert not missing
+
+
+@pytest.mark.parametrize("name", runtime_closure())
+def test_runtime_imports_no_tensorflow_at_module_level(name):
+    heavy = [
+        f"line {line}: {target}"
+        for target, line in imports(name, module_level_only=True)
+        if target.split(".")[0] in TENSORFLOW_BOUND
+    ]
+    assert not heavy, f"{name} is on the TensorFlow-free path: {heavy}"
+
+
+def test_the_rules_catch_a_violation(tmp_path, monkeypatch):
+    # The checks above read real files; this one proves they can fail.
+    bad = tmp_path / "bad.py"
+    bad.write_text(
+        "import numpy\nimport tensorflow as tf\n"
+        "def f():\n    from keras_enlca.cli import main\n"
+    )
+    monkeypatch.setitem(MODULES, "keras_enlca.data.bad", bad)
+    assert imports("keras_enlca.data.bad", module_level_only=True) == [
+        ("numpy", 1), ("tensorflow", 2),
+    ]
+    with pytest.raises(AssertionError, match="keras_enlca.cli"):
+        test_imports_flow_one_way("keras_enlca.data.bad")
+    with pytest.raises(AssertionError, match="tensorflow"):
+        test_runtime_imports_no_tensorflow_at_module_level("keras_enlca.data.bad")
