@@ -2,6 +2,7 @@
 
 import datetime
 import os
+import tempfile
 
 from keras_enlca.errors import InputError
 from keras_enlca.export.calibration import DEFAULT_CROP_SIZE
@@ -15,6 +16,7 @@ from keras_enlca.export.metadata import write_metadata
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import export_saved_model
+from keras_enlca.export.saved_model import tf_write_error
 from keras_enlca.export.model_runner import model_format
 from keras_enlca.export.tflite import ATTENTION_LAYERS
 from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
@@ -189,6 +191,8 @@ def export_model(
         raise InputError(f"--out {out}: would overwrite the model being exported.")
     check_writable(out, option="--out", needed_bytes=_MIN_BYTES_PER_WEIGHT[quantize]
                    * keras_model.count_params())
+    import tensorflow as tf
+
     metadata = base_metadata(keras_model, format, reference.scale, tile, quantize, source)
     before = _stat_key(out)
     try:
@@ -215,18 +219,26 @@ def export_model(
                     "crops": len(crops),
                     "crop_size": list(crop) if isinstance(crop, tuple) else [crop, crop],
                 }
-            export_tflite(
-                keras_model,
-                out,
-                quantize=quantize,
-                representative_dataset=dataset,
-                tile=tile,
-                float_ops=float_ops,
-                float_layers=float_layers,
-                float_image_layers=float_image_layers,
-                metadata=metadata,
-                source=source,
-            )
+            try:
+                export_tflite(
+                    keras_model,
+                    out,
+                    quantize=quantize,
+                    representative_dataset=dataset,
+                    tile=tile,
+                    float_ops=float_ops,
+                    float_layers=float_layers,
+                    float_image_layers=float_image_layers,
+                    metadata=metadata,
+                    source=source,
+                )
+            except tf.errors.OpError as error:
+                # The converter's intermediate SavedModel goes to the system's
+                # temporary folder, which can be full when `out`'s is not.
+                translated = tf_write_error(out, error, temporary=tempfile.gettempdir())
+                if translated is None:
+                    raise
+                raise translated from None
         metadata["size_bytes"] = _artifact_size(out)
         if verify is not None:
             from keras_enlca.export.model_runner import ModelRunner

@@ -153,12 +153,23 @@ def write_serving_saved_model(model, path, tile=None, batch=None, include_float=
     archive.write_out(os.fspath(path), verbose=False)
 
 
-def _tf_write_error(path, error):
-    """An `OutputError` naming `path` for a TensorFlow write failure, or None."""
+def tf_write_error(path, error, temporary=None):
+    """An `OutputError` naming `path` for a TensorFlow write failure, or None.
+
+    `error` is a `tf.errors.OpError`; None is returned unless its message
+    is a file-system failure (full disk, read-only, permission, size
+    limit). `temporary`: the folder the failing write went to, when it was
+    not `path` itself (a conversion's scratch folder).
+    """
     text = str(error)
     for reason in _WRITE_FAILURES:
         if re.search(re.escape(reason), text, re.IGNORECASE):
-            return OutputError(f"{path}: cannot write ({reason}).")
+            if temporary is None:
+                return OutputError(f"{path}: cannot write ({reason}).")
+            return OutputError(
+                f"{path}: cannot write the conversion's temporary files in {temporary} "
+                f"({reason}); free space there or set TMPDIR to another folder."
+            )
     return None
 
 
@@ -213,7 +224,7 @@ def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
         try:
             write_serving_saved_model(model, tmp, tile=tile)
         except tf.errors.OpError as error:
-            translated = _tf_write_error(path, error)
+            translated = tf_write_error(path, error)
             if translated is None:
                 raise
             raise translated from None

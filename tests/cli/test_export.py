@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from keras_enlca.cli.main import cli
@@ -10,6 +11,11 @@ from keras_enlca.export import LiteRTRunner
 from keras_enlca.export import SavedModelRunner
 from keras_enlca.export.metadata import metadata_path
 from tests.export.artifacts import tiny_model
+from tests.utils.faults import fill
+from tests.utils.faults import listing
+from tests.utils.faults import read_only_folder
+from tests.utils.faults import run_cli_limited
+from tests.utils.faults import tmpfs
 
 
 def run(*args):
@@ -86,3 +92,119 @@ def test_export_as_a_subprocess(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Wrote {out} (tflite, int8, EDSR x2")
     assert LiteRTRunner(out).metadata["calibration"]["crops"] == 2
+
+
+def test_an_existing_folder_or_file_is_never_emptied(tmp_path, monkeypatch):
+    """Before: `-o v` deleted v's contents, `-o .` emptied the current folder."""
+    _, keras_path = tiny_model("edsr")
+    user = tmp_path / "v"
+    (user / "sub").mkdir(parents=True)
+    (user / "notes.txt").write_text("precious\n")
+    for extra in ((), ("--overwrite",)):
+        result = run(keras_path, "--format", "savedmodel", "-o", user, *extra)
+        assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+        assert f"Error: --out {user}: " in result.output
+    assert "holds files that are not part of the output (notes.txt, sub)" in result.output
+    monkeypatch.chdir(user)
+    for extra in ((), ("--overwrite",)):
+        result = run(keras_path, "--format", "savedmodel", "-o", ".", *extra)
+        assert result.output == (
+            "Error: --out .: is the current folder (or one above it); give the output a "
+            "new folder name.\n"
+        )
+    assert listing(user) == ["notes.txt", "sub"]
+    assert (user / "notes.txt").read_text() == "precious\n"
+
+
+def test_overwrite_replaces_only_the_earlier_export(tmp_path):
+    _, keras_path = tiny_model("edsr")
+    (tmp_path / "notes.txt").write_text("precious\n")
+    saved, tflite = tmp_path / "sm", tmp_path / "m.tflite"
+    assert run(keras_path, "--format", "savedmodel", "-o", saved).exit_code == 0
+    assert run(keras_path, "-o", tflite).exit_code == 0
+    before = listing(tmp_path)
+    stamps = {p: os.stat(p).st_mtime_ns for p in (saved / "saved_model.pb", tflite)}
+    for args in (("--format", "savedmodel", "-o", saved), ("-o", tflite)):
+        result = run(keras_path, *args)
+        assert result.exit_code == 1
+        assert result.output.endswith("pass --overwrite to replace an earlier export "
+                                      "there.\n" if "savedmodel" in args else
+                                      "already exists; pass --overwrite to replace it.\n")
+        assert run(keras_path, *args, "--overwrite").exit_code == 0
+    assert listing(tmp_path) == before  # same files, no debris, notes.txt kept
+    assert all(os.stat(p).st_mtime_ns != t for p, t in stamps.items())
+    assert (tmp_path / "notes.txt").read_text() == "precious\n"
+    assert LiteRTRunner(tflite).scale == 2 and SavedModelRunner(saved).scale == 2
+
+
+def test_a_disk_that_fills_up(tmp_path):
+    """A real 96 KiB filesystem: full before (found before any work), or filling up
+    while the .tflite, its JSON or the SavedModel is written. Each time: exit 1,
+    one line naming the final path, nothing of the export left."""
+    _, keras_path = tiny_model("edsr")  # 4,555 weights: at least 18 kB; .tflite 24 kB
+    with tmpfs(tmp_path / "disk", 96) as disk:
+        (disk / "notes.txt").write_text("precious\n")
+        out = disk / "m.tflite"
+        fill(disk)
+        result = run(keras_path, "-o", out)
+        assert result.output == (
+            f"Error: --out {out}: cannot write in {disk} (No space left on device: 0.0 MB "
+            "free).\n"
+        )
+        os.remove(disk / "filler.bin")
+        fill(disk, leave_bytes=20 * 1024)  # above the bound, below the .tflite
+        cases = [(out, ()), (disk / "sm", ("--format", "savedmodel"))]
+        for target, args in cases:
+            result = run(keras_path, *args, "-o", target)
+            assert result.exit_code == 1
+            assert result.output == (
+                f"Error: {target}: cannot write (No space left on device).\n"
+            ), result.output
+            assert listing(disk) == ["filler.bin", "notes.txt"]
+        os.remove(disk / "filler.bin")
+        fill(disk, leave_bytes=24 * 1024)  # the .tflite fits, its JSON does not
+        result = run(keras_path, "-o", out)
+        assert result.output == (
+            f"Error: {metadata_path(out)}: cannot write (No space left on device).\n"
+        )
+        assert listing(disk) == ["filler.bin", "notes.txt"]
+
+
+def test_a_read_only_folder_is_found_before_any_work(tmp_path):
+    _, keras_path = tiny_model("edsr")
+    with read_only_folder(tmp_path / "ro") as folder:
+        for args in (("-o", folder / "m.tflite"), ("--format", "savedmodel", "-o",
+                                                  folder / "new" / "sm")):
+            result = run(keras_path, *args)
+            assert result.exit_code == 1 and result.output.count("\n") == 1
+            assert result.output.startswith(f"Error: --out {args[-1]}: cannot write in "
+                                            f"{folder} (")
+        assert listing(folder) == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_a_file_size_limit_in_a_real_process(tmp_path):
+    """RLIMIT_FSIZE (SIGXFSZ ignored): writes past 20 kB fail with EFBIG.
+
+    The SavedModel's 156 kB graph fails in the output folder; the TFLite
+    conversion fails earlier, in its scratch SavedModel in TMPDIR.
+    """
+    import tempfile
+
+    _, keras_path = tiny_model("edsr")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    out = tmp_path / "out" / "sm"
+    done = run_cli_limited(["export", keras_path, "--format", "savedmodel", "-o", out],
+                           limit_bytes=20_000, env={"TMPDIR": scratch})
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [f"Error: {out}: cannot write (File too large)."]
+    out = tmp_path / "out" / "m.tflite"
+    done = run_cli_limited(["export", keras_path, "-o", out], limit_bytes=20_000,
+                           env={"TMPDIR": scratch})
+    assert done.stderr.splitlines() == [
+        f"Error: {out}: cannot write the conversion's temporary files in {scratch} (File "
+        "too large); free space there or set TMPDIR to another folder."
+    ]
+    assert done.returncode == 1 and listing(tmp_path) == ["scratch"]
+    assert tempfile.gettempdir() != str(scratch)
