@@ -14,6 +14,11 @@ from tests.convert import torch_reference
 from tests.convert.common import random_state_dict
 from tests.convert.common import to_nchw64
 from tests.convert.common import to_nhwc
+from tests.utils.faults import fill
+from tests.utils.faults import listing
+from tests.utils.faults import read_only_folder
+from tests.utils.faults import run_cli_limited
+from tests.utils.faults import tmpfs
 
 
 @pytest.fixture
@@ -131,3 +136,59 @@ def test_enlca_convert_in_a_subprocess(a2n_checkpoint, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{path} -> {output}: A2N x3")
     assert output.exists()
+
+
+def test_an_existing_output_is_kept_unless_overwrite(a2n_checkpoint, tmp_path):
+    path, _ = a2n_checkpoint
+    output = tmp_path / "models" / "a2n_x3.keras"
+    output.parent.mkdir()
+    output.write_bytes(b"the user's model")
+    (output.parent / "notes.txt").write_text("precious\n")
+    result = run(path, "--arch", "a2n", "--scale", "3", "-o", output)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: -o {output}: already exists; pass --overwrite to replace it.\n"
+    )
+    assert output.read_bytes() == b"the user's model"
+    result = run(path, "--arch", "a2n", "--scale", "3", "-o", output, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert listing(output.parent) == ["a2n_x3.keras", "notes.txt"]
+    assert keras.saving.load_model(output).count_params() == 14_731
+
+
+def test_a_disk_that_fills_up(a2n_checkpoint, tmp_path):
+    """14,731 weights: at least 59 kB; the .keras file is larger."""
+    path, _ = a2n_checkpoint
+    with tmpfs(tmp_path / "disk", 256) as disk:
+        (disk / "notes.txt").write_text("precious\n")
+        output = disk / "models" / "a2n.keras"
+        fill(disk, leave_bytes=40 * 1024)  # below the bound: refused before building
+        result = run(path, "--arch", "a2n", "--scale", "3", "-o", output)
+        assert result.output.startswith(
+            f"Error: {output}: cannot write in {disk} (No space left on device: "
+        ) and result.output.endswith("needs at least 0.1 MB).\n"), result.output
+        os.remove(disk / "filler.bin")
+        fill(disk, leave_bytes=64 * 1024)  # above the bound, below the file
+        result = run(path, "--arch", "a2n", "--scale", "3", "-o", output)
+        assert result.exit_code == 1
+        assert result.output == f"Error: {output}: cannot write (No space left on device).\n"
+        assert listing(disk) == ["filler.bin", "notes.txt"]
+
+
+def test_a_read_only_folder(a2n_checkpoint, tmp_path):
+    path, _ = a2n_checkpoint
+    with read_only_folder(tmp_path / "ro") as ro:
+        result = run(path, "--arch", "a2n", "--scale", "3", "-o", ro / "a2n.keras")
+        assert result.exit_code == 1 and result.output.count("\n") == 1
+        assert result.output.startswith(f"Error: -o {ro / 'a2n.keras'}: cannot write in {ro} (")
+        assert listing(ro) == ["notes.txt"]
+
+
+def test_a_file_size_limit_in_a_real_process(a2n_checkpoint, tmp_path):
+    path, _ = a2n_checkpoint
+    output = tmp_path / "out" / "a2n.keras"
+    done = run_cli_limited(["convert", path, "--arch", "a2n", "--scale", "3", "-o", output],
+                           limit_bytes=64 * 1024)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [f"Error: {output}: cannot write (File too large)."]
+    assert listing(tmp_path) == ["aan_x3.pt"]

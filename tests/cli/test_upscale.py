@@ -12,6 +12,11 @@ from keras_enlca.data import write_image
 from keras_enlca.export import ModelRunner
 from tests.export.artifacts import artifact
 from tests.export.artifacts import tiny_model
+from tests.utils.faults import fill
+from tests.utils.faults import listing
+from tests.utils.faults import read_only_folder
+from tests.utils.faults import run_cli_limited
+from tests.utils.faults import tmpfs
 
 
 def run(*args):
@@ -105,3 +110,67 @@ def test_upscale_as_a_subprocess(tmp_path):
     expected = runner(read_image(folder / "a.png").astype(np.float32) / 255)
     got = read_image(out / "a.png").astype(np.float32) / 255
     assert np.abs(got - expected).max() <= 1 / 255 + 1e-6
+
+
+def test_an_existing_output_folder_keeps_the_users_files(tmp_path):
+    folder, single = make_inputs(tmp_path)
+    tflite = artifact("edsr", "none")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious\n")
+    write_image(out / "a.png", np.zeros((5, 5, 3), np.uint8))  # the user's own a.png
+    result = run(tflite, folder, single, "-o", out)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: {out / 'a.png'}: already exists; pass --overwrite to replace it.\n"
+    )
+    assert listing(out) == ["a.png", "notes.txt"]  # nothing upscaled, nothing replaced
+    result = run(tflite, folder, single, "-o", out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert listing(out) == ["a.png", "b.jpg", "c.bmp", "notes.txt"]
+    assert read_image(out / "a.png").shape == (80, 100, 3)
+    assert (out / "notes.txt").read_text() == "precious\n"
+    # A second run into the folder without --overwrite names the first clash.
+    result = run(tflite, folder, single, "-o", out)
+    assert result.output.startswith(f"Error: {out / 'a.png'}: already exists (and 2 more")
+
+
+def test_a_disk_that_fills_up(tmp_path):
+    folder, _ = make_inputs(tmp_path)
+    tflite = artifact("edsr", "none")
+    with tmpfs(tmp_path / "disk", 64) as disk:
+        (disk / "notes.txt").write_text("precious\n")
+        out = disk / "out"
+        fill(disk)
+        result = run(tflite, folder / "a.png", "-o", out)
+        assert result.output == (
+            f"Error: {out / 'a.png'}: cannot write in {disk} (No space left on device: "
+            "0.0 MB free).\n"
+        )
+        os.remove(disk / "filler.bin")
+        fill(disk, leave_bytes=4096)  # the 80x100 PNG needs more
+        result = run(tflite, folder / "a.png", "-o", out)
+        assert result.exit_code == 1
+        assert result.output == (
+            f"Error: {out / 'a.png'}: cannot write (No space left on device).\n"
+        )
+        assert listing(disk) == ["filler.bin", "notes.txt"]  # not even out/
+
+
+def test_a_read_only_output_folder(tmp_path):
+    folder, _ = make_inputs(tmp_path)
+    with read_only_folder(tmp_path / "ro") as ro:
+        result = run(artifact("edsr", "none"), folder, "-o", ro / "out")
+        assert result.exit_code == 1 and result.output.count("\n") == 1
+        assert result.output.startswith(f"Error: {ro / 'out' / 'a.png'}: cannot write in {ro} (")
+        assert listing(ro) == ["notes.txt"]
+
+
+def test_a_file_size_limit_in_a_real_process(tmp_path):
+    folder, _ = make_inputs(tmp_path)
+    out = tmp_path / "out"
+    done = run_cli_limited(["upscale", artifact("edsr", "none"), folder / "a.png", "-o", out],
+                           limit_bytes=4096)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [f"Error: {out / 'a.png'}: cannot write (File too large)."]
+    assert not out.exists()
