@@ -27,6 +27,7 @@ from PIL import UnidentifiedImageError
 
 from keras_enlca.errors import InputError
 from keras_enlca.utils.atomic import atomic_path
+from keras_enlca.utils.image_conventions import to_uint8
 
 # Extensions `list_images` picks up (lower case, with the dot).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm")
@@ -224,24 +225,6 @@ def is_grayscale_file(path):
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         reason = str(error) or type(error).__name__
         raise InputError(f"Cannot read image {path}: {reason}") from None
-
-
-def to_uint8(array):
-    """Quantise an image to `uint8` the way SR outputs are saved.
-
-    `uint8` input is returned unchanged. Float input is taken to be in
-    [0, 1]: it is clamped, multiplied by 255 and rounded half away from zero
-    (MATLAB `uint8()` rounding).
-    """
-    array = np.asarray(array)
-    if array.dtype == np.uint8:
-        return array
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(
-            f"Expected a uint8 image or a float image in [0, 1], got dtype {array.dtype}"
-        )
-    scaled = np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0
-    return np.floor(scaled + 0.5).astype(np.uint8)
 
 
 def write_image(path, array, quality=95):

@@ -24,32 +24,14 @@ Nothing here imports TensorFlow, so `enlca score` starts quickly.
 import numpy as np
 
 from keras_enlca.errors import InputError
-
-# MATLAB rgb2ycbcr coefficients (rows R, G, B) for Y, on [0, 1] inputs.
-Y_WEIGHTS = (65.481, 128.553, 24.966)
-Y_OFFSET = 16.0
-
-SSIM_WINDOW_SIZE = 11
-SSIM_SIGMA = 1.5
-SSIM_K1 = 0.01
-SSIM_K2 = 0.03
-DATA_RANGE = 255.0
-
-
-def quantize(image):
-    """An image as MATLAB would read it back from a PNG: `uint8`.
-
-    `uint8` input is returned as is; float input is taken to be in [0, 1]
-    and clamped, scaled by 255 and rounded half away from zero.
-    """
-    array = np.asarray(image)
-    if array.dtype == np.uint8:
-        return array
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"Expected uint8 or float [0, 1] pixels, got dtype {array.dtype}")
-    return np.floor(np.clip(array.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(
-        np.uint8
-    )
+from keras_enlca.utils.image_conventions import DATA_RANGE
+from keras_enlca.utils.image_conventions import SSIM_K1
+from keras_enlca.utils.image_conventions import SSIM_K2
+from keras_enlca.utils.image_conventions import SSIM_WINDOW_SIZE
+from keras_enlca.utils.image_conventions import Y_OFFSET
+from keras_enlca.utils.image_conventions import Y_WEIGHTS
+from keras_enlca.utils.image_conventions import gaussian_window  # noqa: F401 - public
+from keras_enlca.utils.image_conventions import to_uint8 as quantize
 
 
 def rgb_to_y(image):
@@ -125,13 +107,6 @@ def psnr(sr, hr, shave=0, y_channel=True):
     if mse == 0:
         return float("inf")
     return float(10.0 * np.log10(DATA_RANGE**2 / mse))
-
-
-def gaussian_window(size=SSIM_WINDOW_SIZE, sigma=SSIM_SIGMA):
-    """MATLAB `fspecial('gaussian', size, sigma)` as its 1-D factor (sums to 1)."""
-    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    g = np.exp(-(x * x) / (2.0 * sigma * sigma))
-    return g / g.sum()
 
 
 def _filter_valid(image, g):

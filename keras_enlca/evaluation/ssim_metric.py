@@ -2,8 +2,8 @@
 
 import keras
 
-from keras_enlca.evaluation.tensor_metrics import _PerImageMean
-from keras_enlca.evaluation.tensor_metrics import ssim_per_image
+from keras_enlca.utils.tensor_metrics import _PerImageMean
+from keras_enlca.utils.tensor_metrics import ssim_per_image
 
 
 @keras.saving.register_keras_serializable(package="keras_enlca")

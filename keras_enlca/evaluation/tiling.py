@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from keras_enlca.errors import InputError
+from keras_enlca.utils.image_conventions import to_uint8
 
 # LR pixels. The command lines (`eval --tile`, `upscale --tile`) share these
 # and `tile_settings`; smaller tiles leave the network too little context
@@ -257,7 +258,7 @@ class TiledUpscaler:
             last = min(first + 16, stop)
             rows = band[first - band_start : last - band_start]
             if out.dtype == np.uint8:
-                out[first:last] = np.floor(np.clip(rows, 0.0, 1.0) * 255.0 + 0.5)
+                out[first:last] = to_uint8(rows)
             else:
                 out[first:last] = rows
 

@@ -3,6 +3,7 @@ import os
 import numpy as np
 
 from keras_enlca.errors import InputError
+from keras_enlca.utils.image_conventions import to_uint8  # noqa: F401 - the runners use it
 
 
 def model_format(path):
@@ -58,13 +59,6 @@ def probe_image(size):
     x = np.linspace(0.2, 0.8, width, dtype=np.float32)[None, :]
     image = np.stack([0.5 * (y + x), y * np.ones_like(x), x * np.ones_like(y)], axis=-1)
     return image[None]
-
-
-def to_uint8(images):
-    """float [0, 1] -> uint8 pixels (clip, round half up like MATLAB uint8())."""
-    return np.floor(np.clip(images, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)).astype(
-        np.uint8
-    )
 
 
 class ModelRunner:

@@ -10,6 +10,10 @@ from keras_enlca.layers.efficient_non_local_contrastive_attention import (
     EfficientNonLocalContrastiveAttention,
 )
 
+# The in-graph Y-PSNR of `val_psnr`, the `PSNR` metric and (in NumPy) `enlca
+# score`: `y_channel_psnr(y_true, y_pred, shave)` per image.
+from keras_enlca.utils.tensor_metrics import psnr_per_image as y_channel_psnr
+
 DEFAULT_CONTRASTIVE_WEIGHT = 1e-3
 # ENLCA reference: `loss += 0.001 * comparative` once `scheduler.last_epoch >
 # 100`, i.e. after 101 epochs of 1000 iterations.
@@ -35,29 +39,6 @@ def enlca_layers(model):
 def contrastive_layers(model):
     """The ENLCA layers of `model` that add a contrastive loss."""
     return [layer for layer in enlca_layers(model) if layer.contrastive is not None]
-
-
-def y_channel_psnr(y_true, y_pred, shave):
-    """Per-image Y-channel PSNR (MATLAB convention) of [0, 1] RGB batches.
-
-    Both images are quantised to 8-bit levels (clip, round), converted to
-    MATLAB's Y (`16 + 65.481 R + 128.553 G + 24.966 B`, R, G, B in [0, 1])
-    and cropped by `shave` pixels on every side. Returns a `(batch,)`
-    float32 tensor; identical images give 100 dB (the MSE is floored at
-    `255**2 * 1e-10`).
-    """
-    weights = ops.convert_to_tensor([65.481, 128.553, 24.966], "float32")
-
-    def luma(image):
-        image = ops.round(ops.clip(ops.cast(image, "float32"), 0.0, 1.0) * 255.0)
-        return 16.0 + ops.sum(image * weights, axis=-1) / 255.0
-
-    difference = luma(y_true) - luma(y_pred)
-    if shave > 0:
-        difference = difference[:, shave:-shave, shave:-shave]
-    mse = ops.mean(ops.square(difference), axis=(1, 2))
-    mse = ops.maximum(mse, 255.0**2 * 1e-10)
-    return 10.0 * ops.log10(255.0**2 / mse)
 
 
 @keras.saving.register_keras_serializable(package="keras_enlca")

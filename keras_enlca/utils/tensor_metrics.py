@@ -1,21 +1,26 @@
-"""Per-image PSNR and SSIM on NHWC tensors (keras.ops), for Keras metrics.
+"""Per-image Y-PSNR and SSIM of NHWC tensors (keras.ops), in the graph.
 
-The same conventions as `keras_enlca.evaluation.metrics` (quantisation to
-`uint8` levels, MATLAB luminance, border shave, 11x11 Gaussian SSIM with
-valid filtering), computed in float32 inside the graph. Values agree with the
-NumPy functions to about 1e-4 dB / 1e-6 SSIM.
+The one in-graph definition: `SuperResolutionModel`'s validation `psnr`
+(`val_psnr` in `fit`) and the `PSNR`/`SSIM` Keras metrics of
+`keras_enlca.evaluation` both call it. The conventions are those of the
+NumPy `keras_enlca.evaluation.metrics` (`enlca score`): quantisation to
+8-bit levels with `to_uint8`'s rule (round half away from zero), MATLAB
+luminance, border shave, 11x11 Gaussian SSIM with valid filtering; float32
+here, so values agree with the NumPy ones to about 1e-4 dB / 1e-6 SSIM.
+Identical images give about 148 dB instead of `inf` (`MSE_FLOOR`), so a
+running mean stays finite.
 """
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_enlca.evaluation.metrics import DATA_RANGE
-from keras_enlca.evaluation.metrics import SSIM_K1
-from keras_enlca.evaluation.metrics import SSIM_K2
-from keras_enlca.evaluation.metrics import Y_OFFSET
-from keras_enlca.evaluation.metrics import Y_WEIGHTS
-from keras_enlca.evaluation.metrics import gaussian_window
+from keras_enlca.utils.image_conventions import DATA_RANGE
+from keras_enlca.utils.image_conventions import SSIM_K1
+from keras_enlca.utils.image_conventions import SSIM_K2
+from keras_enlca.utils.image_conventions import Y_OFFSET
+from keras_enlca.utils.image_conventions import Y_WEIGHTS
+from keras_enlca.utils.image_conventions import gaussian_window
 
 # MSE floor: identical images would give inf, which poisons a running mean.
 # 1e-10 (in 0..255 units squared) caps PSNR at about 148 dB.
@@ -23,7 +28,11 @@ MSE_FLOOR = 1e-10
 
 
 def to_levels(images, quantize=True):
-    """[0, 1] images to 0..255 levels, clamped and (optionally) rounded."""
+    """[0, 1] images to 0..255 levels, clamped and (optionally) rounded.
+
+    The rounding is `to_uint8`'s: half away from zero (`floor(x + 0.5)`),
+    not `ops.round`'s half to even.
+    """
     images = ops.clip(ops.cast(images, "float32"), 0.0, 1.0) * 255.0
     if quantize:
         images = ops.floor(images + 0.5)
