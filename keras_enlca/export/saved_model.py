@@ -14,6 +14,7 @@ from keras_enlca.export.metadata import write_metadata
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.outputs import OutputError
 from keras_enlca.utils.outputs import check_output
+from keras_enlca.utils.sublayers import sublayers
 
 SERVING_INPUT = "images"
 SERVING_OUTPUT = "upscaled"
@@ -74,7 +75,7 @@ def float32_model(model):
     weights (stored in float32 anyway) in float32.
     """
     policies = {layer.dtype_policy.compute_dtype
-                for layer in model._flatten_layers(include_self=True, recursive=True)}
+                for layer in sublayers(model, include_self=True)}
     if policies <= {"float32"}:
         return model
     config = _float32_config(model.get_config())

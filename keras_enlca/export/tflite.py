@@ -62,6 +62,7 @@ from keras_enlca.export.tflite_flatbuffer import tflite_operators  # noqa: F401 
 from keras_enlca.export.unsupported_op_error import UnsupportedOpError
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.native_output import quiet_native_output
+from keras_enlca.utils.sublayers import sublayers
 
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
@@ -125,7 +126,7 @@ def attention_layer_names(model):
     kinds = (EfficientNonLocalContrastiveAttention, NonLocalAttention, NonLocalSparseAttention)
     return [
         layer.name
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in sublayers(model)
         if isinstance(layer, kinds)
     ]
 

@@ -3,6 +3,8 @@ model.parameters())` for the reference networks."""
 
 import math
 
+from keras_enlca.utils.sublayers import sublayers
+
 # Random buffers of the attention layers: saved with the model, but buffers
 # (ENLCA's `attn_fn.projection_matrix`) or per-call draws (NLSA rotations)
 # in the reference, not parameters.
@@ -12,7 +14,7 @@ RANDOM_BUFFER_ATTRIBUTES = ("projection_matrix", "rotations")
 def random_buffers(model):
     """The attention layers' random-projection weights inside `model`."""
     buffers = []
-    for layer in model._flatten_layers(include_self=True, recursive=True):
+    for layer in sublayers(model, include_self=True):
         for attribute in RANDOM_BUFFER_ATTRIBUTES:
             variable = getattr(layer, attribute, None)
             if variable is not None and hasattr(variable, "shape"):

@@ -10,6 +10,8 @@ from keras_enlca.layers.efficient_non_local_contrastive_attention import (
     EfficientNonLocalContrastiveAttention,
 )
 
+from keras_enlca.utils.sublayers import sublayers
+
 # The in-graph Y-PSNR of `val_psnr`, the `PSNR` metric and (in NumPy) `enlca
 # score`: `y_channel_psnr(y_true, y_pred, shave)` per image.
 from keras_enlca.utils.tensor_metrics import psnr_per_image as y_channel_psnr
@@ -20,10 +22,28 @@ DEFAULT_CONTRASTIVE_WEIGHT = 1e-3
 DEFAULT_CONTRASTIVE_WARMUP_STEPS = 101_000
 
 
-def reference_adam(learning_rate=1e-4):
-    """Adam as in the reference trainers: betas (0.9, 0.999), eps 1e-8."""
+def reference_adam(learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    """Adam as in the reference trainers: betas (0.9, 0.999), eps 1e-8.
+
+    The one place the package builds an Adam (Keras' default epsilon is
+    1e-7): `compile()`'s default, `training.reference_optimizer` and the
+    optimizer of `enlca train` (whose config may set the betas and epsilon).
+
+    Args:
+        learning_rate: a float or a `keras.optimizers.schedules` schedule
+            (e.g. `keras_enlca.training.StepDecay`).
+        beta_1: first-moment decay.
+        beta_2: second-moment decay.
+        epsilon: added to the denominator.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=keras_enlca.models.reference_adam(2e-4))
+    ```
+    """
     return keras.optimizers.Adam(
-        learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8
+        learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
     )
 
 
@@ -31,7 +51,7 @@ def enlca_layers(model):
     """All ENLCA layers inside `model`, in model order."""
     return [
         layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
+        for layer in sublayers(model)
         if isinstance(layer, EfficientNonLocalContrastiveAttention)
     ]
 
@@ -85,7 +105,7 @@ class SuperResolutionModel(keras.Model):
     ```python
     model = keras_enlca.models.from_preset("enlcn_small_x2")
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-4, epsilon=1e-8),
+        optimizer=keras_enlca.models.reference_adam(1e-4),
         contrastive_weight=1e-3,
         contrastive_warmup_steps=2_000,
     )

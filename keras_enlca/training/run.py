@@ -206,14 +206,11 @@ def learning_rate_schedule(config):
 
 def build_optimizer(config):
     """Adam with the step-decayed learning rate of `config.schedule`."""
-    import keras
+    from keras_enlca.models.sr_model import reference_adam
 
     s = config.schedule
-    return keras.optimizers.Adam(
-        learning_rate=learning_rate_schedule(config),
-        beta_1=s.beta_1,
-        beta_2=s.beta_2,
-        epsilon=s.epsilon,
+    return reference_adam(
+        learning_rate_schedule(config), beta_1=s.beta_1, beta_2=s.beta_2, epsilon=s.epsilon
     )
 
 

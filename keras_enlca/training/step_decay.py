@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_enlca.models.sr_model import reference_adam
+
 
 @keras.saving.register_keras_serializable(package="keras_enlca")
 class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
@@ -28,7 +30,7 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     schedule = keras_enlca.training.StepDecay(
         1e-4, milestones=(200, 400, 600, 800), steps_per_epoch=1000
     )
-    optimizer = keras.optimizers.Adam(schedule, epsilon=1e-8)
+    optimizer = keras_enlca.models.reference_adam(schedule)
     ```
     """
 
@@ -91,9 +93,4 @@ def reference_optimizer(
     model.compile(optimizer=keras_enlca.training.reference_optimizer(1e-4))
     ```
     """
-    return keras.optimizers.Adam(
-        learning_rate=StepDecay(learning_rate, milestones, steps_per_epoch, gamma),
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-    )
+    return reference_adam(StepDecay(learning_rate, milestones, steps_per_epoch, gamma))
