@@ -4,6 +4,9 @@ import os
 
 import click
 
+from keras_enlca.data.datasets import DATASET_SCALES
+from keras_enlca.evaluation.chop import CHOP_VARIANTS
+
 
 def load_model_for_eval(spec):
     """A `.keras` file, a SavedModel folder, a `.tflite` file or a preset name.
@@ -41,15 +44,16 @@ def load_model_for_eval(spec):
 @click.argument("model", type=str)
 @click.argument("dataset_dirs", nargs=-1, required=True, type=str, metavar="DATASET_DIR...")
 @click.option("--scale", type=int, default=None,
-              help="Upscaling factor (2, 3, 4 or 8). [default: the model's]")
+              help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}). "
+              "[default: the model's]")
 @click.option("--chop", is_flag=True,
               help="Run the reference forward_chop (4 overlapping crops) as the published "
               "numbers were made: shave 10, min_size 120000 with /4,/8 rounding for "
               "ENLCN/NLSN/EDSR, 160000 without rounding for A2N.")
-@click.option("--chop-variant", type=click.Choice(["auto", "enlca", "a2n"]), default="auto",
+@click.option("--chop-variant", type=click.Choice(["auto", *CHOP_VARIANTS]), default="auto",
               show_default=True, help="forward_chop variant; auto picks the network's.")
 @click.option("--tile", type=click.IntRange(min=0), default=None,
-              help="Upscale tile by tile (LR tile size, at least 8; 0 = whole image) with "
+              help="Upscale tile by tile (LR tile size, at least 16; 0 = whole image) with "
               "blended overlaps: bounded memory for any image size. Not with --chop.")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,
               help="LR pixels shared by neighbouring tiles (with --tile), less than half "

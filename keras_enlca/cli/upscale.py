@@ -14,7 +14,7 @@ import click
 @click.option("--overwrite", is_flag=True,
               help="Replace existing outputs of the same names in the output folder.")
 @click.option("--tile", type=click.IntRange(min=0), default=None,
-              help="LR tile size in pixels (at least 8); larger images are upscaled tile by "
+              help="LR tile size in pixels (at least 16); larger images are upscaled tile by "
               "tile with blended overlaps so memory stays bounded. 0 = whole image at once. "
               "[default: 192, or the fixed input size of a --tile export]")
 @click.option("--overlap", type=click.IntRange(min=0), default=None,

@@ -27,11 +27,12 @@ from keras_enlca.errors import InputError
 from keras_enlca.utils.image_conventions import to_uint8
 
 # LR pixels. The command lines (`eval --tile`, `upscale --tile`) share these
-# and `tile_settings`; smaller tiles leave the network too little context
-# (see `tile_settings`).
+# and `tile_settings`. Smaller tiles leave the network too little context:
+# the authors' A2N x3 on an 84x84 LR photo lost 0.06 dB PSNR-Y at tile 16
+# (default overlap), 0.38 dB at 8, 2.0 dB at 4 and 4.2 dB at 2.
 DEFAULT_TILE = 192
 DEFAULT_OVERLAP = 32
-MIN_TILE = 8
+MIN_TILE = 16
 
 
 def _pair(value, name):

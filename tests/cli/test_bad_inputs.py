@@ -126,7 +126,7 @@ CASES = [
     ("upscale {tflite} {notes.txt} -o {out}", "notes.txt", "not an image file"),
     ("upscale {tflite} {empty_dir} -o {out}", "empty_dir", "the folder holds no images"),
     ("upscale {tflite} {png} -o {out} --scale 3", "tflite", "is a x2 model, but --scale 3"),
-    ("upscale {tflite} {png} -o {out} --tile 1", "--tile 1", "tiles must be at least 8"),
+    ("upscale {tflite} {png} -o {out} --tile 1", "--tile 1", "tiles must be at least 16"),
     ("upscale {tflite} {png} -o {out} --tile 16 --overlap 8", "--overlap 8",
      "smaller than half the tile (--tile 16)"),
     ("upscale {tflite} {png} -o {out} --tile 0 --overlap 4", "--overlap",
@@ -143,7 +143,7 @@ CASES = [
     ("eval {keras} {hr_with_text.png}", "text.png", "Cannot read image"),
     ("eval {keras} {hr} --scale 3", "keras", "x2 model, but --scale 3"),
     ("eval {keras} {hr} --scale 5", "5", "Unsupported scale"),
-    ("eval {keras} {hr} --tile 1", "--tile 1", "tiles must be at least 8"),
+    ("eval {keras} {hr} --tile 1", "--tile 1", "tiles must be at least 16"),
     ("eval {keras} {hr} --tile 16 --overlap 8", "--overlap 8",
      "smaller than half the tile (--tile 16)"),
     ("eval {keras} {hr} --overlap 8", "--overlap", "only used with --tile"),
@@ -261,11 +261,11 @@ def test_unusual_but_valid_images_are_upscaled(files, tmp_path, kind):
 
 
 def test_eval_and_upscale_share_the_tile_rule(files, tmp_path):
-    """`eval --tile 64` no longer fails on the default --overlap; both adapt it."""
+    """`eval --tile 16` no longer fails on the default --overlap 32; both adapt it."""
     result = CliRunner().invoke(cli, ["eval", str(files["keras"]), str(files["hr"]),
-                                      "--tile", "12", "--no-bicubic"])
+                                      "--tile", "16", "--no-bicubic"])
     assert result.exit_code == 0, result.output
-    assert "tile 12, overlap 5" in result.output
+    assert "tile 16, overlap 7" in result.output
     result = CliRunner().invoke(cli, ["upscale", str(files["keras"]), str(files["png"]),
-                                      "-o", str(tmp_path / "o"), "--tile", "12"])
+                                      "-o", str(tmp_path / "o"), "--tile", "16"])
     assert result.exit_code == 0, result.output

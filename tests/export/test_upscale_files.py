@@ -86,6 +86,16 @@ def test_plan_outputs(tmp_path):
         plan_outputs([tmp_path / "empty"], tmp_path / "out")
     with pytest.raises(InputError, match="is a file"):
         plan_outputs([tmp_path / "z.bmp"], tmp_path / "a" / "x.png")
+    # Outputs that exist are refused before any work, unless overwrite.
+    (tmp_path / "out").mkdir()
+    write_image(tmp_path / "out" / "y.jpg", np.zeros((4, 4, 3), np.uint8))
+    with pytest.raises(InputError, match="out/y.jpg: already exists; pass --overwrite"):
+        plan_outputs([tmp_path / "a", tmp_path / "z.bmp"], tmp_path / "out")
+    assert plan_outputs([tmp_path / "a"], tmp_path / "out", overwrite=True) == pairs[:2]
+    (tmp_path / "fake.png").write_text("not an image")  # found by its header, before work
+    with pytest.raises(InputError, match="Cannot read image .*fake.png"):
+        plan_outputs([tmp_path / "z.bmp", tmp_path / "fake.png"], tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()
 
 
 def test_tiling_rules():
@@ -96,6 +106,14 @@ def test_tiling_rules():
     assert tiling_for(dynamic, 20) == ((20, 20), 9, False)  # default overlap shrinks
     with pytest.raises(InputError, match="--overlap"):
         tiling_for(dynamic, 20, 10)
+    # The rule `eval --tile` follows too (`tile_settings`): a floor on the tile,
+    # and no silent --overlap without tiling.
+    for tile in (1, 8, 15):
+        with pytest.raises(InputError, match=f"--tile {tile}: tiles must be at least 16"):
+            tiling_for(dynamic, tile)
+    assert tiling_for(dynamic, 16) == ((16, 16), 7, False)
+    with pytest.raises(InputError, match="--overlap is only used with --tile"):
+        tiling_for(dynamic, 0, 4)
     fixed = ModelRunner.load(artifact("enlcn", "none", tile=(16, 20)))
     assert tiling_for(fixed) == ((16, 20), 7, True)
     with pytest.raises(InputError, match="fixed 16x20 inputs"):
