@@ -75,7 +75,11 @@ def check_writable(path, option=None, needed_bytes=0):
         stats = os.statvfs(parent)
     except (OSError, AttributeError):  # no statvfs on Windows
         return
-    free = stats.f_bavail * stats.f_frsize
+    if stats.f_blocks == 0:  # a file system that reports no sizes (FUSE, ...)
+        return
+    # Root may also use the blocks reserved for it.
+    blocks = stats.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else stats.f_bavail
+    free = blocks * stats.f_frsize
     if free == 0 or free < needed_bytes:
         error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         needs = f"; needs at least {needed_bytes / 1e6:.1f} MB" if needed_bytes else ""
