@@ -2,7 +2,8 @@
 
 import click
 
-ARCH_CHOICES = ("edsr", "nlsn", "enlcn", "a2n", "a2n-m")
+from keras_enlca.convert.layout import ARCHITECTURES
+from keras_enlca.data.datasets import PUBLISHED_SCALES
 
 
 @click.command(name="convert")
@@ -10,12 +11,12 @@ ARCH_CHOICES = ("edsr", "nlsn", "enlcn", "a2n", "a2n-m")
 @click.option(
     "--arch",
     required=True,
-    type=click.Choice(ARCH_CHOICES, case_sensitive=False),
+    type=click.Choice(ARCHITECTURES, case_sensitive=False),
     help="Network of the checkpoint (a2n-m: A2N with 1x1 non-attention convs).",
 )
 @click.option(
     "--scale",
-    type=click.Choice(["2", "3", "4"]),
+    type=click.Choice([str(s) for s in PUBLISHED_SCALES]),
     default=None,
     help="Upscaling factor; checked against the checkpoint. Needed for A2N "
     "x2/x3, which share one layout; read from the shapes otherwise.",

@@ -15,11 +15,11 @@ import time
 import click
 
 from keras_enlca.errors import InputError
+from keras_enlca.export.metadata import QUANTIZATIONS
 from keras_enlca.utils.atomic import atomic_path
 
 HOLDOUT = "astronaut"
 PRESET = "enlcn_small_x2"
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 
 def demo_config(train_dir, test_dir, steps, minutes, quick):

@@ -2,8 +2,8 @@
 
 import click
 
-FORMATS = ("savedmodel", "tflite")
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+from keras_enlca.export.metadata import FORMATS
+from keras_enlca.export.metadata import QUANTIZATIONS
 
 
 @click.command(name="export")

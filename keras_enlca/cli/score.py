@@ -2,12 +2,15 @@
 
 import click
 
+from keras_enlca.data.datasets import DATASET_SCALES
+
 
 @click.command(name="score")
 @click.argument("sr_dir", type=str)
 @click.argument("hr_dir", type=str)
 @click.option("--scale", type=int, required=True,
-              help="Upscaling factor (2, 3, 4 or 8): the border shave and the _xN names.")
+              help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}): the border "
+              "shave and the _xN names.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="Write per-image and mean results to this JSON file.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")

@@ -6,6 +6,7 @@ import sys
 import click
 
 from keras_enlca.errors import InputError
+from keras_enlca.training.config import STRATEGIES
 
 # Shortcut options -> dotted config keys (applied before --set).
 SHORTCUTS = {
@@ -51,7 +52,7 @@ EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
 @click.option("--patch-size", type=click.IntRange(min=1), help="LR patch size (HR = patch x scale).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate.")
-@click.option("--strategy", type=click.Choice(["auto", "one_device", "mirrored"]),
+@click.option("--strategy", type=click.Choice(STRATEGIES),
               help="Distribution: auto uses MirroredStrategy when several GPUs are visible.")
 @click.option("--mixed-precision/--no-mixed-precision", default=None,
               help="Train under the mixed_float16 policy.")

@@ -4,18 +4,27 @@ PyTorch is optional (`pip install keras-enlca[torch]`) and only imported
 when a checkpoint file is read.
 """
 
-from keras_enlca.convert.checkpoint import TorchNotInstalledError
-from keras_enlca.convert.checkpoint import read_checkpoint
-from keras_enlca.convert.checkpoint import state_dict_to_numpy
-from keras_enlca.convert.layout import ARCHITECTURES
-from keras_enlca.convert.layout import check_state_dict
-from keras_enlca.convert.layout import detect_architecture
-from keras_enlca.convert.layout import infer_hyperparameters
-from keras_enlca.convert.layout import reference_layout
-from keras_enlca.convert.torch_checkpoints import build_model
-from keras_enlca.convert.torch_checkpoints import convert_checkpoint
-from keras_enlca.convert.torch_checkpoints import load_torch_state_dict
-from keras_enlca.convert.weights import conv_kernel
-from keras_enlca.convert.weights import dense_kernel
-from keras_enlca.convert.weights import pixel_shuffle_conv
-from keras_enlca.convert.weights import pixel_shuffle_permutation
+from keras_enlca.utils.lazy_exports import lazy_exports
+
+# public name -> the module that defines it (loaded on first use)
+EXPORTS = {
+    "TorchNotInstalledError": "checkpoint",
+    "read_checkpoint": "checkpoint",
+    "state_dict_to_numpy": "checkpoint",
+    "ARCHITECTURES": "layout",
+    "check_state_dict": "layout",
+    "detect_architecture": "layout",
+    "infer_hyperparameters": "layout",
+    "reference_layout": "layout",
+    "build_model": "torch_checkpoints",
+    "convert_checkpoint": "torch_checkpoints",
+    "load_torch_state_dict": "torch_checkpoints",
+    "conv_kernel": "weights",
+    "dense_kernel": "weights",
+    "pixel_shuffle_conv": "weights",
+    "pixel_shuffle_permutation": "weights",
+}
+
+__all__ = sorted(EXPORTS)
+
+lazy_exports(__name__, EXPORTS)

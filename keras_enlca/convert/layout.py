@@ -12,11 +12,11 @@ import re
 
 import numpy as np
 
+from keras_enlca.data.datasets import PUBLISHED_SCALES
 from keras_enlca.errors import InputError
 
 ARCHITECTURES = ("edsr", "nlsn", "enlcn", "a2n", "a2n-m")
 EDSR_FAMILY = ("edsr", "nlsn", "enlcn")
-SUPPORTED_SCALES = (2, 3, 4)
 
 # `common.MeanShift` of EDSR-PyTorch: bias = sign * rgb_range * mean / std.
 RGB_MEAN = (0.4488, 0.4371, 0.4040)
@@ -254,10 +254,10 @@ def infer_hyperparameters(state_dict, arch, scale=None, source="checkpoint"):
             f"--arch {arch!r} is not supported; choose one of "
             f"{', '.join(ARCHITECTURES)}."
         )
-    if scale is not None and scale not in SUPPORTED_SCALES:
+    if scale is not None and scale not in PUBLISHED_SCALES:
         raise InputError(
             f"--scale {scale} is not supported; the reference networks exist "
-            f"for x{', x'.join(str(s) for s in SUPPORTED_SCALES)}."
+            f"for x{', x'.join(str(s) for s in PUBLISHED_SCALES)}."
         )
     detected = detect_architecture(state_dict)
     if detected is None:

@@ -9,7 +9,8 @@ from keras_enlca.data.bicubic import bicubic_upscale
 from keras_enlca.data.bicubic import imresize
 from keras_enlca.data.bicubic import modcrop
 from keras_enlca.data.bicubic import resize_weights
-from keras_enlca.data.datasets import SUPPORTED_SCALES
+from keras_enlca.data.datasets import DATASET_SCALES
+from keras_enlca.data.datasets import PUBLISHED_SCALES
 from keras_enlca.data.datasets import SRDataset
 from keras_enlca.data.datasets import check_scale
 from keras_enlca.data.datasets import open_dataset

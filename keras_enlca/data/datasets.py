@@ -38,7 +38,12 @@ from keras_enlca.data.io import read_image
 from keras_enlca.data.matching import match_files
 from keras_enlca.errors import InputError
 
-SUPPORTED_SCALES = (2, 3, 4, 8)
+# Scales the reference networks were published for (their checkpoints
+# released): one preset each, and what `enlca convert` accepts.
+PUBLISHED_SCALES = (2, 3, 4)
+# LR scales of the DIV2K and benchmark sets (their X2/X3/X4/X8 folders):
+# what the data loaders, `enlca eval` and `enlca score` accept.
+DATASET_SCALES = (2, 3, 4, 8)
 BENCHMARK_ORDER = ("Set5", "Set14", "B100", "BSD100", "Urban100", "Manga109")
 DIV2K_RANGES = {"train": (1, 800), "valid": (801, 900)}
 
@@ -48,9 +53,9 @@ def check_scale(scale):
     try:
         value = int(scale)
     except (TypeError, ValueError):
-        raise InputError(f"Unsupported scale {scale!r}; use one of {SUPPORTED_SCALES}") from None
-    if value != scale or value not in SUPPORTED_SCALES:
-        raise InputError(f"Unsupported scale {scale!r}; use one of {SUPPORTED_SCALES}")
+        raise InputError(f"Unsupported scale {scale!r}; use one of {DATASET_SCALES}") from None
+    if value != scale or value not in DATASET_SCALES:
+        raise InputError(f"Unsupported scale {scale!r}; use one of {DATASET_SCALES}")
     return value
 
 

@@ -11,6 +11,8 @@ from keras_enlca.export.calibration import calibration_crops
 from keras_enlca.export.calibration import default_calibration_dir
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.keras_runner import parameter_count
+from keras_enlca.export.metadata import FORMATS
+from keras_enlca.export.metadata import QUANTIZATIONS
 from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.metadata import write_metadata
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
@@ -20,14 +22,12 @@ from keras_enlca.export.saved_model import tf_write_error
 from keras_enlca.export.model_runner import model_format
 from keras_enlca.export.tflite import ATTENTION_LAYERS
 from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
-from keras_enlca.export.tflite import QUANTIZATIONS
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import export_tflite
 from keras_enlca.export.tflite import image_layer_names
 from keras_enlca.utils.outputs import check_output
 from keras_enlca.utils.outputs import check_writable
 
-FORMATS = ("savedmodel", "tflite")
 # Bytes per weight an artifact stores at least: a lower bound of its size,
 # to refuse a disk that is too full before converting.
 _MIN_BYTES_PER_WEIGHT = {"none": 4, "float16": 2, "dynamic": 1, "int8": 1}

@@ -30,6 +30,10 @@ from keras_enlca.errors import InputError
 from keras_enlca.utils.atomic import atomic_path
 
 METADATA_NAME = "keras_enlca"
+# The artifact kinds `enlca export` writes (`format`) and the TFLite
+# quantisation modes (`quantization`): the command line's choices too.
+FORMATS = ("savedmodel", "tflite")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 SAVED_MODEL_METADATA_FILE = "keras_enlca.json"
 
 

@@ -49,6 +49,7 @@ import re
 import tempfile
 
 from keras_enlca.errors import InputError
+from keras_enlca.export.metadata import QUANTIZATIONS
 from keras_enlca.export.metadata import embed_tflite_metadata
 from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.metadata import write_metadata
@@ -64,7 +65,6 @@ from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.native_output import quiet_native_output
 from keras_enlca.utils.sublayers import sublayers
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 
 # TFLite op types left in float32 anywhere in an "int8" model (A2N's
 # attention-dropout softmax, any attention matrix product).

@@ -10,13 +10,13 @@ them). An "epoch" is `steps_per_epoch` iterations, as in the reference
 
 import copy
 
+from keras_enlca.data.datasets import PUBLISHED_SCALES
 from keras_enlca.errors import InputError
 from keras_enlca.models.a2n import A2N
 from keras_enlca.models.edsr import EDSR
 from keras_enlca.models.enlcn import ENLCN
 from keras_enlca.models.nlsn import NLSN
 
-SCALES = (2, 3, 4)
 
 # Small CPU presets: the EDSR-family trunk of 8 blocks x 64 filters (two
 # attention modules: body indices 0 and 9), A2N with 4 blocks.
@@ -25,7 +25,7 @@ SMALL_EDSR = {"num_blocks": 8, "filters": 64, "res_scale": 0.1, "rgb_range": 1.0
 
 def _build_presets():
     presets = {}
-    for s in SCALES:
+    for s in PUBLISHED_SCALES:
         paper = {"scale": s, "num_blocks": 32, "filters": 256, "res_scale": 0.1}
         presets[f"edsr_x{s}"] = (EDSR, {**paper, "rgb_range": 255.0})
         presets[f"edsr_baseline_x{s}"] = (
@@ -75,7 +75,7 @@ def _build_recipes():
         "contrastive_warmup_epochs": 0,
         "redraw_every_n_steps": None,
     }
-    for s in SCALES:
+    for s in PUBLISHED_SCALES:
         recipes[f"enlcn_x{s}"] = {
             **edsr_family,
             "contrastive_weight": 1e-3,

@@ -1,14 +1,23 @@
 """Training: callbacks, learning-rate schedule, distribution strategy."""
 
-from keras_enlca.training.callbacks import reference_callbacks
-from keras_enlca.training.projection_redraw import ProjectionRedraw
-from keras_enlca.models.sr_model import enlca_layers
-from keras_enlca.training.step_decay import StepDecay
-from keras_enlca.training.step_decay import reference_optimizer
-from keras_enlca.training.strategy import get_strategy
-from keras_enlca.training.config import TrainConfig
-from keras_enlca.training.config import load_config
-from keras_enlca.training.run import RunResult
-from keras_enlca.training.run import load_run_model
-from keras_enlca.training.run import run_training
-from keras_enlca.training.run_checkpoint import RunCheckpoint
+from keras_enlca.utils.lazy_exports import lazy_exports
+
+# public name -> the module that defines it (loaded on first use)
+EXPORTS = {
+    "reference_callbacks": "callbacks",
+    "ProjectionRedraw": "projection_redraw",
+    "enlca_layers": "keras_enlca.models.sr_model",
+    "StepDecay": "step_decay",
+    "reference_optimizer": "step_decay",
+    "get_strategy": "strategy",
+    "TrainConfig": "config",
+    "load_config": "config",
+    "RunResult": "run",
+    "load_run_model": "run",
+    "run_training": "run",
+    "RunCheckpoint": "run_checkpoint",
+}
+
+__all__ = sorted(EXPORTS)
+
+lazy_exports(__name__, EXPORTS)

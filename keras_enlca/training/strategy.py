@@ -3,8 +3,7 @@
 import tensorflow as tf
 
 from keras_enlca.errors import InputError
-
-STRATEGY_NAMES = ("auto", "one_device", "mirrored")
+from keras_enlca.training.config import STRATEGIES
 
 # One MirroredStrategy per device list and process: a second instance over
 # the same devices can reuse the first one's collective-op keys, and its
@@ -55,9 +54,9 @@ def get_strategy(strategy="auto", devices=None):
     """
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
-    if strategy not in STRATEGY_NAMES:
+    if strategy not in STRATEGIES:
         raise InputError(
-            f"Unknown strategy '{strategy}'. Use one of: {', '.join(STRATEGY_NAMES)}."
+            f"Unknown strategy '{strategy}'. Use one of: {', '.join(STRATEGIES)}."
         )
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if strategy == "one_device":

@@ -18,7 +18,10 @@ class _LazyPackage(types.ModuleType):
         exports = self.__dict__["_lazy_exports"]
         if name not in exports:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        module = importlib.import_module(f"{self.__name__}.{exports[name]}")
+        module = exports[name]
+        if "." not in module:
+            module = f"{self.__name__}.{module}"
+        module = importlib.import_module(module)
         value = getattr(module, name)
         setattr(self, name, value)
         return value
@@ -38,6 +41,9 @@ class _LazyPackage(types.ModuleType):
 
 def lazy_exports(package_name, exports):
     """Makes package `package_name` import `exports` (name -> module) lazily.
+
+    A module is named relative to the package (`"model_runner"`) or in full
+    (`"keras_enlca.models.sr_model"`).
 
     Call it at the end of the package's `__init__.py`.
 
