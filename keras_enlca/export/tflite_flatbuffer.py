@@ -20,6 +20,14 @@ def _op_name(model, index):
     return f"BUILTIN_{builtin}"
 
 
+def _operators(model):
+    """`(subgraph, operator)` of every operator of a flatbuffer `Model`."""
+    for s in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(s)
+        for o in range(graph.OperatorsLength()):
+            yield graph, graph.Operators(o)
+
+
 def tflite_operators(content):
     """The operators of a `.tflite` flatbuffer, in execution order.
 
@@ -30,27 +38,24 @@ def tflite_operators(content):
     """
     types = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
     model = schema.Model.GetRootAsModel(content, 0)
+
+    def tensor_types(graph, indices, length):
+        if not length:
+            return []
+        return [types.get(graph.Tensors(i).Type()) for i in indices.tolist() if i >= 0]
+
     operators = []
-    for s in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(s)
-        for o in range(graph.OperatorsLength()):
-            op = graph.Operators(o)
-            code = model.OperatorCodes(op.OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            operators.append(
-                {
-                    "op": _op_name(model, op.OpcodeIndex()),
-                    "builtin": builtin != schema.BuiltinOperator.CUSTOM,
-                    "inputs": [
-                        types.get(graph.Tensors(i).Type())
-                        for i in op.InputsAsNumpy().tolist() if i >= 0
-                    ] if op.InputsLength() else [],
-                    "outputs": [
-                        types.get(graph.Tensors(i).Type())
-                        for i in op.OutputsAsNumpy().tolist() if i >= 0
-                    ] if op.OutputsLength() else [],
-                }
-            )
+    for graph, op in _operators(model):
+        code = model.OperatorCodes(op.OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        operators.append(
+            {
+                "op": _op_name(model, op.OpcodeIndex()),
+                "builtin": builtin != schema.BuiltinOperator.CUSTOM,
+                "inputs": tensor_types(graph, op.InputsAsNumpy(), op.InputsLength()),
+                "outputs": tensor_types(graph, op.OutputsAsNumpy(), op.OutputsLength()),
+            }
+        )
     return operators
 
 
@@ -62,13 +67,8 @@ def non_builtin_ops(content):
 def operator_output_names(content):
     """`(op type, name of its first output tensor)` for every operator."""
     model = schema.Model.GetRootAsModel(content, 0)
-    names = []
-    for s in range(model.SubgraphsLength()):
-        graph = model.Subgraphs(s)
-        for o in range(graph.OperatorsLength()):
-            op = graph.Operators(o)
-            if not op.OutputsLength():
-                continue
-            tensor = graph.Tensors(op.Outputs(0))
-            names.append((_op_name(model, op.OpcodeIndex()), tensor.Name().decode()))
-    return names
+    return [
+        (_op_name(model, op.OpcodeIndex()), graph.Tensors(op.Outputs(0)).Name().decode())
+        for graph, op in _operators(model)
+        if op.OutputsLength()
+    ]
