@@ -65,3 +65,73 @@ def check_mixed_precision(make_layer, x, tolerance):
         np.testing.assert_allclose(out, expected, atol=tolerance)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# --- The contract every public layer passes (tests/layers/test_layer_contract.py) ---
+
+
+def weight_counts(layer):
+    """`(trainable, non-trainable)` scalar counts of a built layer."""
+    def size(weights):
+        return sum(int(np.prod(w.shape)) for w in weights)
+
+    return size(layer.trainable_weights), size(layer.non_trainable_weights)
+
+
+def check_config_has_every_argument(layer):
+    """`get_config()` returns every constructor argument and rebuilds the layer."""
+    import inspect
+
+    config = layer.get_config()
+    arguments = [
+        name for name, p in inspect.signature(type(layer).__init__).parameters.items()
+        if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    missing = [name for name in arguments if name not in config]
+    assert not missing, f"{type(layer).__name__}.get_config() lacks {missing}"
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+
+
+def check_dynamic_output_shapes(layer, channels, sizes, scale, out_channels):
+    """One traced function, many sizes; output `(b, h*scale, w*scale, out)`."""
+    model = functional_model(layer, channels)
+    fn = tf.function(
+        lambda t: model(t, training=False),
+        input_signature=[tf.TensorSpec([None, None, None, channels])],
+    )
+    rng = np.random.default_rng(0)
+    for batch, height, width in sizes:
+        x = rng.random((batch, height, width, channels), dtype=np.float32)
+        out = fn(x).numpy()
+        assert out.shape == (batch, height * scale, width * scale, out_channels)
+        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def check_tflite_builtin(layer, channels, sizes, tmp_path, atol=2e-5):
+    """Converts with LiteRT builtin ops only; LiteRT matches Keras at `sizes`.
+
+    Returns the set of TFLite op names of the converted model.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = functional_model(layer, channels)
+    saved = os.path.join(tmp_path, "saved")
+    model.export(saved, format="tf_saved_model", verbose=False,
+                 input_signature=[tf.TensorSpec([1, None, None, channels])])
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = Interpreter(model_content=converter.convert())
+    detail = interpreter.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    for height, width in sizes:
+        x = rng.random((1, height, width, channels), dtype=np.float32)
+        interpreter.resize_tensor_input(detail["index"], x.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(detail["index"], x)
+        interpreter.invoke()
+        out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        np.testing.assert_allclose(out, model(x).numpy(), atol=atol)
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert not any(op.startswith("FLEX") or op == "CUSTOM" for op in ops), ops
+    return ops
