@@ -167,7 +167,8 @@ def test_the_rules_catch_a_violation(tmp_path, monkeypatch):
     )
     monkeypatch.setitem(MODULES, "keras_enlca.data.bad", bad)
     assert imports("keras_enlca.data.bad", module_level_only=True) == [
-        ("numpy", 1), ("tensorflow", 2),
+        ("numpy", 1),
+        ("tensorflow", 2),
     ]
     with pytest.raises(AssertionError, match="keras_enlca.cli"):
         test_imports_flow_one_way("keras_enlca.data.bad")

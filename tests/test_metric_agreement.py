@@ -26,7 +26,9 @@ def photos(count, size, seed):
     images = []
     for _ in range(count):
         fx, fy = rng.uniform(0.05, 0.3, 2)
-        base = 0.5 + 0.35 * np.sin(fx * xx + fy * yy)[..., None] * rng.uniform(0.5, 1, 3)
+        base = 0.5 + 0.35 * np.sin(fx * xx + fy * yy)[..., None] * rng.uniform(
+            0.5, 1, 3
+        )
         images.append(base + rng.normal(0, 0.02, base.shape))
     return to_uint8(np.clip(np.stack(images), 0, 1)).astype("float32") / 255.0
 
@@ -37,10 +39,18 @@ def enlca_score(tmp_path, sr, hr, scale):
         for i, image in enumerate(images):
             write_image(str(tmp_path / folder / f"im{i}{suffix}.png"), image)
     out = tmp_path / "scores.json"
-    result = CliRunner().invoke(cli, [
-        "score", str(tmp_path / "sr"), str(tmp_path / "hr"), "--scale", str(scale),
-        "--json", str(out),
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            str(tmp_path / "sr"),
+            str(tmp_path / "hr"),
+            "--scale",
+            str(scale),
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text())["datasets"][0]
 
@@ -74,9 +84,11 @@ def test_half_way_pixels_round_the_same_everywhere(tmp_path):
 
     # Half to even (`ops.round`, the former val_psnr) is 0.01-0.03 dB off here.
     per_image = y_channel_psnr(hr, ties, 2).numpy()
-    numpy_values = [psnr(t, h, shave=2) for t, h in zip(ties, hr)]
+    numpy_values = [psnr(t, h, shave=2) for t, h in zip(ties, hr, strict=True)]
     np.testing.assert_allclose(per_image, numpy_values, atol=1e-4)
-    np.testing.assert_allclose(keras_metric(hr, ties, 2), np.mean(numpy_values), atol=1e-4)
+    np.testing.assert_allclose(
+        keras_metric(hr, ties, 2), np.mean(numpy_values), atol=1e-4
+    )
     np.testing.assert_allclose(
         enlca_score(tmp_path, ties, hr, 2)["psnr"], np.mean(numpy_values), atol=1e-4
     )

@@ -23,10 +23,19 @@ COMMANDS = {
     "demo": ("demo:demo", "Train, evaluate, export and upscale on the bundled images."),
     "train": ("train:train", "Train a network from a preset or a config file."),
     "eval": ("evaluate:evaluate", "Measure PSNR/SSIM on benchmark folders."),
-    "score": ("score:score", "Score SR images against ground truth (MATLAB conventions)."),
+    "score": (
+        "score:score",
+        "Score SR images against ground truth (MATLAB conventions).",
+    ),
     "export": ("export:export", "Export to SavedModel or (quantized) TFLite."),
-    "upscale": ("upscale:upscale", "Upscale images with a .keras, SavedModel or .tflite model."),
-    "info": ("info:info", "Show network, scale, parameters and input range of a model."),
+    "upscale": (
+        "upscale:upscale",
+        "Upscale images with a .keras, SavedModel or .tflite model.",
+    ),
+    "info": (
+        "info:info",
+        "Show network, scale, parameters and input range of a model.",
+    ),
     "convert": ("convert:convert", "Convert an authors' PyTorch checkpoint to .keras."),
 }
 
@@ -105,7 +114,9 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as error:
             # A TensorFlow-bound command (or model) in the LiteRT-only install.
             name = ctx.invoked_subcommand
-            message = missing_tensorflow_message(error, f"enlca {name}" if name else "enlca")
+            message = missing_tensorflow_message(
+                error, f"enlca {name}" if name else "enlca"
+            )
             if message is None:
                 raise
             raise click.ClickException(message) from None
@@ -118,7 +129,7 @@ def cli():
 
     \b
     Example:
-      enlca demo                      # train, evaluate, export, upscale on bundled images
+      enlca demo               # train, evaluate, export, upscale on bundled images
       enlca upscale model.tflite photo.jpg -o out/
     """
     if not os.environ.get("ENLCA_DEBUG"):

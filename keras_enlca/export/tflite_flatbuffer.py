@@ -68,7 +68,10 @@ def operator_output_names(content):
     """`(op type, name of its first output tensor)` for every operator."""
     model = schema.Model.GetRootAsModel(content, 0)
     return [
-        (_op_name(model, op.OpcodeIndex()), graph.Tensors(op.Outputs(0)).Name().decode())
+        (
+            _op_name(model, op.OpcodeIndex()),
+            graph.Tensors(op.Outputs(0)).Name().decode(),
+        )
         for graph, op in _operators(model)
         if op.OutputsLength()
     ]

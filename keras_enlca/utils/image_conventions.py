@@ -51,7 +51,8 @@ def to_uint8(image):
         return array
     if not np.issubdtype(array.dtype, np.floating):
         raise InputError(
-            f"Expected a uint8 image or a float image in [0, 1], got dtype {array.dtype}"
+            "Expected a uint8 image or a float image in [0, 1], got dtype "
+            f"{array.dtype}"
         )
     dtype = np.float64 if array.dtype.itemsize >= 8 else np.float32
     scaled = np.clip(array.astype(dtype, copy=False), 0.0, 1.0) * dtype(255.0)

@@ -7,11 +7,19 @@ import sys
 
 
 def run_python(code, **env):
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("ENLCA_DEBUG", "TF_CPP_MIN_LOG_LEVEL")}
+    environment = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("ENLCA_DEBUG", "TF_CPP_MIN_LOG_LEVEL")
+    }
     environment.update(env)
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=environment, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
 
 
 def test_help_and_version_import_only_click():
@@ -20,8 +28,8 @@ def test_help_and_version_import_only_click():
             "import json, sys\n"
             "from keras_enlca.cli.main import cli\n"
             f"cli.main(args=[{flag!r}], prog_name='enlca', standalone_mode=False)\n"
-            "heavy = sorted(m for m in ('numpy', 'PIL', 'tensorflow', 'keras', 'ai_edge_litert')"
-            " if m in sys.modules)\n"
+            "heavy = sorted(m for m in ('numpy', 'PIL', 'tensorflow', 'keras',"
+            " 'ai_edge_litert') if m in sys.modules)\n"
             "print(json.dumps(heavy))\n"
         )
         assert done.returncode == 0, done.stderr
@@ -48,9 +56,14 @@ def test_a_failing_tensorflow_command_prints_one_line(tmp_path):
     model.write_bytes(b"not a zip archive")
     done = subprocess.run(
         [sys.executable, "-m", "keras_enlca.cli.main", "info", str(model)],
-        capture_output=True, text=True, timeout=300,
-        env={k: v for k, v in os.environ.items()
-             if k not in ("ENLCA_DEBUG", "TF_CPP_MIN_LOG_LEVEL")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("ENLCA_DEBUG", "TF_CPP_MIN_LOG_LEVEL")
+        },
     )
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()

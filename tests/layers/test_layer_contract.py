@@ -23,14 +23,30 @@ LAYERS = {
     # conv 16->4 (1x1) for queries and keys, 16->16 values; 128x4 projection.
     "ENLCA": (lambda: layers.ENLCA(projection_seed=1), 16, 1, 16, (408, 512), 0.05),
     # theta, phi 16->8 (1x1), g 16->16.
-    "NonLocalAttention": (lambda: layers.NonLocalAttention(), 16, 1, 16, (544, 0), 0.05),
+    "NonLocalAttention": (
+        lambda: layers.NonLocalAttention(),
+        16,
+        1,
+        16,
+        (544, 0),
+        0.05,
+    ),
     # match 16->4 (3x3), assembly 16->16 (1x1); rotations buffer.
     "NonLocalSparseAttention": (
         lambda: layers.NonLocalSparseAttention(chunk_size=16, rotations_seed=1),
-        16, 1, 16, (852, 1024), 0.05,
+        16,
+        1,
+        16,
+        (852, 1024),
+        0.05,
     ),
     "AttentionInAttentionBlock": (
-        lambda: layers.AttentionInAttentionBlock(filters=8), 8, 1, 8, (2524, 0), 0.05,
+        lambda: layers.AttentionInAttentionBlock(filters=8),
+        8,
+        1,
+        8,
+        (2524, 0),
+        0.05,
     ),
     # a frozen 1x1 conv 3->3: 9 + 3.
     "MeanShift": (lambda: layers.MeanShift(rgb_range=255.0), 3, 1, 3, (0, 12), 0.5),
@@ -38,21 +54,36 @@ LAYERS = {
     "PixelShuffle": (lambda: layers.PixelShuffle(2), 8, 2, 2, (0, 0), 0.001),
     "ResidualBlock": (lambda: layers.ResidualBlock(4), 4, 1, 4, (296, 0), 0.01),
     "ResizeUpsampling": (
-        lambda: layers.ResizeUpsampling(2, interpolation="bilinear"), 3, 2, 3, (0, 0), 0.001,
+        lambda: layers.ResizeUpsampling(2, interpolation="bilinear"),
+        3,
+        2,
+        3,
+        (0, 0),
+        0.001,
     ),
     # conv 4->16 (3x3) and a pixel shuffle.
-    "Upsampler": (lambda: layers.Upsampler(scale=2, filters=4), 4, 2, 4, (592, 0), 0.01),
+    "Upsampler": (
+        lambda: layers.Upsampler(scale=2, filters=4),
+        4,
+        2,
+        4,
+        (592, 0),
+        0.01,
+    ),
 }
 
 
 def inputs(name, batch=2, height=12, width=10):
     channels = LAYERS[name][1]
-    return np.random.default_rng(0).random((batch, height, width, channels), dtype=np.float32)
+    return np.random.default_rng(0).random(
+        (batch, height, width, channels), dtype=np.float32
+    )
 
 
 def test_every_public_layer_is_in_the_contract():
     public = {
-        cls.__name__ for _, cls in inspect.getmembers(keras_enlca.layers, inspect.isclass)
+        cls.__name__
+        for _, cls in inspect.getmembers(keras_enlca.layers, inspect.isclass)
         if issubclass(cls, keras.layers.Layer)
     }
     assert public == {type(make()).__name__ for make, *_ in LAYERS.values()}

@@ -30,10 +30,16 @@ def enlca(*args):
     Run outside the repository so that `keras_enlca` is the installed one
     (in `.ci/run`, a non-editable `pip install .`).
     """
-    env = {k: v for k, v in os.environ.items() if k not in ("ENLCA_DEBUG", "PYTHONPATH")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ENLCA_DEBUG", "PYTHONPATH")
+    }
     return subprocess.run(
         [sys.executable, RUNNER, *map(str, args)],
-        capture_output=True, text=True, env=env, timeout=120, cwd=os.path.dirname(FIXTURE),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=os.path.dirname(FIXTURE),
     )
 
 
@@ -94,7 +100,9 @@ def test_score_matches_matlab_y_psnr(tmp_path):
     write_png(tmp_path / "hr" / "a.png", hr)
     write_png(tmp_path / "sr" / "a_x2_SR.png", sr)
     report = tmp_path / "scores.json"
-    done = enlca("score", tmp_path / "sr", tmp_path / "hr", "--scale", 2, "--json", report)
+    done = enlca(
+        "score", tmp_path / "sr", tmp_path / "hr", "--scale", 2, "--json", report
+    )
     assert done.returncode == 0, done.stderr
 
     def y(rgb):  # MATLAB rgb2ycbcr luminance on 8-bit values, shave 2
