@@ -97,7 +97,14 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attribute = target[0].split(":")
-        module = importlib.import_module(f"keras_enlca.cli.{module_name}")
+        try:
+            module = importlib.import_module(f"keras_enlca.cli.{module_name}")
+        except ModuleNotFoundError as error:
+            # `enlca train --help` in the LiteRT-only install.
+            message = missing_tensorflow_message(error, f"enlca {name}")
+            if message is None:
+                raise
+            raise click.ClickException(message) from None
         return getattr(module, attribute)
 
     def format_commands(self, ctx, formatter):

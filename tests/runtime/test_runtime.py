@@ -122,6 +122,7 @@ def test_tensorflow_commands_name_the_extra(tmp_path):
     for args in (
         ("upscale", model, source, "-o", tmp_path / "out"),
         ("export", model, "-o", tmp_path / "net.tflite"),
+        ("train", "--help"),
     ):
         done = enlca(*args)
         assert done.returncode == 1
@@ -137,7 +138,7 @@ def test_tensorflow_commands_name_the_extra(tmp_path):
     reason="only in the runtime-only environment of .ci/run",
 )
 def test_runtime_environment_has_no_tensorflow():
-    for name in ("tensorflow", "keras", "tensorboard"):
+    for name in ("tensorflow", "keras", "tensorboard", "yaml"):
         assert importlib.util.find_spec(name) is None, name
     with pytest.raises(ModuleNotFoundError):
         import tensorflow  # noqa: F401

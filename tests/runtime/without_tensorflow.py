@@ -1,8 +1,8 @@
 """Runs `enlca ARGS...` as if TensorFlow, Keras and TensorBoard were absent.
 
 `python tests/runtime/without_tensorflow.py upscale model.tflite ...` makes
-every import of those packages fail as in a `pip install keras-enlca`
-(no extra) install, then runs the command line. The runtime tests use it so
+every import of those packages (and PyYAML) fail as in a `pip install
+keras-enlca` (no extra) install, then runs the command line. The runtime tests use it so
 that the main test run, which has TensorFlow, checks the TensorFlow-free
 path too; in the runtime-only environment of `.ci/run` they are absent
 for real.
@@ -11,7 +11,7 @@ for real.
 import importlib.abc
 import sys
 
-BLOCKED = ("tensorflow", "keras", "tensorboard")
+BLOCKED = ("tensorflow", "keras", "tensorboard", "yaml")
 
 
 class BlockTensorFlow(importlib.abc.MetaPathFinder):
