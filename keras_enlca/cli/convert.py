@@ -55,11 +55,11 @@ def convert(checkpoint, arch, scale, output, overwrite, res_scale):
 
     Needs PyTorch: pip install keras-enlca[torch]
     """
-    from keras_enlca.utils.outputs import check_output
+    from keras_enlca.convert.output import check_model_output
 
-    # Fail fast (the output, the install hint) before importing TensorFlow.
-    if output.endswith(".keras"):
-        check_output(output, overwrite=overwrite, option="-o")
+    # Fail fast (the output, the install hint) before importing PyTorch and
+    # TensorFlow.
+    check_model_output(output, checkpoint=checkpoint, overwrite=overwrite, option="-o")
     from keras_enlca.convert.checkpoint import import_torch
 
     import_torch()

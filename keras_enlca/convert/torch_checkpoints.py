@@ -20,6 +20,7 @@ from keras_enlca.convert.layout import describe
 from keras_enlca.convert.layout import infer_hyperparameters
 from keras_enlca.convert.layout import layout_from_hyperparameters
 from keras_enlca.convert.layout import upsampler_stages
+from keras_enlca.convert.output import check_model_output
 from keras_enlca.convert.weights import conv_kernel
 from keras_enlca.convert.weights import dense_kernel
 from keras_enlca.convert.weights import pixel_shuffle_conv
@@ -29,7 +30,6 @@ from keras_enlca.models.edsr import EDSR
 from keras_enlca.models.enlcn import ENLCN
 from keras_enlca.models.nlsn import NLSN
 from keras_enlca.utils.atomic import atomic_path
-from keras_enlca.utils.outputs import check_output
 from keras_enlca.utils.outputs import check_writable
 
 
@@ -321,12 +321,8 @@ def convert_checkpoint(
     ```
     """
     arch = str(arch).lower().replace("_", "-")
-    if output is not None and not os.fspath(output).endswith(".keras"):
-        raise InputError(f"{output}: the output must be a .keras file.")
     if output is not None:
-        if os.path.exists(os.fspath(path)) and os.path.realpath(output) == os.path.realpath(path):
-            raise InputError(f"{output}: would overwrite the checkpoint being converted.")
-        output = check_output(output, overwrite=overwrite)
+        output = check_model_output(output, checkpoint=path, overwrite=overwrite)
     state_dict = read_checkpoint(path)
     source = os.fspath(path)
     hparams = infer_hyperparameters(state_dict, arch, scale, source=source)
