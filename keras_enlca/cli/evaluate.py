@@ -93,21 +93,24 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
     """
     import sys
 
-    from keras_enlca.data.datasets import check_scale
-    from keras_enlca.data.datasets import open_datasets
     from keras_enlca.errors import InputError
-    from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
-    from keras_enlca.evaluation.evaluator import model_scale
     from keras_enlca.evaluation.tiling import tile_settings
     from keras_enlca.utils.outputs import check_output
     from keras_enlca.utils.outputs import check_output_files
 
+    # Options and outputs first: these need no TensorFlow.
     if chop and tile:
         raise InputError("Use either --chop or --tile, not both")
     tile_pair, overlap = tile_settings(tile, overlap)
     tile = tile_pair[0] if tile_pair else None
     if json_path:
         json_path = check_output(json_path, overwrite=overwrite, option="--json")
+
+    from keras_enlca.data.datasets import check_scale
+    from keras_enlca.data.datasets import open_datasets
+    from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
+    from keras_enlca.evaluation.evaluator import model_scale
+
     if scale is not None:
         scale = check_scale(scale)
     net, name = load_model_for_eval(model)
