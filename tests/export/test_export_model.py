@@ -93,3 +93,26 @@ def test_output_and_model_path_errors(tmp_path):
     with pytest.raises(InputError, match="no such model file"):
         export_model(tmp_path / "missing.keras", tmp_path / "m.tflite")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_failure_after_the_write_leaves_nothing(tmp_path):
+    """The artifact is written, then verification fails on a broken image:
+    the new artifact and its JSON go, the user's file beside them stays."""
+    _, keras_path = tiny_model("edsr")
+    verify = tmp_path / "hr"
+    verify.mkdir()
+    (verify / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (tmp_path / "notes.txt").write_text("precious")
+    for fmt, out in (("tflite", tmp_path / "m.tflite"), ("savedmodel", tmp_path / "sm")):
+        with pytest.raises(InputError, match="broken.png"):
+            export_model(keras_path, out, format=fmt, verify=verify)
+        assert sorted(os.listdir(tmp_path)) == ["hr", "notes.txt"]
+    # With overwrite, a failure before the new artifact is in place (calibration
+    # reads the broken image) keeps the old one.
+    old = tmp_path / "m.tflite"
+    export_model(keras_path, old)
+    before = old.read_bytes()
+    with pytest.raises(InputError, match="broken.png"):
+        export_model(keras_path, old, quantize="int8", calibration=verify, overwrite=True)
+    assert old.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["hr", "m.tflite", "m.tflite.json", "notes.txt"]

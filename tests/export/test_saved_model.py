@@ -82,3 +82,20 @@ def test_fixed_tile_and_write_errors(tmp_path):
         export_saved_model(model, tmp_path / "bad", tile=(0, 4))
     # Nothing half-written is left behind.
     assert sorted(os.listdir(tmp_path)) == ["file", "fixed"]
+
+
+def test_an_existing_folder_is_replaced_only_when_it_is_an_earlier_export(tmp_path):
+    model, _ = tiny_model("edsr")
+    out = tmp_path / "sm"
+    export_saved_model(model, out, metadata={"scale": 2})
+    first = sorted(os.listdir(out))
+    with pytest.raises(InputError, match="not empty; choose a new name, or pass --overwrite"):
+        export_saved_model(model, out, metadata={"scale": 2})
+    stamp = os.stat(out / "saved_model.pb").st_mtime_ns
+    export_saved_model(model, out, metadata={"scale": 2}, overwrite=True)
+    assert sorted(os.listdir(out)) == first and os.stat(out / "saved_model.pb").st_mtime_ns != stamp
+    (out / "notes.txt").write_text("precious")  # a user's file inside: never replaced
+    with pytest.raises(InputError, match=r"not part of the output \(notes.txt\)"):
+        export_saved_model(model, out, overwrite=True)
+    assert (out / "notes.txt").read_text() == "precious"
+    assert sorted(os.listdir(tmp_path)) == ["sm", "sm.json"]  # no temporary or old copy
