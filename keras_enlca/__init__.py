@@ -35,6 +35,7 @@ SUBPACKAGES = (
     "training",
     "utils",
     "version",
+    "visualization",
 )
 
 

@@ -5,8 +5,8 @@ keras-hub's import tests).
    itself), at module level or inside functions alike; nothing imports
    `cli`:
 
-       errors, version  <-  utils  <-  data  <-  layers  <-  models
-       <-  evaluation  <-  training, export, convert  <-  cli
+       errors, version  <-  utils  <-  data  <-  layers  <-  models,
+       visualization  <-  evaluation  <-  training, export, convert  <-  cli
 
    (`export` tiles with `evaluation`, `training` validates with it;
    `training`, `export` and `convert` do not import one another.)
@@ -29,6 +29,7 @@ LEVELS = {
     "data": 2,
     "layers": 3,
     "models": 4,
+    "visualization": 4,
     "evaluation": 5,
     "training": 6,
     "export": 6,
