@@ -2,11 +2,57 @@
 
 import contextlib
 import os
+import re
 import shutil
 import tempfile
+import time
 
 from keras_enlca.utils.outputs import OutputError
 from keras_enlca.utils.outputs import write_error
+
+
+# A temporary left by an interrupted write older than this is debris.
+STALE_AFTER_SECONDS = 600
+
+
+def _temporary_pattern(path):
+    """Matches the temporaries `atomic_path(path)` makes (and the old copy of a
+    replaced folder): `.<stem>.<8 random characters>.tmp<ext>` / `.old`."""
+    stem, ext = os.path.splitext(os.path.basename(path))
+    return re.compile(
+        rf"^\.{re.escape(stem)}\.[a-z0-9_]{{8}}\.(tmp{re.escape(ext)}|old)$"
+    )
+
+
+def remove_stale_temporaries(path, min_age_s=STALE_AFTER_SECONDS):
+    """Removes what an interrupted (killed) write of `path` left beside it.
+
+    Only hidden names of the exact form `atomic_path(path)` creates, not
+    modified for `min_age_s` seconds (a write still under way keeps
+    changing its temporary), are removed. Returns the removed paths.
+    """
+    path = os.fspath(path).rstrip("/\\") or os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return []
+    pattern = _temporary_pattern(path)
+    removed = []
+    now = time.time()
+    for name in os.listdir(folder):
+        if not pattern.match(name):
+            continue
+        candidate = os.path.join(folder, name)
+        try:
+            newest = os.lstat(candidate).st_mtime
+            for root, dirs, files in os.walk(candidate):
+                for entry in dirs + files:
+                    newest = max(newest, os.lstat(os.path.join(root, entry)).st_mtime)
+        except OSError:
+            continue
+        if now - newest >= min_age_s:
+            _remove(candidate)
+            removed.append(candidate)
+    return removed
 
 
 def _missing_parents(folder):

@@ -111,6 +111,10 @@ def check_output(path, overwrite=False, folder=False, artifact_entries=None,
     - a folder where a file is to be written, or a file where a folder is
       to be written, the current folder or one above it: always an error.
 
+    Temporaries that an interrupted (killed) earlier write of this very
+    output left beside it are removed (see
+    `keras_enlca.utils.atomic.remove_stale_temporaries`).
+
     Args:
         path: the output file or folder.
         overwrite: the user passed `--overwrite`.
@@ -175,7 +179,15 @@ def check_output(path, overwrite=False, folder=False, artifact_entries=None,
                 "replace it."
             )
     check_writable(path, option=option, needed_bytes=needed_bytes)
+    for written in [path, *sidecars]:
+        _remove_debris(written)
     return path
+
+
+def _remove_debris(path):
+    from keras_enlca.utils.atomic import remove_stale_temporaries
+
+    remove_stale_temporaries(path)
 
 
 def check_output_files(paths, overwrite=False, option=None):
@@ -204,4 +216,5 @@ def check_output_files(paths, overwrite=False, option=None):
         if parent not in probed:
             check_writable(path, option=option)
             probed.add(parent)
+        _remove_debris(path)
     return paths

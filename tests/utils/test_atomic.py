@@ -75,3 +75,38 @@ def test_a_read_only_folder(tmp_path):
             write(path, b"data")
         assert str(caught.value).startswith(f"{path}: cannot write (")
         assert listing(folder) == ["notes.txt"]
+
+
+def test_debris_of_a_killed_write_is_removed_by_the_next_check(tmp_path):
+    """A real `kill -9` inside `atomic_path` leaves its temporary; the next
+    `check_output` of that output removes it once stale, and nothing else."""
+    import subprocess
+    import sys
+    import time
+
+    from keras_enlca.utils.atomic import STALE_AFTER_SECONDS
+    from keras_enlca.utils.outputs import check_output
+
+    out = tmp_path / "m.tflite"
+    script = (
+        "import os, sys\n"
+        "from keras_enlca.utils.atomic import atomic_path\n"
+        "with atomic_path(sys.argv[1]) as tmp:\n"
+        "    open(tmp, 'wb').write(b'half')\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    for target in (out, tmp_path / "m.tflite.json"):
+        done = subprocess.run([sys.executable, "-c", script, str(target)], timeout=60)
+        assert done.returncode == -9
+    debris = [p for p in listing(tmp_path) if p.startswith(".m.")]
+    assert len(debris) == 2 and all(".tmp." in p for p in debris)
+    keep = ["notes.txt", ".m.notmine.tmp.tflite", ".other.abcdefgh.tmp.tflite"]
+    for name in keep:
+        (tmp_path / name).write_text("user")
+    check_output(out, sidecars=[tmp_path / "m.tflite.json"])
+    assert len(listing(tmp_path)) == 5  # still fresh: may be a write under way
+    old = time.time() - STALE_AFTER_SECONDS - 1
+    for name in debris + keep:
+        os.utime(tmp_path / name, (old, old))
+    check_output(out, sidecars=[tmp_path / "m.tflite.json"])
+    assert listing(tmp_path) == sorted(keep)
