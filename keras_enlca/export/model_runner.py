@@ -5,6 +5,11 @@ import numpy as np
 from keras_enlca.errors import InputError
 from keras_enlca.utils.image_conventions import to_uint8  # noqa: F401 - the runners use it
 
+# What an exported SavedModel folder holds: `--overwrite` replaces a folder
+# with nothing else in it, never one holding other files.
+SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets",
+                       "assets.extra")
+
 
 def model_format(path):
     """`"keras"`, `"savedmodel"` or `"tflite"` for a model path.

@@ -11,6 +11,7 @@ from keras_enlca.errors import InputError
 from keras_enlca.export.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.export.metadata import metadata_path
 from keras_enlca.export.metadata import write_metadata
+from keras_enlca.export.model_runner import SAVED_MODEL_ENTRIES
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.outputs import OutputError
 from keras_enlca.utils.outputs import check_output
@@ -23,10 +24,6 @@ FLOAT_SIGNATURE = "serving_float"
 # int8 quantiser keeps the post-processing in float (see tflite.py).
 PREPROCESS_SCOPE = "enlca_preprocess"
 POSTPROCESS_SCOPE = "enlca_postprocess"
-# What an exported SavedModel folder holds: `--overwrite` replaces a folder
-# with nothing else in it, never one holding other files.
-SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets",
-                       "assets.extra")
 # Reasons in TensorFlow's file-system errors that mean "cannot write here".
 _WRITE_FAILURES = ("No space left on device", "Read-only file system",
                    "Permission denied", "File too large", "Disk quota exceeded")
