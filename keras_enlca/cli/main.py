@@ -36,6 +36,10 @@ COMMANDS = {
         "info:info",
         "Show network, scale, parameters and input range of a model.",
     ),
+    "attention": (
+        "attention:attention",
+        "Draw attention maps of one pixel (NLA, NLSA, ENLCA).",
+    ),
     "convert": ("convert:convert", "Convert an authors' PyTorch checkpoint to .keras."),
 }
 
