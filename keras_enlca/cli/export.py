@@ -22,13 +22,14 @@ from keras_enlca.export.metadata import QUANTIZATIONS
     default="none",
     show_default=True,
     help="TFLite weights/activations: float32 (none), float16 weights, dynamic-range "
-    "int8 weights, or full int8 with the attention arithmetic kept in float.",
+    "int8 weights, full int8 with the attention arithmetic kept in float, or int16x8 "
+    "(int16 activations, int8 weights; ops without a 16x8 kernel stay float).",
 )
 @click.option(
     "--calibration",
     type=click.Path(path_type=str),
     default=None,
-    help="int8: folder of typical input images for calibration "
+    help="int8/int16x8: folder of typical input images for calibration "
     "(default: the bundled sample photos).",
 )
 @click.option(
@@ -36,7 +37,25 @@ from keras_enlca.export.metadata import QUANTIZATIONS
     type=click.IntRange(min=1),
     default=32,
     show_default=True,
-    help="int8: number of random crops used for calibration.",
+    help="int8/int16x8: number of random crops (48, 64 and 96 pixels) used for "
+    "calibration.",
+)
+@click.option(
+    "--max-drop",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="DB",
+    help="int8: keep float only the layers needed to stay within this PSNR-Y drop "
+    "(dB), measured per layer on pairs made from the calibration images. With "
+    "--verify (any format): exit 1 and remove the artifact when its drop exceeds it.",
+)
+@click.option(
+    "--report",
+    type=click.Path(path_type=str),
+    default=None,
+    metavar="FILE",
+    help="int8: write the per-layer table (calibrated range, drop with the layer kept "
+    "float, kept or not and why) to FILE (.csv or .json).",
 )
 @click.option(
     "--tile",
@@ -78,8 +97,8 @@ from keras_enlca.export.metadata import QUANTIZATIONS
     "attention layers' arithmetic [default: SOFTMAX,BATCH_MATMUL]; 'none' quantizes "
     "everything, attention included (for comparison: it loses accuracy or fails).",
 )
-def export(model, fmt, quantize, calibration, calibration_crops, tile, out, overwrite, verify,
-           scale, float_ops):
+def export(model, fmt, quantize, calibration, calibration_crops, max_drop, report, tile, out,
+           overwrite, verify, scale, float_ops):
     """Export a .keras MODEL to a SavedModel or a TFLite model.
 
     Every artifact takes uint8 RGB images (N/1, H, W, 3) and returns the uint8
@@ -94,10 +113,22 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, over
       enlca export enlcn_x2.keras -o enlcn_x2.tflite
       enlca export enlcn_x2.keras --quantize int8 --calibration photos/ \\
           --verify Set5/HR -o enlcn_x2_int8.tflite
+      enlca export a2n_x3.keras --quantize int8 --max-drop 0.1 --report layers.csv \
+          --verify Set5/HR -o a2n_x3_int8.tflite
+      enlca export a2n_x3.keras --quantize int16x8 -o a2n_x3_16x8.tflite
       enlca export enlcn_x2.keras --quantize float16 --tile 128 128 -o enlcn_x2_128.tflite
       enlca export enlcn_x2.keras --format savedmodel -o enlcn_x2_savedmodel
       enlca export enlcn_x2.keras -o enlcn_x2.tflite --overwrite   # replace an earlier one
     """
+    from keras_enlca.export.metadata import metadata_path
+    from keras_enlca.export.model_runner import SAVED_MODEL_ENTRIES
+    from keras_enlca.utils.outputs import check_output
+
+    # The output first, before TensorFlow loads (seconds); export_model applies
+    # the same rule again for callers of the Python API.
+    check_output(out, overwrite=overwrite, folder=fmt.lower() == "savedmodel",
+                 artifact_entries=SAVED_MODEL_ENTRIES, sidecars=[metadata_path(out)],
+                 option="--out")
     from keras_enlca.export.export_model import export_model
     from keras_enlca.export.tflite import ATTENTION_LAYERS
     from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
@@ -124,6 +155,8 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, over
         float_image_layers=image,
         num_calibration_crops=calibration_crops,
         overwrite=overwrite,
+        max_drop=max_drop,
+        report=report,
     )
     from keras_enlca.export.metadata import metadata_path
 
@@ -134,6 +167,16 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, over
         f"{metadata['size_bytes'] / 1e6:.2f} MB)"
     )
     click.echo(f"Metadata: {metadata_path(out)}")
+    if metadata.get("fallback") and max_drop is not None:
+        kept = [name for name in metadata["float_layers"]
+                if "sensitivity" in metadata["float_layer_reasons"].get(name, "")]
+        click.echo(
+            f"int8 drop on the calibration pairs: {_db(metadata['fallback']['integer_drop'])} "
+            f"all integer, {_db(metadata['fallback']['drop'])} with "
+            f"{', '.join(kept) if kept else 'no layer'} kept float "
+            f"(budget {max_drop:g} dB"
+            f"{'' if metadata['fallback']['reached'] else ', not reached'})"
+        )
     result = metadata.get("verification")
     if result:
         click.echo(
@@ -142,3 +185,7 @@ def export(model, fmt, quantize, calibration, calibration_crops, tile, out, over
             f"(Keras {result['psnr_y_keras_vs_hr']:.2f} dB, drop {result['psnr_y_drop']:.3f} dB, "
             f"bicubic {result['psnr_y_bicubic_vs_hr']:.2f} dB)"
         )
+
+
+def _db(value):
+    return "fails to run" if value is None else f"{value:.3f} dB"

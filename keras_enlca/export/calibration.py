@@ -1,4 +1,19 @@
-"""Calibration data for int8 TFLite: random crops of a folder of images."""
+"""Calibration data for integer TFLite: random crops of a folder of images.
+
+Two sets come from the same folder:
+
+- `calibration_crops`: crops of the images as they are, at several sizes
+  (`DEFAULT_CROP_SIZES`), which the quantiser runs the float model on to
+  record every activation's range. Several sizes, because a range is a
+  min and a max: a model sees its extremes at strong edges and at borders
+  (where "same" padding acts), and more so in small crops.
+- `selection_pairs`: HR crops and their MATLAB-bicubic LR, on which
+  `float_fallback` measures the PSNR-Y drop of each candidate model.
+
+`DEFAULT_NUM_CROPS` comes from the measured curve in README "Measured"
+(int8 drop vs number of crops on the real A2N x3 and converged ENLCN/NLSN:
+flat from 16 crops on; 32 leaves a margin at ~1 min of calibration).
+"""
 
 import os
 
@@ -8,6 +23,11 @@ from keras_enlca.errors import InputError
 
 DEFAULT_NUM_CROPS = 32
 DEFAULT_CROP_SIZE = 64
+# The sizes the calibration crops cycle through (LR pixels).
+DEFAULT_CROP_SIZES = [48, 64, 96]
+# Selection pairs: count and LR crop size.
+DEFAULT_NUM_PAIRS = 8
+DEFAULT_PAIR_SIZE = 48
 
 
 def default_calibration_dir():
@@ -28,7 +48,13 @@ def calibration_image_paths(source):
         if os.path.isfile(source):
             paths = [source]
         elif os.path.isdir(source):
-            paths = list_images(source)
+            try:
+                paths = list_images(source)
+            except OSError as error:
+                raise InputError(
+                    f"--calibration {source}: cannot list the folder "
+                    f"({error.strerror or error})."
+                ) from None
         else:
             raise InputError(f"--calibration {source}: no such folder or image file.")
     if not paths:
@@ -36,44 +62,80 @@ def calibration_image_paths(source):
     return paths
 
 
+def read_calibration_images(source):
+    """The uint8 images of `source`; an unreadable one is a one-line error."""
+    from keras_enlca.data.io import read_image
+
+    images = []
+    for path in calibration_image_paths(source):
+        try:
+            images.append(read_image(path))
+        except InputError as error:
+            raise InputError(f"--calibration: {error}") from None
+    return images
+
+
+def crop_sizes(crop_size):
+    """`[(height, width), ...]` from an int, a `(height, width)` tuple or a list.
+
+    A list (or a tuple of other than two ints) holds sizes to cycle
+    through, each an int (square) or `(height, width)`.
+    """
+
+    def one(size):
+        if isinstance(size, (int, np.integer)):
+            return int(size), int(size)
+        height, width = size
+        return int(height), int(width)
+
+    if isinstance(crop_size, (int, np.integer)):
+        return [one(crop_size)]
+    if isinstance(crop_size, tuple) and len(crop_size) == 2 and all(
+        isinstance(c, (int, np.integer)) for c in crop_size
+    ):
+        return [one(crop_size)]
+    return [one(size) for size in crop_size]
+
+
 def calibration_crops(
     source=None,
     num_crops=DEFAULT_NUM_CROPS,
-    crop_size=DEFAULT_CROP_SIZE,
+    crop_size=DEFAULT_CROP_SIZES,
     seed=0,
+    images=None,
 ):
     """Random uint8 crops of calibration images, as `(1, h, w, 3)` arrays.
 
-    The crops are what the int8 quantiser runs the float model on to choose
-    each activation's range, so they should look like the images the model
-    will upscale (the LR inputs, not HR ground truth). The crops cycle over
-    the images (each image gives `num_crops / len(images)` crops at random
-    positions); images smaller than `crop_size` are used whole.
+    The crops are what the integer quantiser runs the float model on to
+    choose each activation's range, so they should look like the images
+    the model will upscale (the user's own pictures). The crops cycle over
+    the images and over the sizes (crop `i` comes from image `i % images`
+    at size `i % sizes`, at a random position); images smaller than a
+    crop are used whole.
 
     Args:
         source: a folder of images, an image file or a list of files; None
             for the bundled sample photographs.
         num_crops: number of crops.
-        crop_size: int or `(height, width)` of each crop (the `--tile` of a
-            fixed-shape export; smaller images are mirror-padded to it then).
+        crop_size: int, `(height, width)` tuple, or a list of sizes to
+            cycle through (see `crop_sizes`; default `DEFAULT_CROP_SIZES`;
+            a fixed-shape export passes its `--tile`).
         seed: seed of the crop positions.
+        images: already read uint8 images (then `source` is not read).
 
     Returns:
         A list of `num_crops` uint8 arrays of shape `(1, h, w, 3)`.
     """
-    from keras_enlca.data.io import read_image
-
-    if source is None:
-        source = default_calibration_dir()
-    paths = calibration_image_paths(source)
-    if isinstance(crop_size, int):
-        crop_size = (crop_size, crop_size)
-    crop_h, crop_w = (int(c) for c in crop_size)
+    if images is None:
+        images = read_calibration_images(
+            source if source is not None else default_calibration_dir()
+        )
+    sizes = crop_sizes(crop_size)
     rng = np.random.default_rng(seed)
-    images = [read_image(path) for path in paths]
     crops = []
     for i in range(int(num_crops)):
         image = images[i % len(images)]
+        crop_h, crop_w = sizes[i % len(sizes)]
         height, width = image.shape[:2]
         y = int(rng.integers(0, max(height - crop_h, 0) + 1))
         x = int(rng.integers(0, max(width - crop_w, 0) + 1))
@@ -106,3 +168,36 @@ def representative_dataset(crops, size=None):
             yield [fit_to(crop, size) if size is not None else crop]
 
     return generator
+
+
+def selection_pairs(
+    source=None, scale=2, num_pairs=DEFAULT_NUM_PAIRS, size=DEFAULT_PAIR_SIZE, seed=1,
+    images=None,
+):
+    """`(lr, hr)` uint8 crop pairs from calibration images, to measure drops.
+
+    HR crops of `size * scale` pixels (smaller images whole, cut to a
+    multiple of `scale`), LR made by MATLAB's bicubic as for the benchmark
+    sets; the same convention as `verify_artifact`.
+
+    Returns:
+        A list of `(lr (h, w, 3), hr (scale*h, scale*w, 3))` uint8 pairs.
+    """
+    from keras_enlca.data.bicubic import bicubic_downscale
+
+    if images is None:
+        images = read_calibration_images(
+            source if source is not None else default_calibration_dir()
+        )
+    crops = calibration_crops(num_crops=num_pairs, crop_size=int(size) * int(scale),
+                              seed=seed, images=images)
+    pairs = []
+    for crop in crops:
+        hr = crop[0]
+        if min(hr.shape[:2]) // scale < 4:
+            continue
+        pairs.append(bicubic_downscale(hr, scale))
+    if not pairs:
+        raise InputError(f"--calibration: the images are too small for x{scale} pairs.")
+    return pairs
+

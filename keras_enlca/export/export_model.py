@@ -5,11 +5,16 @@ import os
 import tempfile
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.calibration import DEFAULT_CROP_SIZE
+from keras_enlca.export.calibration import DEFAULT_CROP_SIZES
 from keras_enlca.export.calibration import DEFAULT_NUM_CROPS
+from keras_enlca.export.calibration import DEFAULT_PAIR_SIZE
 from keras_enlca.export.calibration import calibration_crops
+from keras_enlca.export.calibration import crop_sizes
 from keras_enlca.export.calibration import default_calibration_dir
+from keras_enlca.export.calibration import read_calibration_images
 from keras_enlca.export.calibration import representative_dataset
+from keras_enlca.export.calibration import selection_pairs
+from keras_enlca.export.float_fallback import pair_drop_measure
 from keras_enlca.export.keras_runner import parameter_count
 from keras_enlca.export.metadata import FORMATS
 from keras_enlca.export.metadata import QUANTIZATIONS
@@ -20,17 +25,20 @@ from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import export_saved_model
 from keras_enlca.export.saved_model import tf_write_error
 from keras_enlca.export.model_runner import model_format
+from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.tflite import ATTENTION_LAYERS
 from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
+from keras_enlca.export.tflite import INTEGER_QUANTIZATIONS
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import export_tflite
 from keras_enlca.export.tflite import image_layer_names
 from keras_enlca.utils.outputs import check_output
+from keras_enlca.export.verify import check_drop
 from keras_enlca.utils.outputs import check_writable
 
 # Bytes per weight an artifact stores at least: a lower bound of its size,
 # to refuse a disk that is too full before converting.
-_MIN_BYTES_PER_WEIGHT = {"none": 4, "float16": 2, "dynamic": 1, "int8": 1}
+_MIN_BYTES_PER_WEIGHT = {"none": 4, "float16": 2, "dynamic": 1, "int8": 1, "int16x8": 1}
 
 
 def base_metadata(model, fmt, scale, tile, quantization, source):
@@ -103,10 +111,12 @@ def export_model(
     float_layers=ATTENTION_LAYERS,
     float_image_layers=True,
     num_calibration_crops=DEFAULT_NUM_CROPS,
-    calibration_crop_size=DEFAULT_CROP_SIZE,
+    calibration_crop_size=DEFAULT_CROP_SIZES,
     verify_tile=None,
     source=None,
     overwrite=False,
+    max_drop=None,
+    report=None,
 ):
     """Exports a Keras super-resolution model and writes its metadata JSON.
 
@@ -116,9 +126,10 @@ def export_model(
         model: a `.keras` path or a `keras.Model`.
         out: the artifact path (`.tflite` file or SavedModel folder).
         format: `"tflite"` or `"savedmodel"`.
-        quantize: TFLite only: `"none"`, `"float16"`, `"dynamic"`, `"int8"`.
-        calibration: int8 only: folder (or image) of calibration images;
-            None for the bundled sample photographs.
+        quantize: TFLite only: `"none"`, `"float16"`, `"dynamic"`, `"int8"`,
+            `"int16x8"`.
+        calibration: int8/int16x8 only: folder (or image) of calibration
+            images; None for the bundled sample photographs.
         tile: None (any input size) or `(height, width)`: fixes the input.
         verify: None, or a folder of HR images: measure the artifact (see
             `verify_artifact`) and store the result in the metadata.
@@ -128,12 +139,21 @@ def export_model(
             (`"attention"`: every attention layer; `()`: none).
         float_image_layers: int8 only: keep the 3-channel output layers in float.
         num_calibration_crops: int8 only: number of calibration crops.
-        calibration_crop_size: int8 only: crop size (the tile when fixed).
+        calibration_crop_size: int8/int16x8: crop size or list of sizes
+            (default `DEFAULT_CROP_SIZES`; the tile when fixed).
         verify_tile: LR tile size used by the verification (default 192).
         source: name of the model in the metadata (default: its path).
         overwrite: replace an earlier artifact at `out` and its JSON (never
             a folder holding anything else); otherwise an existing output
             is an error, found before any work.
+        max_drop: dB. int8: keep float only the layers needed to stay
+            within this PSNR-Y drop, measured on pairs made from the
+            calibration images (`float_fallback`). With `verify`, any
+            format: a drop over it is a `VerificationError`, and the
+            artifact this call wrote is removed.
+        report: int8: a `.csv` or `.json` path for the per-layer table
+            (calibrated range, drop with the layer alone kept float, chosen
+            or not and why); written before verification.
 
     Returns:
         The metadata dict (also written to `<out>.json`).
@@ -154,8 +174,17 @@ def export_model(
     out = os.fspath(out).rstrip("/\\")
     if format == "savedmodel" and quantize != "none":
         raise InputError("--quantize applies to --format tflite only (a SavedModel stays float32).")
-    if calibration is not None and quantize != "int8":
-        raise InputError("--calibration is only used with --quantize int8.")
+    integer = quantize in INTEGER_QUANTIZATIONS
+    if calibration is not None and not integer:
+        raise InputError("--calibration is only used with --quantize int8 or int16x8.")
+    if report is not None and quantize != "int8":
+        raise InputError("--report is only used with --quantize int8.")
+    if max_drop is not None and quantize != "int8" and verify is None:
+        raise InputError("--max-drop needs --quantize int8 (layer choice) or --verify (gate).")
+    if report is not None:
+        from keras_enlca.export.quantization_report import check_report_path
+
+        check_report_path(report)
     if format == "tflite" and not out.lower().endswith(".tflite"):
         raise InputError(f"--out {out}: a TFLite model path must end with .tflite.")
     if format == "savedmodel" and out.lower().endswith((".tflite", ".keras", ".h5", ".json")):
@@ -201,23 +230,35 @@ def export_model(
                                overwrite=overwrite)
         else:
             dataset = None
-            if quantize == "int8":
+            fallback, info = None, {}
+            if integer:
                 folder = calibration if calibration is not None else default_calibration_dir()
-                crop = tile if tile is not None else calibration_crop_size
-                crops = calibration_crops(folder, num_crops=num_calibration_crops,
-                                          crop_size=crop)
+                crop = [tile] if tile is not None else calibration_crop_size
+                images = read_calibration_images(folder)
+                crops = calibration_crops(num_crops=num_calibration_crops, crop_size=crop,
+                                          images=images)
                 dataset = representative_dataset(crops, size=tile)
+                if quantize == "int8" and (max_drop is not None or report is not None):
+                    pairs = selection_pairs(
+                        scale=reference.scale, images=images,
+                        size=min(tile) if tile is not None else DEFAULT_PAIR_SIZE,
+                    )
+                    fallback = {"measure": pair_drop_measure(reference, pairs, reference.scale),
+                                "max_drop": max_drop, "measure_all": report is not None}
+            if quantize == "int8":
                 if float_layers == ATTENTION_LAYERS:
                     float_layers = attention_layer_names(keras_model)
                 metadata["float_ops"] = list(float_ops or [])
                 metadata["float_layers"] = list(float_layers or [])
                 if float_image_layers:
                     metadata["float_layers"] += image_layer_names(keras_model)
+            if integer:
+                sizes = crop_sizes(crop)
                 metadata["calibration"] = {
                     "source": os.path.abspath(folder) if calibration is not None
                     else "bundled sample images",
                     "crops": len(crops),
-                    "crop_size": list(crop) if isinstance(crop, tuple) else [crop, crop],
+                    "crop_size": list(sizes[0]) if len(sizes) == 1 else [list(c) for c in sizes],
                 }
             try:
                 export_tflite(
@@ -231,7 +272,11 @@ def export_model(
                     float_image_layers=float_image_layers,
                     metadata=metadata,
                     source=source,
+                    fallback=fallback,
+                    info=info,
                 )
+                if report is not None:
+                    write_quantization_report(report, info)
             except tf.errors.OpError as error:
                 # The converter's intermediate SavedModel goes to the system's
                 # temporary folder, which can be full when `out`'s is not.
@@ -250,6 +295,7 @@ def export_model(
                 artifact, reference, verify, scale=reference.scale,
                 tile=verify_tile or DEFAULT_TILE,
             )
+            check_drop(metadata["verification"], max_drop, out)
         write_metadata(metadata_path(out), metadata)
     except BaseException:
         if _stat_key(out) != before:  # this call wrote it: no half export stays

@@ -21,10 +21,25 @@ Quantisation modes:
   `float_ops` anywhere (default `SOFTMAX`, `BATCH_MATMUL`), the 3-channel
   layers at both ends of the network (`float_image_layers`: input scaling
   and mean shift, last convolution, skips, output scaling) and the uint8
-  <-> float conversions. This goes through
-  `tf.lite.experimental.QuantizationDebugger` with
-  `QuantizationDebugOptions(denylisted_ops=..., denylisted_nodes=...)` and
-  `get_nondebug_quantized_model()`.
+  <-> float conversions. The model is calibrated once
+  (`quantizer.calibrate`), the calibrated range of every sigmoid input is
+  clamped to where the integer sigmoid saturates
+  (`quantizer.clamp_saturating_ranges`: the cause of most of the loss on
+  the authors' A2N, whose pixel-attention logits span +-17,845), and
+  `quantizer.quantize_calibrated` (the MLIR quantiser that
+  `tf.lite.experimental.QuantizationDebugger` drives, with its
+  `denylisted_ops` / `denylisted_nodes`) makes the integer model. With a
+  `fallback` budget (`enlca export --max-drop`) the float layers besides
+  the attention arithmetic are chosen by measured drop instead
+  (`float_fallback`).
+- `"int16x8"`: int16 activations, int8 weights (TFLite's
+  `EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8`), through
+  TFLite's own 16x8 quantiser with float fallback: ops without a 16x8
+  kernel stay float (measured: DEPTH_TO_SPACE of the EDSR-family
+  upsampler, ENLCA's SQUARE, DIV and L2_NORMALIZATION, the dynamic-shape
+  arithmetic of the resizes); sigmoid inputs clamped on the quantised
+  tensors. NLSN needs `--tile` (its bucket arithmetic on the input size is
+  not calibrated at dynamic sizes: a one-line error says so).
 
   Why: attention arithmetic cannot live on one 8-bit scale per tensor.
   ENLCA's exponentials reach ~1e7 next to the 1e-4 floor and its
@@ -66,6 +81,8 @@ from keras_enlca.utils.native_output import quiet_native_output
 from keras_enlca.utils.sublayers import sublayers
 
 
+# The modes calibrated on images, and their activation type.
+INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16"}
 # TFLite op types left in float32 anywhere in an "int8" model (A2N's
 # attention-dropout softmax, any attention matrix product).
 DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
@@ -190,22 +207,115 @@ def float_node_names(
     return nodes
 
 
-def _quantize_int8(converter, representative_dataset, float_ops, layer_names, whole_layers=()):
-    """int8 conversion through the QuantizationDebugger's denylists."""
+def top_level_layer_names(model):
+    """Names of the model's own layers (the fallback's candidates)."""
+    import keras
+
+    return [layer.name for layer in model.layers
+            if not isinstance(layer, keras.layers.InputLayer)]
+
+
+def _quantize_int8(converter, model, float_ops, layer_names, whole_layers, fallback):
+    """int8 conversion: calibrate once, clamp sigmoid inputs, quantise.
+
+    `fallback` None: `whole_layers` stay float as given. Otherwise a dict
+    with `measure` and `max_drop` (and `measure_all`): the float layers
+    are chosen by `float_fallback.choose_float_layers`. Returns
+    `(content, info)`.
+    """
+    from keras_enlca.export.float_fallback import choose_float_layers
+    from keras_enlca.export.float_fallback import layer_nodes
+    from keras_enlca.export.quantizer import calibrate
+    from keras_enlca.export.quantizer import clamp_saturating_ranges
+    from keras_enlca.export.quantizer import quantize_calibrated
+
+    calibrated, clamped = clamp_saturating_ranges(calibrate(converter), "int8")
+    info = {"clamped_ranges": clamped}
+
+    def quantize(nodes):
+        return quantize_calibrated(calibrated, "int8", nodes, float_ops)
+
+    # Structural float: the uint8 conversions, the attention arithmetic.
+    required = float_node_names(calibrated, layer_names)
+    if fallback is None:
+        nodes = float_node_names(calibrated, layer_names, whole_layers=whole_layers)
+        info["float_layers"] = [
+            {"layer": name, "reason": "attention arithmetic (exp, division, softmax)"}
+            for name in layer_names
+        ] + [{"layer": name, "reason": "image end (default float_image_layers)"}
+             for name in whole_layers]
+        return quantize(nodes), info
+    groups = layer_nodes(calibrated, top_level_layer_names(model))
+    result = choose_float_layers(
+        quantize, fallback["measure"], groups, required=required,
+        max_drop=fallback["max_drop"], measure_all=fallback.get("measure_all", False),
+    )
+    ranges = _layer_ranges(calibrated, groups)
+    for row in result["table"]:
+        row["calibrated_range"] = ranges.get(row["layer"])
+    info["float_layers"] = [
+        {"layer": name, "reason": "attention arithmetic (exp, division, softmax)"}
+        for name in layer_names
+    ] + [{"layer": row["layer"], "reason": row["reason"]}
+         for row in result["table"] if row["kept_float"]]
+    info["fallback"] = {key: value for key, value in result.items() if key != "content"}
+    return result["content"], info
+
+
+def _layer_ranges(calibrated, groups):
+    """`{layer: [min, max]}` of the calibrated ranges of its op outputs."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAsModel(calibrated, 0)
+    graph = model.Subgraphs(0)
+    ranges = {}
+    for i in range(graph.TensorsLength()):
+        tensor = graph.Tensors(i)
+        q = tensor.Quantization()
+        if q is None or q.MinLength() == 0:
+            continue
+        ranges[tensor.Name().decode()] = (float(q.MinAsNumpy().min()),
+                                          float(q.MaxAsNumpy().max()))
+    out = {}
+    for layer, nodes in groups.items():
+        values = [ranges[n] for n in nodes if n in ranges]
+        if values:
+            out[layer] = [min(v[0] for v in values), max(v[1] for v in values)]
+    return out
+
+
+def _quantize_int16x8(converter):
+    """16x8 conversion (int16 activations, int8 weights), float fallback.
+
+    The MLIR quantiser that `_quantize_int8` uses cannot make 16x8 models
+    here (its int16 convolutions get a non-zero output zero point, which
+    LiteRT refuses), so this is TFLite's own 16x8 path: ops without a 16x8
+    kernel stay float (`TFLITE_BUILTINS` next to the 16x8 op set), with no
+    per-node choice. The calibrated ranges of sigmoid inputs are clamped
+    afterwards on the quantised tensors (`clamp_saturating_scales`).
+    """
     import tensorflow as tf
 
-    debug = tf.lite.experimental
-    debugger = debug.QuantizationDebugger(
-        converter=converter,
-        debug_dataset=representative_dataset,
-        debug_options=debug.QuantizationDebugOptions(denylisted_ops=list(float_ops)),
-    )
-    nodes = float_node_names(debugger.calibrated_model, layer_names, whole_layers=whole_layers)
-    if nodes:
-        debugger.options = debug.QuantizationDebugOptions(
-            denylisted_ops=list(float_ops), denylisted_nodes=nodes
-        )
-    return debugger.get_nondebug_quantized_model()
+    from keras_enlca.export.quantizer import clamp_saturating_scales
+
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+        tf.lite.OpsSet.TFLITE_BUILTINS,
+    ]
+    try:
+        content = bytes(converter.convert())
+    except RuntimeError as error:
+        found = re.search(r"Failed for tensor (\S+)", str(error))
+        if "dynamic tensors" not in str(error) or not found:
+            raise
+        # NLSN's bucket arithmetic on the input size (e.g. `Minimum`) is
+        # data at dynamic sizes, which this quantiser cannot calibrate.
+        raise InputError(
+            f"--quantize int16x8: TFLite's 16x8 quantiser cannot handle "
+            f"{found.group(1)}, computed from the input size; export with --tile H W."
+        ) from None
+    content, clamped = clamp_saturating_scales(content, "int16")
+    return content, {"clamped_ranges": clamped}
 
 
 def convert_to_tflite(
@@ -217,6 +327,8 @@ def convert_to_tflite(
     float_layers=ATTENTION_LAYERS,
     float_image_layers=True,
     source="model",
+    fallback=None,
+    info=None,
 ):
     """Converts `model` to a `.tflite` flatbuffer (bytes) with uint8 I/O.
 
@@ -239,6 +351,15 @@ def convert_to_tflite(
             after the `/ 255` of the uint8 input are not requantised (the
             quantiser mis-scales that pair: an all-zero bilinear skip).
         source: name of the model used in error messages.
+        fallback: for `"int8"`, None (the float layers above), or a dict
+            `{"measure": callable, "max_drop": dB}` (optional
+            `"measure_all"`): the layers kept float besides the attention
+            arithmetic are chosen by measured drop
+            (`float_fallback.choose_float_layers`; `float_image_layers`
+            is then ignored).
+        info: a dict filled with what the integer modes did:
+            `clamped_ranges`, `float_layers` (`{"layer", "reason"}`),
+            `fallback` (the measured table and steps).
 
     Returns:
         The flatbuffer bytes (input `images` uint8 `(1, h, w, 3)`, output
@@ -252,8 +373,11 @@ def convert_to_tflite(
 
     if quantize not in QUANTIZATIONS:
         raise InputError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}.")
-    if quantize == "int8" and representative_dataset is None:
-        raise InputError("int8 quantisation needs calibration images (a representative dataset).")
+    if quantize in ("int8", "int16x8") and representative_dataset is None:
+        raise InputError(
+            f"{quantize} quantisation needs calibration images (a representative dataset)."
+        )
+    info = {} if info is None else info
     if float_layers == ATTENTION_LAYERS:
         float_layers = attention_layer_names(model)
     tile = check_tile(tile)
@@ -269,16 +393,20 @@ def convert_to_tflite(
             converter.target_spec.supported_types = [tf.float16]
         elif quantize == "dynamic":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        elif quantize == "int8":
+        elif quantize in ("int8", "int16x8"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
             converter.representative_dataset = representative_dataset
         try:
             with quiet_native_output():
                 if quantize == "int8":
-                    content = _quantize_int8(
-                        converter, representative_dataset, float_ops or (), float_layers or (),
-                        image_layer_names(model) if float_image_layers else (),
+                    content, done = _quantize_int8(
+                        converter, model, float_ops or (), float_layers or (),
+                        image_layer_names(model) if float_image_layers else (), fallback,
                     )
+                    info.update(done)
+                elif quantize == "int16x8":
+                    content, done = _quantize_int16x8(converter)
+                    info.update(done)
                 else:
                     content = converter.convert()
         except ConverterError as error:
@@ -289,6 +417,43 @@ def convert_to_tflite(
     content = bytes(content)
     check_builtin_only(content, source)
     return content
+
+
+def finite_json(value):
+    """`value` with every non-finite float (a failed measurement) as None."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
+
+
+def quantization_metadata(info):
+    """The metadata fields of an integer export from `convert_to_tflite`'s info.
+
+    `float_layers` (names), `float_layer_reasons` (`{layer: why}`),
+    `clamped_ranges` (sigmoid
+    inputs whose calibrated range was clamped) and, with `--max-drop`,
+    `fallback` (`max_drop`, `integer_drop`, `drop`, `reached`, `steps`);
+    the per-layer table goes to `--report`.
+    """
+    if not info:
+        return {}
+    info = finite_json(info)
+    out = {}
+    if "float_layers" in info:
+        out["float_layers"] = [row["layer"] for row in info["float_layers"]]
+        out["float_layer_reasons"] = {row["layer"]: row["reason"] for row in info["float_layers"]}
+    if "clamped_ranges" in info:
+        out["clamped_ranges"] = info["clamped_ranges"]
+    if "fallback" in info:
+        out["fallback"] = {key: value for key, value in info["fallback"].items()
+                           if key != "table"}
+    return out
 
 
 def export_tflite(
@@ -302,6 +467,8 @@ def export_tflite(
     float_image_layers=True,
     metadata=None,
     source="model",
+    fallback=None,
+    info=None,
 ):
     """Exports `model` to a `.tflite` file with uint8 input and output.
 
@@ -334,8 +501,11 @@ def export_tflite(
         float_layers=float_layers,
         float_image_layers=float_image_layers,
         source=source,
+        fallback=fallback,
+        info=info,
     )
     if metadata is not None:
+        metadata.update(quantization_metadata(info))
         content = embed_tflite_metadata(content, metadata)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

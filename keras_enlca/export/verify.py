@@ -123,3 +123,15 @@ def verify_artifact(
     result["psnr_y_drop"] = result["psnr_y_keras_vs_hr"] - result["psnr_y_artifact_vs_hr"]
     result["per_image"] = per_image
     return result
+
+
+def check_drop(result, max_drop, path):
+    """Raises `VerificationError` when `result`'s drop exceeds `max_drop`.
+
+    `result` is a `verify_artifact` dict; `max_drop` None checks nothing.
+    """
+    from keras_enlca.export.verification_error import VerificationError
+
+    if max_drop is None or result["psnr_y_drop"] <= float(max_drop):
+        return
+    raise VerificationError(path, result["psnr_y_drop"], float(max_drop), result["images"])

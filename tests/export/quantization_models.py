@@ -1,0 +1,63 @@
+"""Small Keras models that are easy or hard to quantise, for the export tests.
+
+Both upscale x2 by bilinear interpolation through two 1x1 convolutions that
+pass the image on (identity weights), so that the float model is a fixed,
+sensible upscaler. The hard one's first convolution also writes a ninth
+channel that is 10,000 everywhere (a huge bias), which the second one
+ignores: one 8-bit scale per tensor then has a step of ~40 for values in
+[0, 1], and the image is lost unless that layer stays float.
+"""
+
+import keras
+import numpy as np
+
+from keras_enlca.layers.resize_upsampling import ResizeUpsampling
+
+HUGE = 1.0e4
+
+
+@keras.saving.register_keras_serializable(package="keras_enlca_tests")
+class SpikyBlock(keras.layers.Layer):
+    """1x1 conv to 9 channels (the ninth = `spike`), then 1x1 conv back to 3.
+
+    Args:
+        spike: the constant of the ninth channel (0 for an easy block).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: `(batch, height, width, 3)`.
+    """
+
+    def __init__(self, spike=HUGE, **kwargs):
+        super().__init__(**kwargs)
+        self.spike = float(spike)
+        self.wide = keras.layers.Conv2D(9, 1, name="wide")
+        self.narrow = keras.layers.Conv2D(3, 1, name="narrow")
+
+    def build(self, input_shape):
+        self.wide.build(input_shape)
+        self.narrow.build(tuple(input_shape[:-1]) + (9,))
+        kernel = np.zeros((1, 1, 3, 9), "float32")
+        kernel[0, 0, np.arange(3), np.arange(3)] = 1.0
+        bias = np.zeros(9, "float32")
+        bias[8] = self.spike
+        self.wide.set_weights([kernel, bias])
+        back = np.zeros((1, 1, 9, 3), "float32")
+        back[0, 0, np.arange(3), np.arange(3)] = 1.0
+        self.narrow.set_weights([back, np.zeros(3, "float32")])
+
+    def call(self, inputs):
+        return self.narrow(self.wide(inputs))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"spike": self.spike})
+        return config
+
+
+def upscaler(spike):
+    """`lr -> bilinear x2 (SpikyBlock(spike)(lr))`, a Keras functional model."""
+    inputs = keras.Input((None, None, 3), name="lr_image")
+    x = SpikyBlock(spike, name="spiky")(inputs)
+    x = ResizeUpsampling(2, interpolation="bilinear", name="upsample")(x)
+    return keras.Model(inputs, x, name="toy")
