@@ -218,7 +218,7 @@ def export_model(
         source = os.path.abspath(reference.path) if os.path.exists(reference.path) else reference.path
     if os.path.abspath(out) == os.path.abspath(reference.path):
         raise InputError(f"--out {out}: would overwrite the model being exported.")
-    check_writable(out, option="--out", needed_bytes=_MIN_BYTES_PER_WEIGHT[quantize]
+    check_writable(out, option="--out", needed_bytes=_MIN_BYTES_PER_WEIGHT.get(quantize, 1)
                    * keras_model.count_params())
     import tensorflow as tf
 
