@@ -21,8 +21,10 @@ def check_model_output(output, checkpoint=None, overwrite=False, option=None):
     output = os.fspath(output)
     if not output.endswith(".keras"):
         raise InputError(f"{output}: the output must be a .keras file.")
-    if checkpoint is not None and os.path.exists(os.fspath(checkpoint)) and (
-        os.path.realpath(output) == os.path.realpath(os.fspath(checkpoint))
+    if (
+        checkpoint is not None
+        and os.path.exists(os.fspath(checkpoint))
+        and (os.path.realpath(output) == os.path.realpath(os.fspath(checkpoint)))
     ):
         raise InputError(f"{output}: would overwrite the checkpoint being converted.")
     return check_output(output, overwrite=overwrite, option=option)

@@ -218,8 +218,8 @@ def export_model(
         source = os.path.abspath(reference.path) if os.path.exists(reference.path) else reference.path
     if os.path.abspath(out) == os.path.abspath(reference.path):
         raise InputError(f"--out {out}: would overwrite the model being exported.")
-    check_writable(out, option="--out", needed_bytes=_MIN_BYTES_PER_WEIGHT.get(quantize, 1)
-                   * keras_model.count_params())
+    per_weight = _MIN_BYTES_PER_WEIGHT.get(quantize, 1)
+    check_writable(out, option="--out", needed_bytes=per_weight * keras_model.count_params())
     import tensorflow as tf
 
     metadata = base_metadata(keras_model, format, reference.scale, tile, quantize, source)

@@ -10,7 +10,6 @@ import time
 from keras_enlca.utils.outputs import OutputError
 from keras_enlca.utils.outputs import write_error
 
-
 # A temporary left by an interrupted write older than this is debris.
 STALE_AFTER_SECONDS = 600
 
@@ -90,10 +89,15 @@ def _replace_folder(tmp, path, overwrite):
     """
     if os.path.isdir(path) and os.listdir(path):
         if not overwrite:
-            raise OutputError(f"{path}: the folder exists and is not empty; not replaced.")
+            raise OutputError(
+                f"{path}: the folder exists and is not empty; not replaced."
+            )
         stem = os.path.basename(path)
-        old = tempfile.mkdtemp(prefix=f".{stem}.", suffix=".old",
-                               dir=os.path.dirname(os.path.abspath(path)))
+        old = tempfile.mkdtemp(
+            prefix=f".{stem}.",
+            suffix=".old",
+            dir=os.path.dirname(os.path.abspath(path)),
+        )
         os.rmdir(old)
         os.replace(path, old)
         try:
@@ -146,7 +150,9 @@ def atomic_path(path, is_dir=False, overwrite=False):
             tmp = tempfile.mkdtemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
             os.rmdir(tmp)
         else:
-            fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder)
+            fd, tmp = tempfile.mkstemp(
+                prefix=f".{stem}.", suffix=f".tmp{ext}", dir=folder
+            )
             os.close(fd)
             os.remove(tmp)
         yield tmp

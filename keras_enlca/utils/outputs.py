@@ -70,7 +70,9 @@ def check_writable(path, option=None, needed_bytes=0):
         os.close(fd)
         os.remove(probe)
     except OSError as error:
-        raise OutputError(f"{where}: cannot write in {parent} ({_reason(error)}).") from None
+        raise OutputError(
+            f"{where}: cannot write in {parent} ({_reason(error)})."
+        ) from None
     try:
         stats = os.statvfs(parent)
     except (OSError, AttributeError):  # no statvfs on Windows
@@ -78,7 +80,11 @@ def check_writable(path, option=None, needed_bytes=0):
     if stats.f_blocks == 0:  # a file system that reports no sizes (FUSE, ...)
         return
     # Root may also use the blocks reserved for it.
-    blocks = stats.f_bfree if hasattr(os, "geteuid") and os.geteuid() == 0 else stats.f_bavail
+    blocks = (
+        stats.f_bfree
+        if hasattr(os, "geteuid") and os.geteuid() == 0
+        else stats.f_bavail
+    )
     free = blocks * stats.f_frsize
     if free == 0 or free < needed_bytes:
         error = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -95,8 +101,15 @@ def _is_current_folder_or_above(path):
     return here == target or here.startswith(target.rstrip(os.sep) + os.sep)
 
 
-def check_output(path, overwrite=False, folder=False, artifact_entries=None,
-                 sidecars=(), option=None, needed_bytes=0):
+def check_output(
+    path,
+    overwrite=False,
+    folder=False,
+    artifact_entries=None,
+    sidecars=(),
+    option=None,
+    needed_bytes=0,
+):
     """Checks that a command may write its output at `path`; returns the path.
 
     This is the rule every command applies before doing any work:
@@ -150,33 +163,39 @@ def check_output(path, overwrite=False, folder=False, artifact_entries=None,
     if os.path.lexists(path):
         if folder:
             if not os.path.isdir(path):
-                raise OutputError(f"{where}: a file of that name exists; the output is a folder.")
+                raise OutputError(
+                    f"{where}: a file of that name exists; the output is a folder."
+                )
             entries = sorted(os.listdir(path))
             if entries and not overwrite:
                 raise OutputError(
-                    f"{where}: the folder exists and is not empty; choose a new name, or pass "
-                    "--overwrite to replace an earlier export there."
+                    f"{where}: the folder exists and is not empty; choose a new name, "
+                    "or pass --overwrite to replace an earlier export there."
                 )
             foreign = [e for e in entries if e not in (artifact_entries or ())]
             if foreign:
                 shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
                 raise OutputError(
-                    f"{where}: holds files that are not part of the output ({shown}); it is "
-                    "not replaced, even with --overwrite."
+                    f"{where}: holds files that are not part of the output ({shown}); "
+                    "it is not replaced, even with --overwrite."
                 )
         else:
             if os.path.isdir(path):
                 raise OutputError(f"{where}: is a folder; the output is a file.")
             if not overwrite:
-                raise OutputError(f"{where}: already exists; pass --overwrite to replace it.")
+                raise OutputError(
+                    f"{where}: already exists; pass --overwrite to replace it."
+                )
     for sidecar in sidecars:
         sidecar = os.fspath(sidecar)
         if os.path.isdir(sidecar):
-            raise OutputError(f"{sidecar}: is a folder; it would be the metadata of {path}.")
+            raise OutputError(
+                f"{sidecar}: is a folder; it would be the metadata of {path}."
+            )
         if os.path.lexists(sidecar) and not overwrite:
             raise OutputError(
-                f"{sidecar}: already exists (the metadata of {path}); pass --overwrite to "
-                "replace it."
+                f"{sidecar}: already exists (the metadata of {path}); "
+                "pass --overwrite to replace it."
             )
     check_writable(path, option=option, needed_bytes=needed_bytes)
     for written in [path, *sidecars]:
@@ -200,13 +219,16 @@ def check_output_files(paths, overwrite=False, option=None):
     paths = [os.fspath(p) for p in paths]
     for path in paths:
         if os.path.isdir(path):
-            raise OutputError(f"{_describe(path, option)}: is a folder; the output is a file.")
+            raise OutputError(
+                f"{_describe(path, option)}: is a folder; the output is a file."
+            )
     existing = [p for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
         first = _describe(existing[0], option)
         if len(existing) > 1:
             raise OutputError(
-                f"{first}: already exists (and {len(existing) - 1} more of the outputs); "
+                f"{first}: already exists "
+                f"(and {len(existing) - 1} more of the outputs); "
                 "pass --overwrite to replace them."
             )
         raise OutputError(f"{first}: already exists; pass --overwrite to replace it.")

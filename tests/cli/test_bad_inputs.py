@@ -96,7 +96,9 @@ def checkpoint(files):
         from keras_enlca.convert.layout import reference_layout
         from tests.convert.common import random_state_dict
 
-        layout = reference_layout("a2n", 3, num_blocks=1, features=8, upsample_features=8)
+        layout = reference_layout(
+            "a2n", 3, num_blocks=1, features=8, upsample_features=8
+        )
         state_dict = random_state_dict(layout, np.random.default_rng(0))
         torch.save(state_dict, path, _use_new_zipfile_serialization=False)
         truncate(path, files["root"] / "truncated.pt")
@@ -108,15 +110,29 @@ def checkpoint(files):
 CASES = [
     # upscale: models
     ("upscale {missing.tflite} {png} -o {out}", "missing.tflite", "no such model file"),
-    ("upscale {empty.tflite} {png} -o {out}", "empty.tflite", "not a TFLite flatbuffer"),
-    ("upscale {truncated.tflite} {png} -o {out}", "truncated.tflite",
-     "not a complete TFLite model"),
+    (
+        "upscale {empty.tflite} {png} -o {out}",
+        "empty.tflite",
+        "not a TFLite flatbuffer",
+    ),
+    (
+        "upscale {truncated.tflite} {png} -o {out}",
+        "truncated.tflite",
+        "not a complete TFLite model",
+    ),
     ("upscale {text.keras} {png} -o {out}", "text.keras", "not a .keras model"),
-    ("upscale {truncated.keras} {png} -o {out}", "truncated.keras", "not a .keras model"),
+    (
+        "upscale {truncated.keras} {png} -o {out}",
+        "truncated.keras",
+        "not a .keras model",
+    ),
     ("upscale {empty.keras} {png} -o {out}", "empty.keras", "this one is empty"),
     ("upscale {empty_dir} {png} -o {out}", "empty_dir", "not a SavedModel"),
-    ("upscale {broken_savedmodel} {png} -o {out}", "broken_savedmodel",
-     "cannot load the SavedModel"),
+    (
+        "upscale {broken_savedmodel} {png} -o {out}",
+        "broken_savedmodel",
+        "cannot load the SavedModel",
+    ),
     ("upscale {notes.txt} {png} -o {out}", "notes.txt", "unknown model format"),
     # upscale: images and options
     ("upscale {tflite} {missing.png} -o {out}", "missing.png", "no such image file"),
@@ -124,14 +140,36 @@ CASES = [
     ("upscale {tflite} {text.png} -o {out}", "text.png", "Cannot read image"),
     ("upscale {tflite} {truncated.png} -o {out}", "truncated.png", "Cannot read image"),
     ("upscale {tflite} {notes.txt} -o {out}", "notes.txt", "not an image file"),
-    ("upscale {tflite} {empty_dir} -o {out}", "empty_dir", "the folder holds no images"),
-    ("upscale {tflite} {png} -o {out} --scale 3", "tflite", "is a x2 model, but --scale 3"),
-    ("upscale {tflite} {png} -o {out} --tile 1", "--tile 1", "tiles must be at least 16"),
-    ("upscale {tflite} {png} -o {out} --tile 16 --overlap 8", "--overlap 8",
-     "smaller than half the tile (--tile 16)"),
-    ("upscale {tflite} {png} -o {out} --tile 0 --overlap 4", "--overlap",
-     "only used with --tile"),
-    ("upscale {tflite} {png} -o {notes.txt}", "notes.txt", "is a file; give an output folder"),
+    (
+        "upscale {tflite} {empty_dir} -o {out}",
+        "empty_dir",
+        "the folder holds no images",
+    ),
+    (
+        "upscale {tflite} {png} -o {out} --scale 3",
+        "tflite",
+        "is a x2 model, but --scale 3",
+    ),
+    (
+        "upscale {tflite} {png} -o {out} --tile 1",
+        "--tile 1",
+        "tiles must be at least 16",
+    ),
+    (
+        "upscale {tflite} {png} -o {out} --tile 16 --overlap 8",
+        "--overlap 8",
+        "smaller than half the tile (--tile 16)",
+    ),
+    (
+        "upscale {tflite} {png} -o {out} --tile 0 --overlap 4",
+        "--overlap",
+        "only used with --tile",
+    ),
+    (
+        "upscale {tflite} {png} -o {notes.txt}",
+        "notes.txt",
+        "is a file; give an output folder",
+    ),
     ("upscale {tflite} {png} -o {png}", "photo.png", "is a file"),
     # eval
     ("eval {missing.tflite} {hr} --scale 2", "missing.tflite", "not found"),
@@ -144,21 +182,40 @@ CASES = [
     ("eval {keras} {hr} --scale 3", "keras", "x2 model, but --scale 3"),
     ("eval {keras} {hr} --scale 5", "5", "Unsupported scale"),
     ("eval {keras} {hr} --tile 1", "--tile 1", "tiles must be at least 16"),
-    ("eval {keras} {hr} --tile 16 --overlap 8", "--overlap 8",
-     "smaller than half the tile (--tile 16)"),
+    (
+        "eval {keras} {hr} --tile 16 --overlap 8",
+        "--overlap 8",
+        "smaller than half the tile (--tile 16)",
+    ),
     ("eval {keras} {hr} --overlap 8", "--overlap", "only used with --tile"),
     ("eval {keras} {hr} --json {existing.json}", "existing.json", "already exists"),
-    ("eval {keras} {hr} --json {notes.txt}/r.json", "notes.txt", "is a file, not a folder"),
-    ("eval {keras} {hr} --save-images {saved}", "saved/hr/a_x2_SR.png", "already exists"),
+    (
+        "eval {keras} {hr} --json {notes.txt}/r.json",
+        "notes.txt",
+        "is a file, not a folder",
+    ),
+    (
+        "eval {keras} {hr} --save-images {saved}",
+        "saved/hr/a_x2_SR.png",
+        "already exists",
+    ),
     # score
     ("score {missing.png} {hr} --scale 2", "missing.png", "not found"),
     ("score {empty_dir} {hr} --scale 2", "empty_dir", "No images"),
     ("score {sr_truncated} {hr} --scale 2", "sr_truncated/a.png", "Cannot read image"),
     ("score {sr_text} {hr} --scale 2", "sr_text/a.png", "Cannot read image"),
-    ("score {sr} {hr_with_truncated.png} --scale 2", "truncated.png", "No SR image for HR"),
+    (
+        "score {sr} {hr_with_truncated.png} --scale 2",
+        "truncated.png",
+        "No SR image for HR",
+    ),
     ("score {sr_small} {hr} --scale 2", "a.png", ""),
     ("score {sr} {hr} --scale 5", "5", "Unsupported scale"),
-    ("score {sr} {hr} --scale 2 --json {existing.json}", "existing.json", "already exists"),
+    (
+        "score {sr} {hr} --scale 2 --json {existing.json}",
+        "existing.json",
+        "already exists",
+    ),
     # info
     ("info {missing.tflite}", "missing.tflite", "no such model file"),
     ("info {empty.tflite}", "empty.tflite", "not a TFLite flatbuffer"),
@@ -170,32 +227,78 @@ CASES = [
     # export
     ("export {missing.keras} -o {out}/m.tflite", "missing.keras", "no such model file"),
     ("export {text.keras} -o {out}/m.tflite", "text.keras", "not a .keras model"),
-    ("export {truncated.keras} -o {out}/m.tflite", "truncated.keras", "not a .keras model"),
-    ("export {truncated.tflite} -o {out}/m.tflite", "truncated.tflite",
-     "export needs the .keras model"),
+    (
+        "export {truncated.keras} -o {out}/m.tflite",
+        "truncated.keras",
+        "not a .keras model",
+    ),
+    (
+        "export {truncated.tflite} -o {out}/m.tflite",
+        "truncated.tflite",
+        "export needs the .keras model",
+    ),
     ("export {keras} --scale 4 -o {out}/m.tflite", "keras", "x2 model, but --scale 4"),
     ("export {keras} -o {existing.tflite}", "existing.tflite", "already exists"),
     ("export {keras} --format savedmodel -o {full_dir}", "full_dir", "not empty"),
-    ("export {keras} --format savedmodel -o {full_dir} --overwrite", "full_dir",
-     "not part of the output (notes.txt)"),
+    (
+        "export {keras} --format savedmodel -o {full_dir} --overwrite",
+        "full_dir",
+        "not part of the output (notes.txt)",
+    ),
     ("export {keras} -o {out}/m.keras", "m.keras", "must end with .tflite"),
-    ("export {keras} --quantize int8 --calibration {empty_dir} -o {out}/m.tflite",
-     "empty_dir", "holds no images"),
-    ("export {keras} --verify {empty_dir} -o {out}/m.tflite", "empty_dir", "holds no images"),
+    (
+        "export {keras} --quantize int8 --calibration {empty_dir} -o {out}/m.tflite",
+        "empty_dir",
+        "holds no images",
+    ),
+    (
+        "export {keras} --verify {empty_dir} -o {out}/m.tflite",
+        "empty_dir",
+        "holds no images",
+    ),
     ("export {keras} -o {notes.txt}/m.tflite", "notes.txt", "is a file, not a folder"),
     # convert
-    ("convert {missing.pt} --arch a2n -o {out}/m.keras", "missing.pt", "no such checkpoint"),
-    ("convert {empty.pt} --arch a2n -o {out}/m.keras", "empty.pt", "not a PyTorch checkpoint"),
-    ("convert {text.pt} --arch a2n -o {out}/m.keras", "text.pt", "not a PyTorch checkpoint"),
-    ("convert {truncated.pt} --arch a2n -o {out}/m.keras", "truncated.pt",
-     "not a PyTorch checkpoint"),
-    ("convert {tflite} --arch a2n -o {out}/m.keras", "tflite", "not a PyTorch checkpoint"),
-    ("convert {checkpoint} --arch a2n --scale 4 -o {out}/m.keras", "aan_x3.pt",
-     "--scale 4 does not match"),
+    (
+        "convert {missing.pt} --arch a2n -o {out}/m.keras",
+        "missing.pt",
+        "no such checkpoint",
+    ),
+    (
+        "convert {empty.pt} --arch a2n -o {out}/m.keras",
+        "empty.pt",
+        "not a PyTorch checkpoint",
+    ),
+    (
+        "convert {text.pt} --arch a2n -o {out}/m.keras",
+        "text.pt",
+        "not a PyTorch checkpoint",
+    ),
+    (
+        "convert {truncated.pt} --arch a2n -o {out}/m.keras",
+        "truncated.pt",
+        "not a PyTorch checkpoint",
+    ),
+    (
+        "convert {tflite} --arch a2n -o {out}/m.keras",
+        "tflite",
+        "not a PyTorch checkpoint",
+    ),
+    (
+        "convert {checkpoint} --arch a2n --scale 4 -o {out}/m.keras",
+        "aan_x3.pt",
+        "--scale 4 does not match",
+    ),
     ("convert {checkpoint} --arch edsr -o {out}/m.keras", "aan_x3.pt", "--arch edsr"),
-    ("convert {checkpoint} --arch a2n --scale 3 -o {existing.json}", "existing.json",
-     "must be a .keras file"),
-    ("convert {checkpoint} --arch a2n --scale 3 -o {keras}", "edsr.keras", "already exists"),
+    (
+        "convert {checkpoint} --arch a2n --scale 3 -o {existing.json}",
+        "existing.json",
+        "must be a .keras file",
+    ),
+    (
+        "convert {checkpoint} --arch a2n --scale 3 -o {keras}",
+        "edsr.keras",
+        "already exists",
+    ),
 ]
 
 
@@ -226,7 +329,11 @@ def test_a_bad_input_is_one_line_naming_it(files, template, named, fragment):
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     line = lines[0]
-    assert line.startswith("Error: ") and "Traceback" not in line and "ENLCA_DEBUG" not in line
+    assert (
+        line.startswith("Error: ")
+        and "Traceback" not in line
+        and "ENLCA_DEBUG" not in line
+    )
     assert named in line and fragment in line, line
     if os.environ.get("ENLCA_SHOW_TABLE"):
         print(f"\nTABLE {template} -> {line}")
@@ -253,19 +360,35 @@ def test_unusual_but_valid_images_are_upscaled(files, tmp_path, kind):
     elif kind == "16-bit":
         Image.fromarray(photo[..., 1].astype(np.uint16) * 257).save(path)
     else:
-        Image.fromarray(np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])).save(path)
+        Image.fromarray(
+            np.dstack([photo, np.full(photo.shape[:2], 128, np.uint8)])
+        ).save(path)
     out = tmp_path / "out"
-    result = CliRunner().invoke(cli, ["upscale", str(files["tflite"]), str(path), "-o", str(out)])
+    result = CliRunner().invoke(
+        cli, ["upscale", str(files["tflite"]), str(path), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert read_image(out / path.name).shape == (48, 60, 3)
 
 
 def test_eval_and_upscale_share_the_tile_rule(files, tmp_path):
     """`eval --tile 16` no longer fails on the default --overlap 32; both adapt it."""
-    result = CliRunner().invoke(cli, ["eval", str(files["keras"]), str(files["hr"]),
-                                      "--tile", "16", "--no-bicubic"])
+    result = CliRunner().invoke(
+        cli,
+        ["eval", str(files["keras"]), str(files["hr"]), "--tile", "16", "--no-bicubic"],
+    )
     assert result.exit_code == 0, result.output
     assert "tile 16, overlap 7" in result.output
-    result = CliRunner().invoke(cli, ["upscale", str(files["keras"]), str(files["png"]),
-                                      "-o", str(tmp_path / "o"), "--tile", "16"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "upscale",
+            str(files["keras"]),
+            str(files["png"]),
+            "-o",
+            str(tmp_path / "o"),
+            "--tile",
+            "16",
+        ],
+    )
     assert result.exit_code == 0, result.output

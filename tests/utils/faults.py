@@ -102,11 +102,18 @@ def limit_file_size(limit_bytes):
 
 def run_cli_limited(args, limit_bytes, env=None, timeout=300):
     """`enlca ARGS` in a child process whose files may not exceed `limit_bytes`."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **{k: str(v) for k, v in (env or {}).items()})
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        **{k: str(v) for k, v in (env or {}).items()},
+    )
     env.pop("ENLCA_DEBUG", None)
     return subprocess.run(
         [sys.executable, "-m", "keras_enlca.cli.main", *map(str, args)],
-        capture_output=True, text=True, env=env, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
         preexec_fn=limit_file_size(limit_bytes),
     )
 

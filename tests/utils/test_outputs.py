@@ -29,7 +29,10 @@ def test_an_existing_file_needs_overwrite(tmp_path):
     out.write_bytes(b"old")
     with pytest.raises(OutputError) as caught:
         check_output(out, option="--out")
-    assert str(caught.value) == f"--out {out}: already exists; pass --overwrite to replace it."
+    assert (
+        str(caught.value)
+        == f"--out {out}: already exists; pass --overwrite to replace it."
+    )
     assert isinstance(caught.value, InputError) and isinstance(caught.value, OSError)
     assert check_output(out, overwrite=True) == str(out)
     (tmp_path / "dir.tflite").mkdir()
@@ -41,7 +44,9 @@ def test_an_existing_file_needs_overwrite(tmp_path):
 def test_a_sidecar_counts_as_part_of_the_output(tmp_path):
     out, sidecar = tmp_path / "m.tflite", tmp_path / "m.tflite.json"
     sidecar.write_text("{}")
-    with pytest.raises(OutputError, match=r"m.tflite.json: already exists \(the metadata of"):
+    with pytest.raises(
+        OutputError, match=r"m.tflite.json: already exists \(the metadata of"
+    ):
         check_output(out, sidecars=[sidecar])
     assert check_output(out, sidecars=[sidecar], overwrite=True) == str(out)
     sidecar.unlink()
@@ -56,8 +61,11 @@ def test_a_folder_output_replaces_only_an_earlier_artifact(tmp_path, monkeypatch
     assert check_output(folder, folder=True) == str(folder)  # empty: fine
     (folder / "saved_model.pb").write_bytes(b"pb")
     (folder / "variables").mkdir()
-    with pytest.raises(OutputError, match="the folder exists and is not empty; choose a new "
-                       "name, or pass --overwrite"):
+    with pytest.raises(
+        OutputError,
+        match="the folder exists and is not empty; choose a new "
+        "name, or pass --overwrite",
+    ):
         check_output(folder, folder=True, artifact_entries=ENTRIES)
     assert check_output(folder, folder=True, artifact_entries=ENTRIES, overwrite=True)
     (folder / "notes.txt").write_text("precious")
@@ -68,7 +76,9 @@ def test_a_folder_output_replaces_only_an_earlier_artifact(tmp_path, monkeypatch
         "replaced, even with --overwrite."
     )
     (tmp_path / "file").write_text("x")
-    with pytest.raises(OutputError, match="a file of that name exists; the output is a folder"):
+    with pytest.raises(
+        OutputError, match="a file of that name exists; the output is a folder"
+    ):
         check_output(tmp_path / "file", folder=True, overwrite=True)
     # `-o .` (and any folder above the current one) is never an output folder,
     # even an empty one.
@@ -106,8 +116,10 @@ def test_many_files_at_once(tmp_path):
 
 
 def test_write_error_names_the_final_path():
-    error = write_error("out/m.tflite", OSError(errno.ENOSPC, os.strerror(errno.ENOSPC),
-                                                "out/.m.abc.tmp.tflite"))
+    error = write_error(
+        "out/m.tflite",
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "out/.m.abc.tmp.tflite"),
+    )
     assert str(error) == "out/m.tflite: cannot write (No space left on device)."
     assert error.errno == errno.ENOSPC
     assert write_error("x", error) is error
@@ -130,8 +142,12 @@ def test_a_full_disk_is_found_before_any_work(tmp_path):
         check_writable(out, needed_bytes=32 * 1024)
         with pytest.raises(OutputError, match=r"needs at least 0.1 MB\)\.$") as caught:
             check_writable(out, needed_bytes=100_000)
-        assert str(caught.value).startswith(f"{out}: cannot write in {folder} (No space left")
+        assert str(caught.value).startswith(
+            f"{out}: cannot write in {folder} (No space left"
+        )
         fill(folder)
-        with pytest.raises(OutputError, match=r"\(No space left on device: 0.0 MB free\)"):
+        with pytest.raises(
+            OutputError, match=r"\(No space left on device: 0.0 MB free\)"
+        ):
             check_output(out)
         assert listing(folder) == ["filler.bin"]
