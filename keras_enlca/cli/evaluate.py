@@ -64,13 +64,23 @@ def load_model_for_eval(spec):
               help="Write the SR images to DIR/<dataset>/<name>_x<scale>_SR.png.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str),
               default=None, help="Write per-image and per-dataset results to this JSON file.")
+@click.option("--save-comparisons", type=click.Path(file_okay=False, path_type=str),
+              default=None,
+              help="Write per image DIR/<dataset>/<name>_x<scale>_comparison.png: one "
+              "crop of LR (nearest), bicubic, SR and HR labelled with PSNR/SSIM.")
+@click.option("--crop", default=None, metavar="X,Y,W,H",
+              help="The comparison crop in HR pixels (moved inside smaller images). "
+              "[default: where SR and bicubic differ most]")
 @click.option("--overwrite", is_flag=True,
-              help="Replace an existing --json file and SR images of the same names.")
+              help="Replace an existing --json file, SR images and comparisons of the "
+              "same names.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--per-image", is_flag=True, help="List every image in the table.")
 @click.option("--rgb", is_flag=True, help="Measure on RGB instead of luminance (Y).")
 @click.option("--no-bicubic", is_flag=True, help="Skip the bicubic baseline.")
 def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self_ensemble,
-             save_images, json_path, overwrite, per_image, rgb, no_bicubic):
+             save_images, json_path, save_comparisons, crop, overwrite, quiet, per_image,
+             rgb, no_bicubic):
     """Measure PSNR/SSIM of MODEL on DATASET_DIR... the way SR papers do.
 
     MODEL is a .keras file, a SavedModel folder, a .tflite file, or a preset
@@ -90,6 +100,8 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
       enlca eval a2n_x2.keras benchmark/ --chop --json a2n_x2.json --per-image
       enlca eval enlcn_small_x2 ~/photos/hr --tile 128 --self-ensemble
       enlca eval a2n_x2.keras benchmark/ --json a2n_x2.json --overwrite
+      enlca eval enlcn_x4.keras benchmark/Urban100 --save-comparisons crops/
+      enlca eval enlcn_x4.keras benchmark/Set5 --save-comparisons crops/ --crop 60,80,64,64
     """
     import sys
 
@@ -101,6 +113,16 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
     # Options and outputs first: these need no TensorFlow.
     if chop and tile:
         raise InputError("Use either --chop or --tile, not both")
+    if crop is not None:
+        try:
+            crop = tuple(int(v) for v in crop.split(","))
+        except ValueError:
+            crop = ()
+        if len(crop) != 4 or min(crop[2:]) < 1 or min(crop[:2]) < 0:
+            raise InputError("--crop: expected X,Y,W,H in HR pixels (W, H >= 1), "
+                             "e.g. --crop 60,80,64,64")
+        if not save_comparisons:
+            raise InputError("--crop needs --save-comparisons DIR")
     tile_pair, overlap = tile_settings(tile, overlap)
     tile = tile_pair[0] if tile_pair else None
     if json_path:
@@ -130,16 +152,42 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
              for d in datasets for n in d.names],
             overwrite=overwrite, option="--save-images",
         )
+    if save_comparisons:
+        check_output_files(
+            [os.path.join(save_comparisons, d.name, f"{n}_x{scale}_comparison.png")
+             for d in datasets for n in d.names],
+            overwrite=overwrite, option="--save-comparisons",
+        )
     total = sum(len(d) for d in datasets)
     stderr = click.get_text_stream("stderr")
     # A progress bar only for a person watching: in a pipe or a log it would
     # be one more line beside a possible error.
     bar = click.progressbar(length=total, label=f"Evaluating x{scale}", file=stderr,
                             show_pos=True, item_show_func=lambda item: item,
-                            hidden=not stderr.isatty())
+                            hidden=quiet or not stderr.isatty())
 
     def progress(done, total, dataset, image):
         bar.update(1, current_item=f"{dataset}/{image}")
+
+    def tile_progress(done, total, dataset, image):
+        bar.update(0, current_item=f"{dataset}/{image} tile {done}/{total}")
+
+    def save_comparison(dataset, image, lr, sr, hr, entry):
+        from keras_enlca.data.bicubic import bicubic_upscale
+        from keras_enlca.data.io import write_image
+        from keras_enlca.evaluation.comparison_figure import comparison_figure
+        from keras_enlca.evaluation.metrics import psnr
+        from keras_enlca.evaluation.metrics import ssim
+
+        bicubic = bicubic_upscale(lr, scale)
+        scores = dict(entry)
+        if "bicubic_psnr" not in scores:
+            scores["bicubic_psnr"] = psnr(bicubic, hr, scale, not rgb)
+            scores["bicubic_ssim"] = ssim(bicubic, hr, scale, not rgb)
+        figure, _ = comparison_figure(lr, bicubic, sr, hr, scale, crop=crop, name=image,
+                                      scores=scores)
+        write_image(os.path.join(save_comparisons, dataset,
+                                 f"{image}_x{scale}_comparison.png"), figure)
 
     with bar:
         report = run_evaluation(
@@ -148,6 +196,8 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
             tile=tile, overlap=overlap, self_ensemble=self_ensemble,
             save_images=save_images, y_channel=not rgb, bicubic_baseline=not no_bicubic,
             model_name=name, progress=progress,
+            tile_progress=tile_progress if tile else None,
+            on_image=save_comparison if save_comparisons else None,
         )
     settings = report.settings
     how = []
@@ -165,4 +215,6 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
         click.echo(f"Wrote {json_path}")
     if save_images:
         click.echo(f"SR images in {save_images}")
+    if save_comparisons:
+        click.echo(f"Comparisons in {save_comparisons}")
     sys.stdout.flush()

@@ -24,7 +24,9 @@ import click
               help="Expected upscaling factor; an error if the model differs.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="LiteRT interpreter threads (.tflite). [default: all cores]")
-def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads):
+@click.option("--quiet", is_flag=True,
+              help="No progress bar (there is none either when stderr is no terminal).")
+def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, quiet):
     """Upscale INPUT images (files or folders) with MODEL into OUT folder.
 
     MODEL is a .keras file, a SavedModel folder or a .tflite file; .tflite
@@ -37,6 +39,7 @@ def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads):
       enlca upscale enlcn_x2.tflite photo.jpg -o out/
       enlca upscale enlcn_x2.keras photos/ more.png -o out/ --tile 256 --overlap 24
       enlca upscale enlcn_x2.tflite photos/ -o out/ --overwrite   # redo earlier results
+      enlca upscale enlcn_x2.keras big.png -o out/ --quiet   # no tile progress bar
     """
     import os
 
@@ -57,7 +60,28 @@ def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads):
     stderr = click.get_text_stream("stderr")
     # A progress bar only for a person watching: in a pipe or a log it is one
     # more line beside a possible error.
-    if len(pairs) == 1 or not stderr.isatty():
+    if len(pairs) == 1 and stderr.isatty() and not quiet:
+        # One (large) image: a bar over its tiles, shown from the first tile on.
+        source, destination = pairs[0]
+        bars = []
+
+        def tile_progress(done, total):
+            if not bars:
+                if total < 2:
+                    return
+                bars.append(click.progressbar(
+                    length=total, label=f"Upscaling {os.path.basename(source)} "
+                    f"x{runner.scale}", file=stderr, show_pos=True))
+                bars[0].__enter__()
+            bars[0].update(done - bars[0].pos)
+
+        try:
+            upscale_file(runner, source, destination, tile=tile, overlap=overlap,
+                         progress=tile_progress)
+        finally:
+            if bars:
+                bars[0].__exit__(None, None, None)
+    elif len(pairs) == 1 or quiet or not stderr.isatty():
         for source, destination in pairs:
             upscale_file(runner, source, destination, tile=tile, overlap=overlap)
     else:

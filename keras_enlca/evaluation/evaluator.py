@@ -93,7 +93,8 @@ def _resolve_chop(chop, model):
 
 
 def upscale_image(
-    fn, lr, scale, chop=None, tile=None, overlap=32, self_ensemble=False
+    fn, lr, scale, chop=None, tile=None, overlap=32, self_ensemble=False,
+    tile_progress=None,
 ):
     """Upscale one image with the test-time options; returns float32 `(H, W, 3)`.
 
@@ -105,6 +106,7 @@ def upscale_image(
         tile: None, or the LR tile size for `TiledUpscaler`.
         overlap: tile overlap in LR pixels.
         self_ensemble: average over the 8 flips/transposes.
+        tile_progress: optional `progress(done, total)` of the tiler.
     """
     lr = np.asarray(lr)
     x = lr.astype(np.float32) / 255.0 if lr.dtype == np.uint8 else lr.astype(np.float32)
@@ -114,7 +116,9 @@ def upscale_image(
     if chop is not None:
         base = lambda b: forward_chop(fn, b, scale, variant=chop)  # noqa: E731
     elif tile is not None:
-        upscaler = TiledUpscaler(fn, scale, tile=tile, overlap=overlap)
+        upscaler = TiledUpscaler(
+            fn, scale, tile=tile, overlap=overlap, progress=tile_progress
+        )
         base = lambda b: np.stack([upscaler(image) for image in b])  # noqa: E731
     else:
         base = fn
@@ -159,6 +163,8 @@ def evaluate(
     bicubic_baseline=True,
     model_name=None,
     progress=None,
+    tile_progress=None,
+    on_image=None,
 ):
     """PSNR/SSIM of `model` on datasets, as the papers measure them.
 
@@ -193,6 +199,11 @@ def evaluate(
         bicubic_baseline: also score the bicubic upscale.
         model_name: name in the report (default: `model.name` or the class).
         progress: optional callable `progress(done, total, dataset, image)`.
+        tile_progress: optional callable `tile_progress(done, total,
+            dataset, image)` after each batch of tiles (with `tile`).
+        on_image: optional callable `on_image(dataset, image, lr, sr, hr,
+            entry)` after each image is scored (`sr` uint8, `entry` its
+            per-image results), e.g. to save comparison crops.
 
     Returns:
         An `EvaluationReport`.
@@ -229,9 +240,13 @@ def evaluate(
         for index in range(len(dataset)):
             image_name, lr, hr = dataset.load(index)
             t0 = time.perf_counter()
+            tiles = None
+            if tile_progress is not None:
+                def tiles(done_tiles, all_tiles, _d=dataset.name, _i=image_name):
+                    tile_progress(done_tiles, all_tiles, _d, _i)
             sr = upscale_image(
                 fn, lr, scale, chop=variant, tile=tile, overlap=overlap,
-                self_ensemble=self_ensemble,
+                self_ensemble=self_ensemble, tile_progress=tiles,
             )
             seconds = time.perf_counter() - t0
             sr = quantize(sr)
@@ -257,6 +272,8 @@ def evaluate(
                     ),
                     sr,
                 )
+            if on_image is not None:
+                on_image(dataset.name, image_name, lr, sr, hr, entry)
             images.append(entry)
             done += 1
             if progress is not None:

@@ -177,6 +177,8 @@ class TiledUpscaler:
             output; for fixed-shape TFLite models.
         dtype: dtype of the output array when `out` is not given: "float32"
             (values as `fn` returns them) or "uint8" (clamped, rounded).
+        progress: optional callable `progress(done, total)`, called with
+            the number of tiles finished so far after each call of `fn`.
 
     Call arguments:
         image: `(H, W, C)` or `(1, H, W, C)`; `uint8` or float in [0, 1].
@@ -200,8 +202,10 @@ class TiledUpscaler:
         batch_size=1,
         fixed_tile_shape=False,
         dtype="float32",
+        progress=None,
     ):
         self.fn = fn
+        self.progress = progress
         self.scale = int(scale)
         if tile is None or (not isinstance(tile, (tuple, list)) and int(tile) < 1):
             raise InputError(f"tile must be >= 1, got {tile}")
@@ -284,6 +288,7 @@ class TiledUpscaler:
         # one row of tiles plus the rows carried over from the previous one.
         band = None
         band_start = 0
+        finished, total = 0, len(ys) * len(xs)
         for row, y in enumerate(ys):
             pending = []
             for col, x in enumerate(xs):
@@ -292,6 +297,9 @@ class TiledUpscaler:
                     continue
                 batch = [self._tile_input(array, y, px, th, tw) for _, px in pending]
                 outputs = self._run(batch, th, tw)
+                finished += len(batch)
+                if self.progress is not None:
+                    self.progress(finished, total)
                 if band is None:
                     channels = outputs.shape[-1]
                     carry_max = max([a + th - b for a, b in zip(ys, ys[1:])] + [0])
@@ -330,6 +338,7 @@ def upscale_tiled(
     fixed_tile_shape=False,
     dtype="float32",
     out=None,
+    progress=None,
 ):
     """Upscale one image of any size with `fn`, tile by tile (see `TiledUpscaler`).
 
@@ -347,5 +356,6 @@ def upscale_tiled(
         batch_size=batch_size,
         fixed_tile_shape=fixed_tile_shape,
         dtype=dtype,
+        progress=progress,
     )
     return upscaler(image, out=out)

@@ -98,12 +98,13 @@ def tiling_for(runner, tile=None, overlap=None):
     return pair, overlap, False
 
 
-def upscale_file(runner, source, destination, tile=None, overlap=None):
+def upscale_file(runner, source, destination, tile=None, overlap=None, progress=None):
     """Reads `source`, upscales it with `runner`, writes `destination` atomically.
 
     Images larger than `tile` (LR pixels, see `tiling_for`) go through
     `keras_enlca.evaluation.upscale_tiled`, so memory stays bounded by the
     tile size whatever the image size; the output is accumulated as uint8.
+    `progress(done, total)` is called after each tile (see `TiledUpscaler`).
 
     Returns:
         The `(height, width)` of the written image.
@@ -118,7 +119,7 @@ def upscale_file(runner, source, destination, tile=None, overlap=None):
         tile = image.shape[:2]
     sr = upscale_tiled(
         runner, image, runner.scale, tile=tile, overlap=overlap,
-        fixed_tile_shape=fixed, dtype="uint8",
+        fixed_tile_shape=fixed, dtype="uint8", progress=progress,
     )
     write_image(destination, sr)
     return sr.shape[:2]

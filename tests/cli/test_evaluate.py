@@ -100,3 +100,33 @@ def test_eval_help_has_examples():
     result = run("eval", "--help")
     assert result.exit_code == 0
     assert "Examples:" in result.output and "enlca eval enlcn_x4.keras benchmark/Set5" in result.output
+
+
+def test_eval_saves_comparison_crops_and_never_overwrites(benchmark, model_file, tmp_path):
+    from PIL import Image
+
+    _, path = model_file
+    out = tmp_path / "crops"
+    args = ("eval", path, benchmark / "Set5", "--save-comparisons", out, "--tile", 16,
+            "--quiet")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""  # --quiet: no progress bar
+    assert f"Comparisons in {out}" in result.stdout
+    names = sorted(p.name for p in (out / "Set5").iterdir())
+    assert names == ["im0_x2_comparison.png", "im1_x2_comparison.png"]
+    with Image.open(out / "Set5" / "im0_x2_comparison.png") as figure:
+        # HR 40x48: a 32 px auto crop enlarged x8, four panels.
+        assert figure.size == (4 * 256 + 5 * 8, 256 + 22 + 16)
+    (out / "Set5" / "im1_x2_comparison.png").write_bytes(b"mine")
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 1 and "already exists" in result.output
+    assert (out / "Set5" / "im1_x2_comparison.png").read_bytes() == b"mine"
+    result = run(*args, "--crop", "4,4,16,8", "--overwrite")
+    assert result.exit_code == 0, result.output
+    with Image.open(out / "Set5" / "im1_x2_comparison.png") as figure:
+        assert figure.size == (4 * 256 + 5 * 8, 128 + 22 + 16)  # 16x8 crop, x16
+    bad = CliRunner().invoke(cli, ["eval", str(path), str(benchmark / "Set5"),
+                                   "--crop", "1,2,3"])
+    assert bad.exit_code == 1 and bad.output.count("Error:") == 1
+    assert "--crop: expected X,Y,W,H" in bad.output

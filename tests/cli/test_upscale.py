@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from keras_enlca.cli.main import cli
@@ -174,3 +175,48 @@ def test_a_file_size_limit_in_a_real_process(tmp_path):
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [f"Error: {out / 'a.png'}: cannot write (File too large)."]
     assert not out.exists()
+
+
+def run_on_a_terminal(args):
+    """`enlca ARGS` with stderr on a pseudo-terminal; returns (code, stderr text)."""
+    import pty
+
+    leader, follower = pty.openpty()
+    done = subprocess.Popen([sys.executable, "-m", "keras_enlca.cli.main", *map(str, args)],
+                            stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return done.wait(timeout=300), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.slow
+def test_a_large_single_image_shows_a_tile_bar_on_a_terminal_only(tmp_path):
+    _, keras_path = tiny_model("edsr")
+    photo = read_image(sample_image_paths()[3])[:48, :64]
+    write_image(tmp_path / "big.png", photo)
+    code, shown = run_on_a_terminal(
+        ["upscale", keras_path, tmp_path / "big.png", "-o", tmp_path / "a", "--tile", 16,
+         "--overlap", 4])
+    assert code == 0, shown
+    from keras_enlca.evaluation import TiledUpscaler
+
+    tiles = len(TiledUpscaler(None, 2, tile=16, overlap=4).plan(48, 64))
+    assert "Upscaling big.png x2" in shown and f" {tiles}/{tiles}" in shown
+    code, shown = run_on_a_terminal(
+        ["upscale", keras_path, tmp_path / "big.png", "-o", tmp_path / "b", "--tile", 16,
+         "--overlap", 4, "--quiet"])
+    assert code == 0 and "Upscaling" not in shown and f"/{tiles}" not in shown, shown
+    result = run(keras_path, tmp_path / "big.png", "-o", tmp_path / "c", "--tile", 16,
+                 "--overlap", 4)
+    assert result.exit_code == 0 and "Upscaling big.png" not in result.output
+    assert np.array_equal(read_image(tmp_path / "a" / "big.png"),
+                          read_image(tmp_path / "c" / "big.png"))

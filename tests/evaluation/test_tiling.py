@@ -202,3 +202,16 @@ def test_read_only_model_outputs(rng):
 
     image = rng.random((30, 40, 3)).astype(np.float32)
     np.testing.assert_allclose(upscale_tiled(read_only, image, 2, tile=16, overlap=4), nearest(image), atol=2e-7)
+
+
+def test_progress_counts_every_tile_once():
+    calls = []
+    upscaler = TiledUpscaler(
+        lambda x: np.repeat(np.repeat(x, 2, 1), 2, 2), 2, tile=20, overlap=4,
+        batch_size=2, progress=lambda done, total: calls.append((done, total)))
+    upscaler(np.zeros((50, 70, 3), np.float32))
+    total = len(upscaler.plan(50, 70))
+    assert total == 3 * 5  # 50 rows: 3 tiles; 70 columns: 5 tiles
+    assert calls[-1] == (total, total)
+    assert [done for done, _ in calls] == sorted({done for done, _ in calls})
+    assert all(t == total for _, t in calls)
