@@ -13,9 +13,21 @@ adds the attention-free baseline), every TFLite variant of `enlca export` is mea
   model; also the PSNR-Y between the variant's output and float32's.
 
 Variants: `none` (float32), `float16`, `dynamic`, `int8` (the default:
-attention arithmetic and the output conversion in float, everything else
-int8) and `int8_full` (`--float-ops none`: the attention quantised too; it
-may fail at run time, which is reported).
+attention arithmetic and the image ends in float, sigmoid inputs clamped,
+everything else int8), `int16x8` (int16 activations, int8 weights; NLSN
+with a fixed 256x256 tile), `int8_full` (`--float-ops none`: the
+attention quantised too; it may fail at run time, which is reported) and,
+on request, `int8_auto` (`--max-drop 0.1`: the float layers chosen by
+measured drop). The table ends with the speed ratios float32/int8 and
+float32/int16x8 of each model (> 1: the integer model is faster).
+
+Real weights: the authors' A2N x3 (`--a2n-x3 PATH.keras`, or the
+`ENLCA_A2N_X3` environment variable; by default converted once from
+`../shared/reference/weights/aan_x3.pt` beside the repository when that
+file and PyTorch are there, skipped otherwise). Converged small models:
+`--converged DIR` (or `ENLCA_CONVERGED`) with `DIR/<preset>/model.keras`
+from `enlca train --out DIR/<preset>` runs (3,000+ steps); each present
+one adds a row group named `<preset>@converged`, absent ones are skipped.
 
 The networks need trained weights for the quantisation numbers to mean
 anything. Pass `--model PRESET=PATH.keras` for checkpoints you have;
@@ -37,12 +49,16 @@ import tempfile
 import time
 
 PRESETS = ("enlcn_small_x2", "nlsn_small_x2", "a2n_small_x2")
-VARIANTS = ("none", "float16", "dynamic", "int8", "int8_full")
+VARIANTS = ("none", "float16", "dynamic", "int8", "int16x8", "int8_full")
+SHARED_A2N_X3 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
+                             "reference", "weights", "aan_x3.pt")
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS))
+    parser.add_argument("--presets", nargs="*", default=list(PRESETS),
+                        help="Small presets trained briefly here (none: only the real "
+                        "and converged models).")
     parser.add_argument("--model", action="append", default=[], metavar="PRESET=PATH",
                         help="Use this trained .keras model for PRESET.")
     parser.add_argument("--train-steps", type=int, default=400,
@@ -56,6 +72,11 @@ def parse_args(argv=None):
     parser.add_argument("--size", type=int, default=256, help="LR side for latency.")
     parser.add_argument("--calibration-crops", type=int, default=64)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--a2n-x3", default=os.environ.get("ENLCA_A2N_X3"),
+                        help="The authors' A2N x3 as .keras (default: converted from the "
+                        "shared weights when present).")
+    parser.add_argument("--converged", default=os.environ.get("ENLCA_CONVERGED"),
+                        help="Folder of converged runs: DIR/<preset>/model.keras.")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "export.json"))
     return parser.parse_args(argv)
 
@@ -139,19 +160,30 @@ def measure(preset, keras_path, args, hr_images):
     float_outputs = None
     calibration = os.path.dirname(sample_image_paths()[0])
     for variant in args.variants:
-        out = os.path.join(args.work_dir, f"{preset}_{variant}.tflite")
+        out = os.path.join(args.work_dir, f"{preset}_{variant}.tflite".replace("@", "_"))
         quantize = "int8" if variant.startswith("int8") else variant
         kwargs = {}
         if variant == "int8_full":
             kwargs = {"float_ops": (), "float_layers": (), "float_image_layers": False}
+        if variant == "int8_auto":
+            kwargs = {"max_drop": 0.1}
+        if variant == "int16x8" and preset.startswith("nlsn"):
+            kwargs = {"tile": (args.size, args.size)}  # see keras_enlca.export.tflite
         start = time.time()
-        export_model(
-            keras_path, out, quantize=quantize,
-            calibration=calibration if quantize == "int8" else None,
-            num_calibration_crops=args.calibration_crops, **kwargs,
-        )
+        try:
+            metadata = export_model(
+                keras_path, out, quantize=quantize, overwrite=True,
+                calibration=calibration if quantize in ("int8", "int16x8") else None,
+                num_calibration_crops=args.calibration_crops, **kwargs,
+            )
+        except Exception as error:  # noqa: BLE001 - a benchmark reports and goes on
+            rows.append({"preset": preset, "variant": variant, "size_bytes": 0,
+                         "error": str(error).splitlines()[0]})
+            print(f"  {preset} {variant}: export fails: {rows[-1]['error']}", flush=True)
+            continue
         row = {"preset": preset, "variant": variant, "size_bytes": os.path.getsize(out),
-               "convert_s": time.time() - start, "keras_psnr_y": keras_psnr}
+               "convert_s": time.time() - start, "keras_psnr_y": keras_psnr,
+               "float_layers": metadata.get("float_layers")}
         try:
             runner = LiteRTRunner(out, num_threads=args.threads)
             outputs = [runner(lr.astype(np.float32) / 255) for lr, _ in pairs]
@@ -205,22 +237,35 @@ def main(argv=None):
         if not os.path.exists(path):
             train(preset, args.train_steps, path)
         results.extend(measure(preset, path, args, hr_images))
+    for name, path in real_models(args):
+        results.extend(measure(name, path, args, hr_images))
 
     print()
     print(f"LiteRT {args.threads} thread(s), {args.size}x{args.size} LR input; PSNR-Y on "
           f"{len(hr_images)} images ({'bundled photos' if not args.hr else args.hr})")
     header = (f"{'model':<16} {'variant':<10} {'size MB':>8} {'ms':>7} {'PSNR-Y':>8} "
               f"{'drop dB':>8} {'vs fp32':>8}")
+    header = header.replace("model           ", f"{'model':<24}")
     print(header)
     print("-" * len(header))
     for row in results:
         if "error" in row:
-            print(f"{row['preset']:<16} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
-                  f"  fails at run time: {row['error'][:60]}")
+            print(f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
+                  f"  fails: {row['error'][:70]}")
             continue
-        print(f"{row['preset']:<16} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
+        print(f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
               f"{row['latency_ms']:>7.1f} {row['psnr_y']:>8.3f} {row.get('drop_db', 0):>8.3f} "
               f"{row.get('psnr_y_vs_float32', float('nan')):>8.2f}")
+    print()
+    print("Speed ratio (float32 ms / integer ms; > 1 = the integer model is faster)")
+    for preset in dict.fromkeys(row["preset"] for row in results):
+        ms = {row["variant"]: row.get("latency_ms") for row in results if row["preset"] == preset}
+        ratios = {v: ms["none"] / ms[v] for v in ("int8", "int16x8")
+                  if ms.get("none") and ms.get(v)}
+        for row in results:
+            if row["preset"] == preset and row["variant"] in ratios:
+                row["speedup_vs_float32"] = ratios[row["variant"]]
+        print(f"  {preset:<24} " + "  ".join(f"{v} {r:.2f}x" for v, r in ratios.items()))
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump({
@@ -230,6 +275,37 @@ def main(argv=None):
             "results": results,
         }, f, indent=2)
     print(f"\nWrote {args.out}")
+
+
+def real_models(args):
+    """`[(name, .keras path)]`: the authors' A2N x3 and the converged runs found."""
+    found = []
+    a2n = args.a2n_x3
+    if a2n is None and os.path.isfile(SHARED_A2N_X3):
+        a2n = os.path.join(args.work_dir, "a2n_x3_authors.keras")
+        if not os.path.exists(a2n):
+            try:
+                from keras_enlca.convert import convert_checkpoint
+            except ImportError:
+                a2n = None
+            else:
+                try:
+                    convert_checkpoint(SHARED_A2N_X3, arch="a2n", scale=3, output=a2n)
+                except Exception as error:  # noqa: BLE001 - e.g. no PyTorch: skip
+                    print(f"  A2N x3: cannot convert the shared weights ({error}); skipped")
+                    a2n = None
+    if a2n and os.path.exists(a2n):
+        found.append(("a2n_x3@authors", a2n))
+    elif args.a2n_x3:
+        print(f"  A2N x3: {args.a2n_x3} not found; skipped")
+    if args.converged:
+        for preset in PRESETS:
+            path = os.path.join(args.converged, preset, "model.keras")
+            if os.path.exists(path):
+                found.append((f"{preset}@converged", path))
+            else:
+                print(f"  {preset}: no converged run at {path}; skipped")
+    return found
 
 
 def _cpu_name():

@@ -26,8 +26,8 @@ DEFAULT_CROP_SIZE = 64
 # The sizes the calibration crops cycle through (LR pixels).
 DEFAULT_CROP_SIZES = [48, 64, 96]
 # Selection pairs: count and LR crop size.
-DEFAULT_NUM_PAIRS = 8
-DEFAULT_PAIR_SIZE = 48
+DEFAULT_NUM_PAIRS = 12
+DEFAULT_PAIR_SIZE = 64
 
 
 def default_calibration_dir():

@@ -9,7 +9,8 @@ names). `choose_float_layers` then works on one calibrated model:
 2. if it is over the budget, measure each layer's sensitivity: the drop
    with that layer alone kept float;
 3. keep layers float greedily, most sensitive first, measuring the drop
-   again after each, until it is within the budget; the remaining layers
+   again after each (a layer that does not lower it stays integer), until
+   it is within the budget; the remaining layers
    are measured again on top of the current choice whenever the drop has
    halved since they were ranked, or none of them helps any more.
 
@@ -126,6 +127,9 @@ def choose_float_layers(quantize, measure, groups, required=(), max_drop=None,
         candidate = nodes + groups[row["layer"]]
         candidate_content = quantize(candidate)
         candidate_drop, _ = _safe_measure(measure, candidate_content)
+        if not candidate_drop < current:
+            row["tried"] = candidate_drop  # no better together with the others
+            continue
         chosen.append(row["layer"])
         nodes, current, content = candidate, candidate_drop, candidate_content
         row["kept_float"] = True
@@ -142,6 +146,9 @@ def choose_float_layers(quantize, measure, groups, required=(), max_drop=None,
                 f"{_db(step['drop_before'])} to {_db(step['drop'])} (step {index + 1} of "
                 f"{len(chosen)} towards {max_drop:g} dB)"
             )
+        elif "tried" in row:
+            row["reason"] = (f"integer: kept float it made the drop {_db(row.pop('tried'))}, "
+                             "no better")
         else:
             row["reason"] = "integer"
     result.update(
