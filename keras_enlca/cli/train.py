@@ -53,7 +53,8 @@ EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
 @click.option("--patch-size", type=click.IntRange(min=1), help="LR patch size (HR = patch x scale).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate.")
 @click.option("--strategy", type=click.Choice(STRATEGIES),
-              help="Distribution: auto uses MirroredStrategy when several GPUs are visible.")
+              help="Distribution: auto uses multi_worker when TF_CONFIG or srun describes "
+              "several workers, else MirroredStrategy when several GPUs are visible.")
 @click.option("--mixed-precision/--no-mixed-precision", default=None,
               help="Train under the mixed_float16 policy.")
 @click.option("--xla/--no-xla", default=None, help="Compile the train step with XLA.")
@@ -85,6 +86,8 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
       enlca train --config configs/enlcn_x4_paper.yaml --out runs/enlcn_x4
       enlca train --config configs/enlcn_small_cpu.yaml --epochs 2 --set model.args.num_blocks=4 --out runs/try
       enlca train --out runs/enlcn_x4 --epochs 1200     # continue a finished run
+      TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
+        enlca train --config configs/enlcn_x4_paper.yaml --strategy multi_worker --out runs/enlcn_x4
     """
     import yaml
 

@@ -10,6 +10,7 @@ EXPORTS = {
     "StepDecay": "step_decay",
     "reference_optimizer": "step_decay",
     "get_strategy": "strategy",
+    "DistributedTrainer": "distributed_trainer",
     "TrainConfig": "config",
     "load_config": "config",
     "RunResult": "run",

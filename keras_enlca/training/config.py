@@ -27,7 +27,7 @@ import yaml
 
 from keras_enlca.errors import InputError
 
-STRATEGIES = ("auto", "one_device", "mirrored")
+STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 DATA_TYPES = ("auto", "div2k", "folder", "paired")
 CONTRASTIVE_FORMS = ("code", "paper")
 
@@ -154,8 +154,11 @@ class RuntimeConfig:
     """How the run executes.
 
     Args:
-        strategy: `"auto"` (MirroredStrategy when several GPUs are visible,
-            one device otherwise), `"one_device"` or `"mirrored"`.
+        strategy: `"auto"` (MultiWorkerMirroredStrategy when TF_CONFIG or
+            `srun` describes several workers, else MirroredStrategy when
+            several GPUs are visible, else one device), `"one_device"`,
+            `"mirrored"` or `"multi_worker"` (see the README, "Several
+            machines").
         mixed_precision: train under the `mixed_float16` policy.
         jit_compile: compile the train step with XLA.
         seed: the random seed (reference 1).

@@ -541,9 +541,18 @@ def run_training(config, run_dir, log=print):
     import keras
 
     from keras_enlca.models.presets import list_presets
+    from keras_enlca.training.distributed_trainer import DistributedTrainer
+    from keras_enlca.training.multi_worker import sync_from_chief
+    from keras_enlca.training.multi_worker import worker_run_dir
+    from keras_enlca.training.strategy import check_jit_compile
     from keras_enlca.training.strategy import get_strategy
+    from keras_enlca.training.strategy import is_multi_worker
 
     run_dir = os.fspath(run_dir)
+    # Multi-worker hook: the strategy exists before any TensorFlow op, and
+    # workers other than the chief write into a scratch folder of their own.
+    strategy = get_strategy(config.runtime.strategy)
+    run_dir = worker_run_dir(strategy, run_dir)
     paths = run_paths(run_dir)
     name, scale = resolve_preset(config, list_presets())
     total = config.total_steps
@@ -592,7 +601,7 @@ def run_training(config, run_dir, log=print):
         if config.runtime.mixed_precision:
             keras.mixed_precision.set_global_policy("mixed_float16")
         try:
-            strategy = get_strategy(config.runtime.strategy)
+            check_jit_compile(strategy, config.runtime.jit_compile)
             with strategy.scope():
                 model = build_model(config, name)
                 model.compile(
@@ -606,6 +615,7 @@ def run_training(config, run_dir, log=print):
                     start = checkpoint.restore(model)
                 except (OSError, ValueError) as error:
                     raise InputError(f"cannot resume the run in '{run_dir}': {error}") from None
+                start = sync_from_chief(strategy, model, checkpoint, start)
             if start:
                 log(f"Resuming {run_dir} at step {start} of {total} "
                     f"(epoch {start // spe + 1}).")
@@ -626,9 +636,14 @@ def run_training(config, run_dir, log=print):
                 callbacks = _make_callbacks(
                     config, model, checkpoint, paths, scale, validation_sets, log
                 )
+                # Keras `fit` fails under MultiWorkerMirroredStrategy (keras
+                # issue 20585): the same train_step through DistributedTrainer.
+                fit = model.fit
+                if is_multi_worker(strategy):
+                    fit = DistributedTrainer(model, strategy).fit
                 with _stop_on_signals(checkpoint, log):
                     for first, last, steps in epoch_segments(start, total, spe):
-                        model.fit(
+                        fit(
                             dataset,
                             initial_epoch=first,
                             epochs=last,

@@ -1,5 +1,9 @@
 """Choosing a `tf.distribute` strategy."""
 
+import os
+import sys
+import threading
+
 import tensorflow as tf
 
 from keras_enlca.errors import InputError
@@ -9,6 +13,107 @@ from keras_enlca.training.config import STRATEGIES
 # the same devices can reuse the first one's collective-op keys, and its
 # eager all-reduces (`run_eagerly=True`) then fail with a shape mismatch.
 _MIRRORED = {}
+# The one MultiWorkerMirroredStrategy of the process (collectives are set up
+# once, before any TensorFlow op runs).
+_MULTI_WORKER = []
+
+WORKER_TIMEOUT_ENV = "ENLCA_WORKER_TIMEOUT"
+DEFAULT_WORKER_TIMEOUT = 300
+
+
+def worker_timeout():
+    """Seconds to wait for the other workers (`ENLCA_WORKER_TIMEOUT`, default 300)."""
+    value = os.environ.get(WORKER_TIMEOUT_ENV, str(DEFAULT_WORKER_TIMEOUT))
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise InputError(f"{WORKER_TIMEOUT_ENV} must be a positive number of seconds, "
+                         f"got {value!r}")
+    return seconds
+
+
+def _multi_worker():
+    """Create (once) the MultiWorkerMirroredStrategy of `TF_CONFIG` or Slurm.
+
+    Creating it blocks until every worker has joined; TensorFlow has no
+    timeout for that wait, so a watchdog ends the process with one line on
+    stderr (exit status 1) when the cluster is not up within
+    `worker_timeout()` seconds. Collectives get the same timeout; a worker
+    that dies later is noticed by the coordination service's heartbeats
+    (about 10 s) and the others fail with `UnavailableError`.
+    """
+    from keras_enlca.training.cluster_config import cluster_resolver
+
+    if _MULTI_WORKER:
+        return _MULTI_WORKER[0]
+    resolver = cluster_resolver()
+    timeout = worker_timeout()
+    peers = ", ".join(
+        address for job in resolver.cluster_spec().jobs
+        for address in resolver.cluster_spec().job_tasks(job)
+    )
+    ready = threading.Event()
+
+    def watchdog():
+        if not ready.wait(timeout):
+            sys.stderr.write(
+                f"Error: the workers ({peers}) did not all join within {timeout:g} s "
+                f"(set {WORKER_TIMEOUT_ENV} to wait longer)\n"
+            )
+            sys.stderr.flush()
+            os._exit(1)
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+    try:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(
+            cluster_resolver=resolver, communication_options=options
+        )
+        # A barrier: every worker is up and the collectives work.
+        strategy.reduce(
+            "SUM", strategy.run(lambda: tf.ones([])), axis=None
+        ).numpy()
+    except RuntimeError as error:
+        ready.set()
+        raise InputError(
+            "strategy 'multi_worker' must be created before TensorFlow runs any "
+            f"operation in this process ({str(error).splitlines()[0]})"
+        ) from None
+    except tf.errors.OpError as error:
+        ready.set()
+        task = f"{resolver.task_type}:{resolver.task_id}"
+        raise InputError(
+            f"multi-worker start-up failed on {task} ({peers}): "
+            f"{error.message.splitlines()[0]}"
+        ) from None
+    ready.set()
+    _MULTI_WORKER.append(strategy)
+    return strategy
+
+
+def is_multi_worker(strategy):
+    """True for a `MultiWorkerMirroredStrategy` (several processes)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def is_chief(strategy):
+    """True unless `strategy` is multi-worker and this process is not its chief."""
+    if not is_multi_worker(strategy):
+        return True
+    return bool(strategy.extended.should_checkpoint)
+
+
+def check_jit_compile(strategy, jit_compile):
+    """Refuse XLA with multi-worker collectives on CPU (unimplemented in TF)."""
+    if jit_compile and is_multi_worker(strategy) and not tf.config.list_logical_devices(
+        "GPU"
+    ):
+        raise InputError(
+            "runtime.jit_compile (--xla) cannot be used with strategy 'multi_worker' "
+            "on CPU: TensorFlow has no XLA collectives there; use --no-xla"
+        )
 
 
 def _mirrored(devices):
@@ -28,14 +133,19 @@ def get_strategy(strategy="auto", devices=None):
     logical CPU devices). `"one_device"` is the default strategy. Mirrored
     strategies are created once per device list and reused.
 
+    `"multi_worker"` is a `MultiWorkerMirroredStrategy` over the cluster of
+    `TF_CONFIG` or of the Slurm job step (`srun`); create it before anything
+    else runs TensorFlow ops. `"auto"` picks it when such a cluster (more
+    than one worker) is configured.
+
     Build and compile the model inside `strategy.scope()`; `fit` then splits
-    each global batch over the replicas. `MirroredStrategy` is the only
-    multi-device strategy supported: `MultiWorkerMirroredStrategy` fails
-    with Keras 3 `fit` (keras issue 20585).
+    each global batch over the replicas. Keras 3 `fit` fails under
+    `MultiWorkerMirroredStrategy` (keras issue 20585): train with
+    `keras_enlca.training.DistributedTrainer`, which `enlca train` uses.
 
     Args:
-        strategy: `"auto"`, `"one_device"`, `"mirrored"` or a
-            `tf.distribute.Strategy` (returned as is).
+        strategy: `"auto"`, `"one_device"`, `"mirrored"`, `"multi_worker"`
+            or a `tf.distribute.Strategy` (returned as is).
         devices: optional list of device names for `"mirrored"`, e.g.
             `["/gpu:0", "/gpu:1"]`.
 
@@ -58,6 +168,10 @@ def get_strategy(strategy="auto", devices=None):
         raise InputError(
             f"Unknown strategy '{strategy}'. Use one of: {', '.join(STRATEGIES)}."
         )
+    if strategy == "multi_worker":
+        return _multi_worker()
+    if strategy == "auto" and (_MULTI_WORKER or _cluster_configured()):
+        return _multi_worker()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     if strategy == "one_device":
         return tf.distribute.get_strategy()
@@ -68,3 +182,9 @@ def get_strategy(strategy="auto", devices=None):
     if devices is None:
         devices = gpus or [d.name for d in tf.config.list_logical_devices("CPU")]
     return _mirrored(devices)
+
+
+def _cluster_configured():
+    from keras_enlca.training.cluster_config import cluster_configured
+
+    return cluster_configured()
