@@ -1,0 +1,55 @@
+"""The authors' A2N x3 weights through int8 and int16x8 (skipped without them).
+
+The weights live outside the repository (`../shared/reference/weights`,
+never copied in: see the README there); PyTorch reads them.
+"""
+
+import os
+
+import pytest
+
+from keras_enlca.data import sample_images_dir
+from keras_enlca.export import export_model
+from keras_enlca.export import read_artifact_metadata
+
+WEIGHTS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference",
+                       "weights", "aan_x3.pt")
+# The issue's ceiling for int8 (goal 0.10 dB); measured with these small
+# calibration sets on the bundled photos: int8 0.15, int16x8 0.16 dB.
+BUDGET = 0.2
+CALIBRATION = {"num_calibration_crops": 12, "calibration_crop_size": [32, 48]}
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.isfile(WEIGHTS), reason="no shared A2N x3 weights"),
+]
+
+
+@pytest.fixture(scope="module")
+def a2n_x3(tmp_path_factory):
+    pytest.importorskip("torch")
+    from keras_enlca.convert import convert_checkpoint
+
+    path = tmp_path_factory.mktemp("a2n") / "a2n_x3.keras"
+    convert_checkpoint(WEIGHTS, arch="a2n", scale=3, output=str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("quantize", ["int8", "int16x8"])
+def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
+    out = tmp_path / f"a2n_x3_{quantize}.tflite"
+    # The default float layers (the measured fallback is tested on small
+    # models in test_float_fallback.py: on this network it takes minutes).
+    metadata = export_model(a2n_x3, out, quantize=quantize, verify=sample_images_dir(),
+                            **CALIBRATION)
+    result = metadata["verification"]
+    assert result["images"] == 5
+    assert result["psnr_y_drop"] <= BUDGET, result["psnr_y_drop"]
+    assert result["psnr_y_keras_vs_hr"] > result["psnr_y_bicubic_vs_hr"] + 2.0
+    stored = read_artifact_metadata(out)
+    # Every pixel-attention gate has its logit range clamped (att1: +-17,845).
+    clamped = {row["tensor"].split("/")[1] for row in stored["clamped_ranges"]}
+    assert "att1_1" in clamped and len(clamped) >= 10
+    if quantize == "int8":
+        assert set(stored["float_layers"]) == set(stored["float_layer_reasons"])
+        assert {"input_scaling", "skip_upsample"} <= set(stored["float_layers"])
