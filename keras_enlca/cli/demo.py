@@ -151,7 +151,10 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
     log(f"[3/4] Exporting TFLite ({quantize}) and checking it in the LiteRT interpreter")
     suffix = "" if quantize == "none" else f"_{quantize}"
     tflite_path = os.path.join(out_dir, f"{PRESET}{suffix}.tflite")
-    metadata = export_model(model_path, tflite_path, quantize=quantize, verify=test_dir)
+    # The demo owns its --out folder: a rerun replaces its own artifacts.
+    metadata = export_model(
+        model_path, tflite_path, quantize=quantize, verify=test_dir, overwrite=True
+    )
     runner = ModelRunner.load(tflite_path)
     tflite_report = evaluate(runner, held_out, scale=scale, bicubic_baseline=False)
 
