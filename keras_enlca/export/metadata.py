@@ -15,8 +15,14 @@ Fields (all written by `keras_enlca.export.export_model`):
   "shape": [batch, height, width, 3]}` (`null` for a dynamic dimension);
   `output` the same for the upscaled image.
 - `tile`: `null` (any input size) or `[height, width]`.
-- `quantization`: `"none"`, `"float16"`, `"dynamic"` or `"int8"`; for int8
-  also `float_ops` (op types kept in float) and `calibration`.
+- `quantization`: `"none"`, `"float16"`, `"dynamic"`, `"int8"` or
+  `"int16x8"`; for the integer modes also `calibration` (source, crops,
+  crop sizes) and `clamped_ranges` (sigmoid inputs whose calibrated range
+  was clamped); for int8 `float_ops` (op types kept in float),
+  `float_layers` (layers kept in float), `float_layer_reasons` (`{layer:
+  why}`: attention arithmetic, image end, or the measured drop before and
+  after) and, with `--max-drop`, `fallback` (`max_drop`, `integer_drop`,
+  `drop` and `reached` on the calibration pairs, `steps`).
 - `source_model`, `keras_enlca_version`, `tensorflow_version`, `created`.
 - `size_bytes` of the artifact.
 - `verification` (with `--verify`): PSNR-Y of the artifact against the
