@@ -36,3 +36,24 @@ def test_default_source_small_images_and_fixed_size(tmp_path):
         calibration_crops(tmp_path / "missing")
     with pytest.raises(InputError, match="holds no images"):
         calibration_crops(tmp_path)
+
+
+def test_crops_cycle_over_sizes_and_pairs_are_bicubic_lr_of_hr_crops():
+    from keras_enlca.data import bicubic_downscale
+    from keras_enlca.export.calibration import DEFAULT_CROP_SIZES
+    from keras_enlca.export.calibration import selection_pairs
+
+    crops = calibration_crops(num_crops=6)
+    assert [c.shape[1:3] for c in crops] == [(s, s) for s in DEFAULT_CROP_SIZES] * 2
+    pairs = selection_pairs(scale=3, num_pairs=3, size=20)
+    assert len(pairs) == 3
+    for lr, hr in pairs:
+        assert lr.shape == (20, 20, 3) and hr.shape == (60, 60, 3)
+        assert np.array_equal(lr, bicubic_downscale(hr, 3)[0])
+
+
+def test_an_unreadable_calibration_image_is_a_one_line_error(tmp_path):
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    with pytest.raises(InputError, match=r"^--calibration: Cannot read image .*broken\.png") as info:
+        calibration_crops(tmp_path)
+    assert "\n" not in str(info.value)
