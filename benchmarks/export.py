@@ -74,7 +74,7 @@ def parse_args(argv=None):
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--a2n-x3", default=os.environ.get("ENLCA_A2N_X3"),
                         help="The authors' A2N x3 as .keras (default: converted from the "
-                        "shared weights when present).")
+                        "shared weights when present; 'none' to skip it).")
     parser.add_argument("--converged", default=os.environ.get("ENLCA_CONVERGED"),
                         help="Folder of converged runs: DIR/<preset>/model.keras.")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results", "export.json"))
@@ -281,7 +281,11 @@ def real_models(args):
     """`[(name, .keras path)]`: the authors' A2N x3 and the converged runs found."""
     found = []
     a2n = args.a2n_x3
-    if a2n is None and os.path.isfile(SHARED_A2N_X3):
+    if a2n == "none":
+        a2n = None
+    elif a2n is None and not os.path.isfile(SHARED_A2N_X3):
+        print("  A2N x3: no shared weights; skipped")
+    if a2n is None and args.a2n_x3 != "none" and os.path.isfile(SHARED_A2N_X3):
         a2n = os.path.join(args.work_dir, "a2n_x3_authors.keras")
         if not os.path.exists(a2n):
             try:
@@ -296,7 +300,7 @@ def real_models(args):
                     a2n = None
     if a2n and os.path.exists(a2n):
         found.append(("a2n_x3@authors", a2n))
-    elif args.a2n_x3:
+    elif args.a2n_x3 and args.a2n_x3 != "none":
         print(f"  A2N x3: {args.a2n_x3} not found; skipped")
     if args.converged:
         for preset in PRESETS:
