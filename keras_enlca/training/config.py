@@ -549,11 +549,18 @@ def config_from_dict(values, source=None, overrides=(), preset=None):
     if preset is not None:
         config.model.preset = preset
     config.scale = scale
-    user_keys = set(_dotted_keys(values))
+    file_keys = set(_dotted_keys(values))
+    override_keys = set()
     for key, value in pairs:
-        user_keys.update(_dotted_keys(_nest(key, value)))
+        override_keys.update(_dotted_keys(_nest(key, value)))
+    # An override (command line) replaces its alternative whether the file
+    # set it or not; a file key replaces only a default.
     for cleared, chosen in ALTERNATIVES:
-        if chosen in user_keys and cleared not in user_keys and _get(config, chosen) is not None:
+        if _get(config, chosen) is None:
+            continue
+        if chosen in override_keys and cleared not in override_keys:
+            _set(config, cleared, None)
+        elif chosen in file_keys and cleared not in file_keys | override_keys:
             _set(config, cleared, None)
     validate(config)
     return config

@@ -39,7 +39,10 @@ from keras_enlca.training.config import dump_config
 from keras_enlca.training.config import read_config_file
 from keras_enlca.training.config import resolve_preset
 from keras_enlca.training.run_checkpoint import RunCheckpoint
+from keras_enlca.training.data_checks import check_training_data
 from keras_enlca.utils.atomic import atomic_path
+from keras_enlca.utils.atomic import remove_stale_temporaries
+from keras_enlca.utils.outputs import check_writable
 
 CONFIG_FILE = "config.yaml"
 CHECKPOINT_DIR = "checkpoints"
@@ -282,6 +285,25 @@ def _write_history(rows, paths):
             writer.writerows(rows)
 
 
+def _remove_debris(checkpoint, paths):
+    """Remove the temporaries a killed run left (only our own names)."""
+    checkpoint.remove_temporaries()
+    for key in ("model", "history_json", "history_csv", "config"):
+        remove_stale_temporaries(paths[key], min_age_s=0)
+
+
+def _cut_history(checkpoint, step, paths):
+    """Rewrite the history files with the rows up to the resumed `step`.
+
+    An epoch row is written before its checkpoint: a run stopped between
+    the two (killed, disk full) must not list a step no checkpoint holds.
+    """
+    rows = [r for r in checkpoint.state.get("history", []) if r["step"] <= step]
+    checkpoint.state["history"] = rows
+    if rows or os.path.exists(paths["history_json"]):
+        _write_history(rows, paths)
+
+
 def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, log):
     import keras
 
@@ -366,7 +388,6 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
             row["seconds"] = round(seconds, 3)
             history = checkpoint.state.setdefault("history", [])
             history.append(row)
-            _write_history(history, paths)
             parts = [f"epoch {epoch + 1}/{config.num_epochs}", f"step {checkpoint.step}/{total}"]
             for key in ("loss", "l1", "contrastive", "val_psnr", "val_ssim"):
                 if key in row:
@@ -382,9 +403,18 @@ def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, lo
     callbacks += _attention_callbacks(config, model)
     if validation_sets:
         callbacks.append(Validation(validation_sets))
+    class HistoryFiles(keras.callbacks.Callback):
+        """Writes history.json/.csv after RunCheckpoint saved the epoch, so
+        that they never list a step no checkpoint holds."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch_complete():
+                _write_history(checkpoint.state.get("history", []), paths)
+
     callbacks += [
         Logger(),
         checkpoint,
+        HistoryFiles(),
         keras.callbacks.TensorBoard(
             log_dir=paths["logs"], write_graph=False, profile_batch=0
         ),
@@ -566,6 +596,7 @@ def run_training(config, run_dir, log=print):
             if config.runtime.time_limit_minutes is not None
             else None
         ),
+        warn=log,
     )
 
     def is_complete(state):
@@ -574,15 +605,18 @@ def run_training(config, run_dir, log=print):
     train_sets = validation_sets = None
     state = checkpoint.latest_state()
     if state is None or state["step"] < total:
-        # Data problems surface before anything is written.
+        # Data and output problems surface before anything is written.
         train_sets = open_source(config.data.train, scale, "train", "data.train")
+        check_training_data(train_sets, config, scale, name)
         validation_sets = _validation_sets(config, scale)
+        check_writable(paths["config"])
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as error:
         raise InputError(f"cannot create run folder '{run_dir}': {error.strerror}") from None
 
     with _run_lock(run_dir):
+        _remove_debris(checkpoint, paths)
         latest = checkpoint.latest_state()
         _check_previous_config(config, paths, latest is not None, log)
         done = latest["step"] if latest else 0
@@ -616,6 +650,7 @@ def run_training(config, run_dir, log=print):
                 except (OSError, ValueError) as error:
                     raise InputError(f"cannot resume the run in '{run_dir}': {error}") from None
                 start = sync_from_chief(strategy, model, checkpoint, start)
+            _cut_history(checkpoint, start, paths)
             if start:
                 log(f"Resuming {run_dir} at step {start} of {total} "
                     f"(epoch {start // spe + 1}).")

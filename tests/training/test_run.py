@@ -287,7 +287,7 @@ def test_input_errors(image_dirs, tmp_path):
             run_training(config_from_dict(tiny_values(train)), tmp_path / "busy", log=lambda line: None)
     blocked = tmp_path / "file"
     blocked.write_text("")
-    with pytest.raises(InputError, match="cannot create run folder"):
+    with pytest.raises(InputError, match="file is a file, not a folder"):
         run_training(config_from_dict(tiny_values(train)), blocked / "run", log=lambda line: None)
 
 
@@ -338,3 +338,136 @@ def test_killed_run_resumes_with_the_same_number_of_steps(straight_run, tmp_path
     steps = [r["steps"] for r in resumed["state"]["history"]]
     assert sum(steps) == 20 - killed_at + (killed_at // 5) * 5
     assert keras.saving.load_model(run_dir / "model.keras").scale == 2
+
+
+def _env():
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+
+
+def _debris(run_dir):
+    """Temporaries of interrupted writes left in a run folder."""
+    names = os.listdir(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else []
+    found = [n for n in names if n.startswith(".step-")]
+    found += [n for n in os.listdir(run_dir) if n.startswith((".model.", ".history."))]
+    return found
+
+
+def _error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("Error")]
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real 500 KiB file system (tmpfs), mounted under the test's folder."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=500k", "tmpfs", str(mount_point)],
+        capture_output=True, text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.mark.slow
+def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(image_dirs, tmp_path, tmpfs):
+    """Checkpoints of ~150 KB fill a 500 KiB tmpfs within 90 steps."""
+    train, _ = image_dirs
+    config_path = tmp_path / "tiny.yaml"
+    values = tiny_values(train, schedule={"epochs": 30, "steps_per_epoch": 3})
+    config_path.write_text(yaml.safe_dump(values))
+    run_dir = tmpfs / "run"
+    command = _cli("--config", str(config_path), "--out", str(run_dir))
+    first = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert first.returncode == 1, first.stdout + first.stderr  # not 139 (segfault)
+    assert "Traceback" not in first.stderr
+    errors = _error_lines(first.stderr)
+    assert len(errors) == 1, first.stderr
+    assert "No space left on device" in errors[0] and str(run_dir) in errors[0]
+    checkpoints = RunCheckpoint(run_dir / "checkpoints")
+    kept = checkpoints.latest_state()
+    assert 0 < kept["step"] < 90
+    # Every kept checkpoint is complete and intact; no half-written one.
+    assert _debris(run_dir) == []
+    history = json.loads((run_dir / "history.json").read_text())
+    assert max(row["step"] for row in history) <= kept["step"]
+
+    subprocess.run(["mount", "-o", "remount,size=4m", str(tmpfs)], check=True)
+    second = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"Resuming {run_dir} at step {kept['step']} of 90" in second.stdout
+    final = checkpoints.latest_state()
+    assert final["step"] == final["optimizer_iterations"] == 90
+    rows = json.loads((run_dir / "history.json").read_text())
+    assert [row["step"] for row in rows] == list(range(3, 91, 3))
+    assert _debris(run_dir) == []
+
+
+@pytest.mark.slow
+def test_many_random_kills_end_with_the_exact_steps_and_history(image_dirs, tmp_path):
+    """12 SIGKILLs at random times, half of them inside a checkpoint write."""
+    import random
+
+    train, _ = image_dirs
+    config_path = tmp_path / "tiny.yaml"
+    values = tiny_values(
+        train, schedule={"epochs": 8, "steps_per_epoch": 5}, runtime={"checkpoint_every": 1}
+    )
+    config_path.write_text(yaml.safe_dump(values))
+    run_dir = tmp_path / "run"
+    command = _cli("--config", str(config_path), "--out", str(run_dir))
+    checkpoints = RunCheckpoint(run_dir / "checkpoints", warn=lambda line: None)
+    rng = random.Random(10)
+    kills = inside_writes = 0
+    for attempt in range(12):
+        start = checkpoints.latest_state()
+        start = start["step"] if start else 0
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env()
+        )
+        deadline = time.monotonic() + 120
+        try:
+            if attempt % 2 == 0:
+                # Wait for a checkpoint write to be under way, then kill.
+                while process.poll() is None and time.monotonic() < deadline:
+                    if any(n.startswith(".step-") for n in _listdir(run_dir / "checkpoints")):
+                        break
+            else:
+                while process.poll() is None and time.monotonic() < deadline:
+                    found = checkpoints.checkpoints()
+                    if found and found[-1][0] > start:
+                        break
+                    time.sleep(0.01)
+                time.sleep(rng.uniform(0, 0.6))
+            if process.poll() is not None:
+                break
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        finally:
+            process.wait()
+        inside_writes += any(n.startswith(".step-") for n in _listdir(run_dir / "checkpoints"))
+    assert kills >= 8
+    # At least one kill landed inside a write and left a temporary behind.
+    assert inside_writes >= 1
+    final = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=240)
+    assert final.returncode == 0, final.stdout + final.stderr
+    state = checkpoints.latest_state()
+    assert state["step"] == state["optimizer_iterations"] == 40
+    rows = json.loads((run_dir / "history.json").read_text())
+    assert [(r["epoch"], r["step"]) for r in rows] == [(e, 5 * e) for e in range(1, 9)]
+    assert rows == state["state"]["history"]
+    assert _debris(run_dir) == []
+    assert keras.saving.load_model(run_dir / "model.keras").scale == 2
+
+
+def _listdir(folder):
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
