@@ -103,3 +103,98 @@ def test_an_optimizer_that_does_not_fit_is_an_error(tmp_path):
     other.compile(keras.optimizers.Adam(schedule), loss="mse")
     with pytest.raises(ValueError, match="does not fit this model's optimizer \\(it has 3 iterations, 0 were loaded\\)"):
         RunCheckpoint(tmp_path).restore(other)
+
+
+def _damage(path, how):
+    size = os.path.getsize(path)
+    if how == "truncate":
+        with open(path, "r+b") as f:
+            f.truncate(size // 2)
+    elif how == "zero":
+        with open(path, "r+b") as f:
+            f.write(b"\0" * size)
+    else:  # flip bytes in the second half, size unchanged
+        with open(path, "r+b") as f:
+            f.seek(size * 3 // 4)
+            chunk = f.read(16)
+            f.seek(size * 3 // 4)
+            f.write(bytes(b ^ 0xFF for b in chunk))
+
+
+def _train_to(directory, steps, warnings=None):
+    model = _model()
+    checkpoint = RunCheckpoint(
+        directory, every_n_steps=1, keep=3,
+        warn=None if warnings is None else warnings.append,
+    )
+    start = checkpoint.restore(model)
+    if steps > start:
+        model.fit(_data(), epochs=1, steps_per_epoch=steps - start,
+                  callbacks=[checkpoint], verbose=0)
+    return model, checkpoint, start
+
+
+@pytest.mark.parametrize(
+    "name, how",
+    [
+        ("model.weights.h5", "truncate"),
+        ("model.weights.h5", "zero"),
+        # Same size: the optimizer moments near the end of the HDF5 file.
+        ("model.weights.h5", "flip"),
+        ("state.json", "truncate"),
+        ("state.json", "zero"),
+        ("manifest.json", "truncate"),
+        ("manifest.json", "zero"),
+        ("manifest.json", "remove"),
+    ],
+)
+def test_damaged_newest_checkpoint_is_skipped_with_a_warning(tmp_path, name, how):
+    directory = tmp_path / "checkpoints"
+    _train_to(directory, 6)
+    newest = directory / "step-000000006"
+    assert sorted(os.listdir(newest)) == ["manifest.json", "model.weights.h5", "state.json"]
+    if how == "remove":
+        os.remove(newest / name)
+    else:
+        _damage(newest / name, how)
+    warnings = []
+    assert RunCheckpoint(directory, warn=warnings.append).latest_state()["step"] == 5
+    assert len(warnings) == 1 and str(newest) in warnings[0] and "\n" not in warnings[0]
+    warnings = []
+    model, checkpoint, start = _train_to(directory, 7, warnings)
+    assert start == 5
+    assert len(warnings) == 1 and "step-000000006" in warnings[0]
+    # Continued step-exactly: two more steps, the damaged step written anew.
+    state = RunCheckpoint(directory).latest_state()
+    assert state["step"] == state["optimizer_iterations"] == 7
+    assert int(model.optimizer.iterations.numpy()) == 7
+    assert [s for s, _ in checkpoint.checkpoints()] == [5, 6, 7]
+
+
+def test_checkpoint_without_manifest_from_older_versions_still_loads(tmp_path):
+    directory = tmp_path / "checkpoints"
+    reference, _, _ = _train_to(directory, 3)
+    for step in (1, 2, 3):  # make them look like pre-manifest checkpoints
+        folder = directory / f"step-{step:09d}"
+        os.remove(folder / "manifest.json")
+        state = json.loads((folder / "state.json").read_text())
+        del state["format"]
+        (folder / "state.json").write_text(json.dumps(state))
+    model = _model()
+    assert RunCheckpoint(directory).restore(model) == 3
+    for a, b in zip(model.get_weights(), reference.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_leftover_temporaries_are_removed_but_nothing_else(tmp_path):
+    directory = tmp_path / "checkpoints"
+    _train_to(directory, 2)
+    (directory / ".step-000000003.ab12cd34.tmp").mkdir()
+    (directory / ".step-000000003.ab12cd34.tmp" / "model.weights.h5").write_bytes(b"x")
+    (directory / "notes.txt").write_text("mine")
+    (directory / ".step-notes").mkdir()
+    removed = RunCheckpoint(directory).remove_temporaries()
+    assert [os.path.basename(p) for p in removed] == [".step-000000003.ab12cd34.tmp"]
+    assert sorted(os.listdir(directory)) == [
+        ".step-notes", "notes.txt", "step-000000001", "step-000000002"
+    ]
