@@ -20,6 +20,8 @@ EXPORTS = {
     "TiledUpscaler": "tiling",
     "upscale_tiled": "tiling",
     "score_folders": "scoring",
+    "comparison_crop": "comparison_crop",
+    "comparison_figure": "comparison_figure",
 }
 
 __all__ = sorted(EXPORTS)

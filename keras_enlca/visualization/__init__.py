@@ -15,6 +15,10 @@ EXPORTS = {
     "attention_row": "attention_row",
     "layer_inputs": "layer_inputs",
     "apply_colormap": "colormap",
+    "attention_figure": "attention_figure",
+    "display_size": "attention_figure",
+    "draw_marker": "marker",
+    "panel_grid": "panel_grid",
 }
 
 __all__ = sorted(EXPORTS)
