@@ -112,3 +112,47 @@ def test_train_stop_and_resume_from_the_run_folder(train_dir, tmp_path):
 
     third = _run("--out", str(run_dir))
     assert third.exit_code == 0 and "is complete: 4 of 4 steps done" in third.output
+
+
+@pytest.mark.parametrize(
+    "in_file, option, expected",
+    [
+        ("epochs: 5", ["--total-steps", "7"], (None, 7)),
+        ("total_steps: 7", ["--epochs", "3"], (3, None)),
+        ("epochs: 5", ["--set", "schedule.total_steps=9"], (None, 9)),
+    ],
+)
+def test_command_line_run_length_replaces_the_files(tmp_path, in_file, option, expected):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"model: {{preset: enlcn_x4}}\nschedule: {{{in_file}}}\n")
+    result = _run("--config", str(config), "--out", str(tmp_path / "r"), *option, "--print-config")
+    assert result.exit_code == 0, result.output
+    schedule = yaml.safe_load(result.output)["schedule"]
+    assert (schedule["epochs"], schedule["total_steps"]) == expected
+
+
+def test_both_run_lengths_on_the_command_line_are_an_error(tmp_path):
+    result = CliRunner().invoke(cli, [
+        "train", "--preset", "enlcn_x4", "--out", str(tmp_path / "r"),
+        "--epochs", "2", "--total-steps", "5", "--print-config",
+    ])
+    assert result.exit_code == 1
+    assert "set exactly one of 'schedule.epochs' and 'schedule.total_steps'" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--patch-size", "6"], "'data.patch_size' 6 gives 36 positions"),
+        (["--patch-size", "40"], "'data.patch_size' 40: training image"),
+    ],
+)
+def test_data_errors_are_one_line_before_the_run_folder(train_dir, tmp_path, args, message):
+    result = CliRunner().invoke(cli, [
+        "train", "--preset", "enlcn_small_x2", "--data", str(train_dir),
+        "--out", str(tmp_path / "r"), *args,
+    ])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()
