@@ -140,12 +140,16 @@ def cluster_resolver():
                 f"{SLURM_PORT_ENV} must be a port number, got "
                 f"{os.environ[SLURM_PORT_ENV]!r}"
             ) from None
-        gpus = None
+        gpus_per_node = gpus_per_task = None
         if "CUDA_VISIBLE_DEVICES" not in os.environ and shutil.which("nvidia-smi") is None:
-            gpus = 0  # a CPU node: the resolver would call the missing nvidia-smi
+            # A CPU node: the resolver would call the missing nvidia-smi, and
+            # it needs a non-zero "GPU" per task (the CUDA_VISIBLE_DEVICES it
+            # then sets is ignored without GPUs).
+            gpus_per_node, gpus_per_task = max(slurm_tasks(), 1), 1
         try:
             return resolvers.SlurmClusterResolver(
-                port_base=port_base, gpus_per_node=gpus, gpus_per_task=gpus
+                port_base=port_base, gpus_per_node=gpus_per_node,
+                gpus_per_task=gpus_per_task,
             )
         except (RuntimeError, ValueError, KeyError) as error:
             raise InputError(f"Slurm allocation: {error}") from None

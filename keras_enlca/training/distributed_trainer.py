@@ -1,9 +1,31 @@
+import re
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_enlca.errors import InputError
 from keras_enlca.training.strategy import is_multi_worker
+
+
+class _PeerErrors:
+    """A failed collective (a dead or unreachable worker) as one `InputError` line."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        errors = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
+                  tf.errors.CancelledError, tf.errors.AbortedError)
+        if kind is None or not issubclass(kind, errors):
+            return False
+        text = error.message.partition("unhealthy")[2] or error.message
+        tasks = sorted(set(re.findall(r"/job:\w+/replica:\d+/task:\d+", text)))
+        who = f" ({', '.join(tasks)})" if tasks else ""
+        raise InputError(
+            f"multi-worker training stopped: a worker is down or unreachable{who}; "
+            "the newest checkpoint is kept: start every worker again to resume"
+        ) from None
 
 
 class DistributedTrainer:
@@ -154,12 +176,15 @@ class DistributedTrainer:
             while step < steps_per_epoch:
                 count = min(self.steps_per_execution, steps_per_epoch - step)
                 callback_list.on_train_batch_begin(step)
-                logs = train(iterator, tf.constant(count))
-                logs = {key: np.float32(value.numpy()) for key, value in logs.items()}
+                with _PeerErrors():
+                    logs = train(iterator, tf.constant(count))
+                    logs = {key: np.float32(value.numpy()) for key, value in logs.items()}
                 step += count
                 callback_list.on_train_batch_end(step - 1, logs)
                 stop = bool(model.stop_training)
-                if self._agree_to_stop(stop) and not stop:
+                with _PeerErrors():
+                    agreed = self._agree_to_stop(stop)
+                if agreed and not stop:
                     self._stop_for_peer(callbacks or [], step - 1, logs)
                 if model.stop_training:
                     break

@@ -1,8 +1,8 @@
 """Choosing a `tf.distribute` strategy."""
 
 import os
+import subprocess
 import sys
-import threading
 
 import tensorflow as tf
 
@@ -19,6 +19,17 @@ _MULTI_WORKER = []
 
 WORKER_TIMEOUT_ENV = "ENLCA_WORKER_TIMEOUT"
 DEFAULT_WORKER_TIMEOUT = 300
+# argv: pid, seconds, message. Ends the process unless stdin closes first.
+_WATCHDOG = """
+import os, select, signal, sys
+pid, seconds, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+if not select.select([sys.stdin], [], [], seconds)[0]:
+    sys.stderr.write(message + "\\n")
+    sys.stderr.flush()
+    os.kill(pid, signal.SIGTERM)
+    if not select.select([sys.stdin], [], [], 2)[0]:
+        os.kill(pid, signal.SIGKILL)  # TensorFlow's wait ignores SIGTERM
+"""
 
 
 def worker_timeout():
@@ -38,8 +49,8 @@ def _multi_worker():
     """Create (once) the MultiWorkerMirroredStrategy of `TF_CONFIG` or Slurm.
 
     Creating it blocks until every worker has joined; TensorFlow has no
-    timeout for that wait, so a watchdog ends the process with one line on
-    stderr (exit status 1) when the cluster is not up within
+    timeout for that wait, so a watchdog process prints one line on stderr
+    and ends the process (SIGTERM, then SIGKILL) when the cluster is not up within
     `worker_timeout()` seconds. Collectives get the same timeout; a worker
     that dies later is noticed by the coordination service's heartbeats
     (about 10 s) and the others fail with `UnavailableError`.
@@ -54,18 +65,21 @@ def _multi_worker():
         address for job in resolver.cluster_spec().jobs
         for address in resolver.cluster_spec().job_tasks(job)
     )
-    ready = threading.Event()
+    # TensorFlow's wait for the cluster holds the interpreter: the watchdog
+    # is a separate process, stopped by closing its stdin.
+    message = (
+        f"Error: the workers ({peers}) did not all join within {timeout:g} s "
+        f"(set {WORKER_TIMEOUT_ENV} to wait longer)"
+    )
+    watchdog = subprocess.Popen(
+        [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(timeout), message],
+        stdin=subprocess.PIPE,
+    )
 
-    def watchdog():
-        if not ready.wait(timeout):
-            sys.stderr.write(
-                f"Error: the workers ({peers}) did not all join within {timeout:g} s "
-                f"(set {WORKER_TIMEOUT_ENV} to wait longer)\n"
-            )
-            sys.stderr.flush()
-            os._exit(1)
+    def stop_watchdog():
+        watchdog.stdin.close()
+        watchdog.wait()
 
-    threading.Thread(target=watchdog, daemon=True).start()
     options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
     try:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(
@@ -76,19 +90,19 @@ def _multi_worker():
             "SUM", strategy.run(lambda: tf.ones([])), axis=None
         ).numpy()
     except RuntimeError as error:
-        ready.set()
+        stop_watchdog()
         raise InputError(
             "strategy 'multi_worker' must be created before TensorFlow runs any "
             f"operation in this process ({str(error).splitlines()[0]})"
         ) from None
     except tf.errors.OpError as error:
-        ready.set()
+        stop_watchdog()
         task = f"{resolver.task_type}:{resolver.task_id}"
         raise InputError(
             f"multi-worker start-up failed on {task} ({peers}): "
             f"{error.message.splitlines()[0]}"
         ) from None
-    ready.set()
+    stop_watchdog()
     _MULTI_WORKER.append(strategy)
     return strategy
 
