@@ -45,10 +45,12 @@ EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
               help="Validation images (HR folder or benchmark set), scored every epoch.")
 @click.option("--scale", type=click.IntRange(min=2), help="Upscaling factor (for a preset "
               "given without its _xN suffix).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Number of epochs.")
+@click.option("--epochs", type=click.IntRange(min=1),
+              help="Number of epochs (replaces the config's schedule.total_steps).")
 @click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Optimizer steps per epoch.")
 @click.option("--total-steps", type=click.IntRange(min=1),
-              help="Run length in steps instead of epochs.")
+              help="Run length in steps instead of epochs (replaces the config's "
+              "schedule.epochs), e.g. --total-steps 300000.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
 @click.option("--patch-size", type=click.IntRange(min=1), help="LR patch size (HR = patch x scale).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate.")
