@@ -24,6 +24,13 @@ Run by hand (not a test):
     python benchmarks/training.py                     # table + benchmarks/results/training_small.json
     python benchmarks/training.py --batch-size 16 --repeats 5
     python benchmarks/training.py --size paper --batch-size 1 --repeats 3
+    python benchmarks/training.py --workers 2          # benchmarks/results/training_workers2.json
+
+`--workers N` times `enlcn` training steps (`DistributedTrainer`, the loop of
+`enlca train --strategy multi_worker`) on N local worker processes
+(MultiWorkerMirroredStrategy over 127.0.0.1) against one process at the same
+global batch, and the all-reduce of one step's gradients on its own. On a
+machine with fewer cores than workers this measures overhead, not speed-up.
 """
 
 import argparse
@@ -72,12 +79,20 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--workers", type=int, default=0,
+                        help="compare N local workers with one process")
+    parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-output", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--output",
         default=None,
         help="JSON output (default: benchmarks/results/training_<size>.json)",
     )
     args = parser.parse_args()
+    if args.worker_output is not None:
+        return time_worker(args)
+    if args.workers:
+        return compare_workers(args)
     if args.output is None:
         args.output = os.path.join(
             os.path.dirname(os.path.abspath(__file__)),
@@ -167,6 +182,136 @@ def main():
     }
     with atomic_path(args.output) as tmp:
         with open(tmp, "w") as f:
+            json.dump(result, f, indent=2)
+    print(f"wrote {args.output}")
+
+
+def time_worker(args):
+    """One process of `--workers`: time training steps and gradient all-reduces."""
+    import numpy as np
+
+    from keras_enlca.training import DistributedTrainer
+    from keras_enlca.training import get_strategy
+
+    name = "multi_worker" if args.worker_index is not None else "one_device"
+    strategy = get_strategy(name)
+    import tensorflow as tf
+
+    with strategy.scope():
+        model = build("enlcn", args.scale, args.size)
+        model.build((None, None, None, 3))
+    rng = np.random.default_rng(0)
+    lr = rng.random((args.batch_size, args.patch, args.patch, 3), dtype=np.float32)
+    hr = rng.random((args.batch_size, args.patch * args.scale,
+                     args.patch * args.scale, 3), dtype=np.float32)
+    trainer = DistributedTrainer(model, strategy)
+    dataset = tf.data.Dataset.from_tensors((lr, hr)).repeat()
+    iterator = iter(trainer._distribute(dataset))
+    train = trainer._train_function()
+    one = tf.constant(1)
+    for _ in range(args.warmup):
+        float(train(iterator, one)["loss"].numpy())
+    steps = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        float(train(iterator, one)["loss"].numpy())
+        steps.append(time.perf_counter() - start)
+    size = sum(int(np.prod(v.shape)) for v in model.trainable_variables)
+    gradients = tf.ones([size])
+
+    @tf.function
+    def all_reduce():
+        return strategy.run(
+            lambda: tf.distribute.get_replica_context().all_reduce("SUM", gradients)
+        )
+
+    reduces = []
+    for i in range(args.warmup + args.repeats):
+        start = time.perf_counter()
+        strategy.experimental_local_results(all_reduce())[0].numpy()
+        if i >= args.warmup:
+            reduces.append(time.perf_counter() - start)
+    with open(args.worker_output, "w") as f:
+        json.dump({"step_s": steps, "all_reduce_s": reduces, "parameters": size}, f)
+
+
+def compare_workers(args):
+    import subprocess
+    import sys
+    import tempfile
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "tests", "training"))
+    from multi_worker_launch import free_ports
+    from multi_worker_launch import tf_config
+
+    if args.output is None:
+        args.output = os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "results",
+            f"training_workers{args.workers}.json",
+        )
+    common = [
+        sys.executable, os.path.abspath(__file__), "--batch-size", str(args.batch_size),
+        "--patch", str(args.patch), "--scale", str(args.scale), "--size", args.size,
+        "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    env.pop("TF_CONFIG", None)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        single = os.path.join(tmp, "single.json")
+        subprocess.run(common + ["--worker-output", single], env=env, check=True,
+                       timeout=1800)
+        ports = free_ports(args.workers)
+        processes = []
+        try:
+            for index in range(args.workers):
+                processes.append(subprocess.Popen(
+                    common + ["--worker-index", str(index), "--worker-output",
+                              os.path.join(tmp, f"worker{index}.json")],
+                    env=dict(env, TF_CONFIG=tf_config(ports, index)),
+                ))
+            for process in processes:
+                if process.wait(timeout=1800):
+                    raise SystemExit("a worker failed")
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+        with open(single) as f:
+            results["one_process"] = json.load(f)
+        for index in range(args.workers):
+            with open(os.path.join(tmp, f"worker{index}.json")) as f:
+                results[f"worker{index}"] = json.load(f)
+    one = statistics.median(results["one_process"]["step_s"])
+    many = statistics.median(results["worker0"]["step_s"])
+    reduce = statistics.median(results["worker0"]["all_reduce_s"])
+    rows = [
+        {"setup": "1 process", "median_step_s": one, "steps_per_s": 1 / one,
+         "all_reduce_s": None},
+        {"setup": f"{args.workers} workers", "median_step_s": many,
+         "steps_per_s": 1 / many, "all_reduce_s": reduce},
+    ]
+    print(f"\nenlcn_{args.size}_x{args.scale}, global batch {args.batch_size} x "
+          f"{args.patch}x{args.patch} LR, {results['worker0']['parameters']:,} "
+          f"parameters, {os.cpu_count()} CPU cores, median of {args.repeats} steps")
+    print(f"{'setup':<12} {'step ms':>9} {'steps/s':>8} {'all-reduce ms':>14}")
+    for row in rows:
+        reduce_s = row["all_reduce_s"]
+        reduce_ms = "" if reduce_s is None else f"{1000 * reduce_s:.1f}"
+        print(f"{row['setup']:<12} {1000 * row['median_step_s']:>9.1f} "
+              f"{row['steps_per_s']:>8.2f} {reduce_ms:>14}")
+    print(f"{args.workers} workers / 1 process: {one / many:.2f}x the steps/s")
+    import platform as _platform
+
+    from keras_enlca.utils.atomic import atomic_path
+
+    result = {"benchmark": "training_workers", "settings": vars(args),
+              "machine": {"platform": _platform.platform(),
+                          "cpu_count": os.cpu_count()},
+              "rows": rows, "speedup": one / many, "times_s": results}
+    with atomic_path(args.output) as tmp_path:
+        with open(tmp_path, "w") as f:
             json.dump(result, f, indent=2)
     print(f"wrote {args.output}")
 

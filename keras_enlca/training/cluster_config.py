@@ -57,8 +57,10 @@ def parse_tf_config(text):
     if not isinstance(cluster, dict) or not cluster:
         raise _error("'cluster' is missing or not an object of job: [host:port, ...]")
     if not isinstance(task, dict):
-        raise _error("'task' is missing or not an object like {\"type\": \"worker\", "
-                     "\"index\": 0}")
+        raise _error(
+            '\'task\' is missing or not an object like {"type": "worker", '
+            '"index": 0}'
+        )
     seen = set()
     for job, addresses in cluster.items():
         if job not in TRAINING_JOBS + ("evaluator",):
@@ -66,12 +68,20 @@ def parse_tf_config(text):
                 f"job '{job}' is not supported (multi-worker training uses "
                 f"{' and '.join(TRAINING_JOBS)} jobs)"
             )
-        if isinstance(addresses, str) or not isinstance(addresses, list) or not addresses:
-            raise _error(f"cluster.{job} must be a non-empty list of 'host:port' strings")
+        if (
+            isinstance(addresses, str)
+            or not isinstance(addresses, list)
+            or not addresses
+        ):
+            raise _error(
+                f"cluster.{job} must be a non-empty list of 'host:port' strings"
+            )
         for address in addresses:
             match = _ADDRESS.match(address) if isinstance(address, str) else None
             if match is None or not 0 < int(match.group(2)) < 65536:
-                raise _error(f"cluster.{job}: bad address {address!r} (want 'host:port')")
+                raise _error(
+                    f"cluster.{job}: bad address {address!r} (want 'host:port')"
+                )
             if address in seen:
                 raise _error(f"address {address} appears twice in 'cluster'")
             seen.add(address)
@@ -141,14 +151,18 @@ def cluster_resolver():
                 f"{os.environ[SLURM_PORT_ENV]!r}"
             ) from None
         gpus_per_node = gpus_per_task = None
-        if "CUDA_VISIBLE_DEVICES" not in os.environ and shutil.which("nvidia-smi") is None:
+        if (
+            "CUDA_VISIBLE_DEVICES" not in os.environ
+            and shutil.which("nvidia-smi") is None
+        ):
             # A CPU node: the resolver would call the missing nvidia-smi, and
             # it needs a non-zero "GPU" per task (the CUDA_VISIBLE_DEVICES it
             # then sets is ignored without GPUs).
             gpus_per_node, gpus_per_task = max(slurm_tasks(), 1), 1
         try:
             return resolvers.SlurmClusterResolver(
-                port_base=port_base, gpus_per_node=gpus_per_node,
+                port_base=port_base,
+                gpus_per_node=gpus_per_node,
                 gpus_per_task=gpus_per_task,
             )
         except (RuntimeError, ValueError, KeyError) as error:

@@ -15,8 +15,12 @@ class _PeerErrors:
         return self
 
     def __exit__(self, kind, error, traceback):
-        errors = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError,
-                  tf.errors.CancelledError, tf.errors.AbortedError)
+        errors = (
+            tf.errors.UnavailableError,
+            tf.errors.DeadlineExceededError,
+            tf.errors.CancelledError,
+            tf.errors.AbortedError,
+        )
         if kind is None or not issubclass(kind, errors):
             return False
         text = error.message.partition("unhealthy")[2] or error.message
@@ -178,7 +182,9 @@ class DistributedTrainer:
                 callback_list.on_train_batch_begin(step)
                 with _PeerErrors():
                     logs = train(iterator, tf.constant(count))
-                    logs = {key: np.float32(value.numpy()) for key, value in logs.items()}
+                    logs = {
+                        key: np.float32(value.numpy()) for key, value in logs.items()
+                    }
                 step += count
                 callback_list.on_train_batch_end(step - 1, logs)
                 stop = bool(model.stop_training)

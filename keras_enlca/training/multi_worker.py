@@ -62,7 +62,9 @@ def _copy_newest(run_dir, scratch):
     step, folder = _newest_checkpoint(run_dir)
     source, target = run_paths(run_dir), run_paths(scratch)
     if folder is not None:
-        shutil.copytree(folder, os.path.join(target["checkpoints"], os.path.basename(folder)))
+        shutil.copytree(
+            folder, os.path.join(target["checkpoints"], os.path.basename(folder))
+        )
     for key in ("config", "model"):
         if step and os.path.isfile(source[key]):
             shutil.copy2(source[key], target[key])
@@ -74,9 +76,11 @@ def _check_same_checkpoint(strategy, folder, run_dir):
     from keras_enlca.errors import InputError
 
     step = _newest_checkpoint(folder)[0]
-    steps = strategy.gather(
-        strategy.run(lambda: tf.constant([step], tf.int64)), axis=0
-    ).numpy().tolist()
+    steps = (
+        strategy.gather(strategy.run(lambda: tf.constant([step], tf.int64)), axis=0)
+        .numpy()
+        .tolist()
+    )
     if len(set(steps)) > 1:
         raise InputError(
             f"the workers see different newest checkpoints in '{run_dir}' (steps "

@@ -29,25 +29,41 @@ def free_ports(count):
 
 
 def tf_config(ports, index):
-    return json.dumps({
-        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-        "task": {"type": "worker", "index": index},
-    })
+    return json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
 
 
 def start_workers(config_path, run_dir, out_dir, ports, timeout=120):
     """One `Popen` per worker (output in `out_dir/worker<i>.log`)."""
     processes = []
     for index in range(len(ports)):
-        env = dict(os.environ, TF_CONFIG=tf_config(ports, index),
-                   ENLCA_WORKER_TIMEOUT=str(timeout), TF_CPP_MIN_LOG_LEVEL="2",
-                   CUDA_VISIBLE_DEVICES="")
+        env = dict(
+            os.environ,
+            TF_CONFIG=tf_config(ports, index),
+            ENLCA_WORKER_TIMEOUT=str(timeout),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            CUDA_VISIBLE_DEVICES="",
+        )
         log = open(os.path.join(out_dir, f"worker{index}.log"), "w")
-        processes.append(subprocess.Popen(
-            [sys.executable, os.path.join(HERE, "multi_worker_launch.py"), config_path,
-             run_dir, os.path.join(out_dir, f"weights{index}.npz")],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        ))
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    os.path.join(HERE, "multi_worker_launch.py"),
+                    config_path,
+                    run_dir,
+                    os.path.join(out_dir, f"weights{index}.npz"),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
         log.close()
     return processes
 

@@ -40,8 +40,12 @@ def run_values(train_dir, **schedule):
     return {
         "model": {"preset": "enlcn_small_x2", "args": {"num_blocks": 2, "filters": 8}},
         "data": {"train": {"dir": str(train_dir)}, "patch_size": 12, "batch_size": 2},
-        "schedule": {"epochs": 4, "steps_per_epoch": 1, "decay_milestones": [2],
-                     **schedule},
+        "schedule": {
+            "epochs": 4,
+            "steps_per_epoch": 1,
+            "decay_milestones": [2],
+            **schedule,
+        },
         "contrastive": {"warmup_steps": 1},
         "runtime": {"checkpoint_every": 2},
     }
@@ -66,8 +70,9 @@ def launch(tmp, values, run_dir, tag):
     config_path.write_text(yaml.safe_dump(values))
     os.environ["TMPDIR"], previous = str(scratch), os.environ.get("TMPDIR")
     try:
-        processes = start_workers(str(config_path), str(run_dir), str(out),
-                                  free_ports(2), timeout=120)
+        processes = start_workers(
+            str(config_path), str(run_dir), str(out), free_ports(2), timeout=120
+        )
     finally:
         if previous is None:
             del os.environ["TMPDIR"]
@@ -89,7 +94,7 @@ def wait_all(processes, timeout=WAIT):
 def history_of(out, index):
     for line in (out / f"worker{index}.log").read_text().splitlines():
         if line.startswith("history "):
-            return json.loads(line[len("history "):])
+            return json.loads(line[len("history ") :])
     raise AssertionError((out / f"worker{index}.log").read_text()[-3000:])
 
 
@@ -109,7 +114,9 @@ def single_run(train_dir, tmp_path_factory):
     import keras
 
     run_dir = tmp_path_factory.mktemp("mw_single") / "run"
-    config = config_from_dict(run_values(train_dir), overrides=["runtime.strategy=one_device"])
+    config = config_from_dict(
+        run_values(train_dir), overrides=["runtime.strategy=one_device"]
+    )
     result = run_training(config, run_dir, log=lambda line: None)
     model = keras.models.load_model(result.model_path, compile=False)
     return result.history, model.get_weights(), run_dir
@@ -123,14 +130,18 @@ def test_two_workers_match_one_process(cluster_run, single_run):
     assert [row["step"] for row in chief] == [1, 2, 3, 4]
     for key in ("loss", "l1", "contrastive"):
         expected = [row[key] for row in history]
-        np.testing.assert_allclose([row[key] for row in chief], expected, rtol=LOSS_RTOL)
+        np.testing.assert_allclose(
+            [row[key] for row in chief], expected, rtol=LOSS_RTOL
+        )
         assert [row[key] for row in worker] == [row[key] for row in chief]
     # The contrastive term is on after the 1-step warm-up: it is in the loss.
     assert chief[-1]["loss"] > chief[-1]["l1"]
     w0 = np.load(out / "weights0.npz")
     w1 = np.load(out / "weights1.npz")
     assert len(w0.files) == len(weights) > 10
-    for name, expected in zip(sorted(w0.files, key=lambda n: int(n.split("_")[1])), weights):
+    for name, expected in zip(
+        sorted(w0.files, key=lambda n: int(n.split("_")[1])), weights
+    ):
         np.testing.assert_array_equal(w0[name], w1[name])  # bit-identical workers
         np.testing.assert_allclose(w0[name], expected, atol=WEIGHT_ATOL)
 
@@ -141,7 +152,9 @@ def run_files(run_dir):
     for root, _, names in os.walk(run_dir):
         for name in names:
             path = os.path.relpath(os.path.join(root, name), run_dir)
-            files.append(os.path.dirname(path) + "/<events>" if "tfevents" in name else path)
+            files.append(
+                os.path.dirname(path) + "/<events>" if "tfevents" in name else path
+            )
     return sorted(files)
 
 
@@ -154,7 +167,8 @@ def test_only_the_chief_writes(cluster_run, single_run):
     assert files.count("logs/train/<events>") == 1
     assert {"config.yaml", "history.json", "model.keras"} <= set(files)
     assert sorted({f.split("/")[1] for f in files if f.startswith("checkpoints/")}) == [
-        "step-000000003", "step-000000004",
+        "step-000000003",
+        "step-000000004",
     ]
     # The other worker's scratch folder (in its TMPDIR) is gone.
     assert os.listdir(cluster_run["scratch"]) == []
@@ -175,8 +189,8 @@ def test_kill_a_worker_then_resume(train_dir, tmp_path):
         deadline = time.monotonic() + WAIT
         while not glob.glob(str(run_dir / "checkpoints" / "step-*" / "state.json")):
             assert time.monotonic() < deadline and processes[0].poll() is None, (
-                (out / "worker0.log").read_text()[-3000:]
-            )
+                out / "worker0.log"
+            ).read_text()[-3000:]
             time.sleep(0.1)
         os.kill(processes[1].pid, signal.SIGKILL)
         killed = time.monotonic()
@@ -200,7 +214,9 @@ def test_kill_a_worker_then_resume(train_dir, tmp_path):
     assert codes == [0, 0], chief_log[-3000:]
     assert f"Resuming {run_dir} at step {newest} of 60" in chief_log
     assert f"at step {newest} of 60" in (out / "worker1.log").read_text()
-    final = sorted(glob.glob(str(run_dir / "checkpoints" / "step-*" / "state.json")))[-1]
+    final = sorted(glob.glob(str(run_dir / "checkpoints" / "step-*" / "state.json")))[
+        -1
+    ]
     state = json.loads(open(final).read())
     assert state["step"] == state["optimizer_iterations"] == 60
     rows = history_of(out, 0)
