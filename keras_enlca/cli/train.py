@@ -88,8 +88,7 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
       enlca train --config configs/enlcn_x4_paper.yaml --out runs/enlcn_x4
       enlca train --config configs/enlcn_small_cpu.yaml --epochs 2 --set model.args.num_blocks=4 --out runs/try
       enlca train --out runs/enlcn_x4 --epochs 1200     # continue a finished run
-      TF_CONFIG='{"cluster": {"worker": ["host1:2222", "host2:2222"]}, "task": {"type": "worker", "index": 0}}' \
-        enlca train --config configs/enlcn_x4_paper.yaml --strategy multi_worker --out runs/enlcn_x4
+      TF_CONFIG="$(cat worker0.json)" enlca train --config configs/enlcn_x4_paper.yaml --strategy multi_worker --out /nfs/runs/enlcn_x4   # on each worker (README: Train on several machines)
     """
     import yaml
 
