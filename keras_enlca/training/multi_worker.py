@@ -52,8 +52,12 @@ def _newest_checkpoint(run_dir):
     from keras_enlca.training.run import run_paths
     from keras_enlca.training.run_checkpoint import RunCheckpoint
 
-    found = RunCheckpoint(run_paths(run_dir)["checkpoints"]).checkpoints()
-    return found[-1] if found else (0, None)
+    # The newest *intact* one, as the restore picks it; the chief's restore
+    # warns about the damaged ones it skips.
+    checkpoint = RunCheckpoint(run_paths(run_dir)["checkpoints"], warn=lambda _: None)
+    for step, folder, _ in checkpoint.valid_checkpoints():
+        return step, folder
+    return 0, None
 
 
 def _copy_newest(run_dir, scratch):
