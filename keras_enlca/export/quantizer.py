@@ -80,6 +80,16 @@ def _op_type(model, op):
     return names.get(builtin, f"BUILTIN_{builtin}")
 
 
+def _tensor_readers(model, graph):
+    """`{tensor index: {op types reading it}}` of one subgraph."""
+    readers = {}
+    for op in graph.operators:
+        for index in op.inputs if op.inputs is not None else []:
+            if index >= 0:
+                readers.setdefault(int(index), set()).add(_op_type(model, op))
+    return readers
+
+
 def clamp_saturating_ranges(calibrated, activations="int8"):
     """Clamps the calibrated range of every sigmoid or tanh input.
 
@@ -96,11 +106,7 @@ def clamp_saturating_ranges(calibrated, activations="int8"):
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
     changed = []
     for graph in model.subgraphs:
-        readers = {}
-        for op in graph.operators:
-            for index in op.inputs if op.inputs is not None else []:
-                if index >= 0:
-                    readers.setdefault(int(index), set()).add(_op_type(model, op))
+        readers = _tensor_readers(model, graph)
         for index, ops in readers.items():
             if not ops or not ops <= set(SATURATING_OPS):
                 continue
@@ -143,11 +149,7 @@ def clamp_saturating_scales(content, activations="int16"):
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     changed = []
     for graph in model.subgraphs:
-        readers = {}
-        for op in graph.operators:
-            for index in op.inputs if op.inputs is not None else []:
-                if index >= 0:
-                    readers.setdefault(int(index), set()).add(_op_type(model, op))
+        readers = _tensor_readers(model, graph)
         for index, ops in readers.items():
             tensor = graph.tensors[index]
             q = tensor.quantization
