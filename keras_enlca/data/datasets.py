@@ -19,7 +19,9 @@ flavour works):
   `baby_LR_x4.png`...; see `keras_enlca.data.matching`).
 
 `open_datasets(path, scale)` detects the layout of a folder (also a folder of
-benchmark sets such as EDSR's `benchmark/`).
+benchmark sets such as EDSR's `benchmark/`); `open_data_source` opens a data
+source described by `type`/`dir`/`lr_dir`/`range` (a training config's
+`data.train` or `data.validation`), with errors in config-key terms.
 
 At test time the HR is cropped top-left to `LR size * scale`, as the
 reference does; an LR whose size times the scale does not fit the HR (more
@@ -323,6 +325,14 @@ def _is_div2k(folder):
     )
 
 
+def _div2k_root(path):
+    """`path` or `path/DIV2K`, whichever has the DIV2K layout first; else None."""
+    for root in (path, os.path.join(path, "DIV2K")):
+        if os.path.isdir(root) and _is_div2k(root):
+            return root
+    return None
+
+
 def open_dataset(path, scale, split="valid", data_range=None, border="symmetric"):
     """One dataset from a folder, whatever its layout (see `open_datasets`)."""
     datasets = open_datasets(path, scale, split=split, data_range=data_range, border=border)
@@ -369,13 +379,13 @@ def open_datasets(path, scale, split="valid", data_range=None, border="symmetric
                 lr_dir = scaled
             return [SRDataset.from_paired_folders(lr_dir, os.path.join(path, "HR"), scale, name)]
         return [SRDataset.from_hr_folder(os.path.join(path, "HR"), scale, name, border)]
-    for root in (path, os.path.join(path, "DIV2K")):
-        if os.path.isdir(root) and _is_div2k(root):
-            return [
-                SRDataset.from_div2k(
-                    root, scale, split=split, data_range=data_range, border=border
-                )
-            ]
+    root = _div2k_root(path)
+    if root is not None:
+        return [
+            SRDataset.from_div2k(
+                root, scale, split=split, data_range=data_range, border=border
+            )
+        ]
     subsets = sorted(
         d for d in os.listdir(path) if _is_benchmark_set(os.path.join(path, d))
     )
@@ -389,3 +399,82 @@ def open_datasets(path, scale, split="valid", data_range=None, border="symmetric
         f"No images found in {path} (expected image files, HR/ + LR_bicubic/X{scale}/, "
         "DIV2K_*_HR/, or benchmark sets)"
     )
+
+
+def open_data_source(source, scale, split, key):
+    """The datasets of a data source description, as a training run opens them.
+
+    Args:
+        source: an object with `type` (`"div2k"`, `"folder"`, `"paired"` or
+            `"auto"`), `dir`, `lr_dir` and `range` attributes, e.g. a
+            `keras_enlca.training.config.DataSourceConfig`. `"auto"` means
+            paired when `lr_dir` is set, else the layout `open_datasets`
+            detects; `"div2k"` also finds the layout in `dir/DIV2K`.
+        scale: the upscaling factor.
+        split: `"train"` or `"valid"` (the default DIV2K range).
+        key: the config key of `source` (`"data.train"`), named in errors.
+
+    Returns:
+        A list of `SRDataset`.
+
+    Raises:
+        InputError: `dir` unset or missing, `lr_dir` missing, or any error
+            of the loaders.
+
+    Example:
+
+    ```python
+    source = types.SimpleNamespace(
+        type="auto", dir="DIV2K", lr_dir=None, range="1-800"
+    )
+    datasets = open_data_source(source, 4, "train", "data.train")
+    ```
+    """
+    if not source.dir:
+        raise InputError(f"'{key}.dir' is not set")
+    if not os.path.isdir(source.dir):
+        raise InputError(f"'{key}.dir': folder '{source.dir}' does not exist")
+    kind = source.type
+    if kind == "auto" and source.lr_dir:
+        kind = "paired"
+    if kind == "paired":
+        if not os.path.isdir(source.lr_dir):
+            raise InputError(f"'{key}.lr_dir': folder '{source.lr_dir}' does not exist")
+        return [SRDataset.from_paired_folders(source.lr_dir, source.dir, scale)]
+    if kind == "folder":
+        return [SRDataset.from_hr_folder(source.dir, scale)]
+    if kind == "div2k":
+        root = _div2k_root(source.dir) or source.dir
+        return [SRDataset.from_div2k(root, scale, split=split, data_range=source.range)]
+    return open_datasets(source.dir, scale, split=split, data_range=source.range)
+
+
+def first_images(datasets, limit):
+    """The datasets cut to their first `limit` images in all (None: all of them).
+
+    Datasets are taken in order; one that would hold no image is dropped.
+
+    Example:
+
+    ```python
+    [len(d) for d in first_images([set5, set14], 7)]  # [5, 2]
+    ```
+    """
+    if limit is None:
+        return list(datasets)
+    kept = []
+    for dataset in datasets:
+        if limit <= 0:
+            break
+        n = min(limit, len(dataset))
+        kept.append(
+            SRDataset(
+                dataset.name,
+                dataset.scale,
+                dataset.hr_paths[:n],
+                None if dataset.lr_paths is None else dataset.lr_paths[:n],
+                dataset.border,
+            )
+        )
+        limit -= n
+    return kept

@@ -5,6 +5,9 @@ from keras_enlca.utils.lazy_exports import lazy_exports
 # public name -> the module that defines it (loaded on first use)
 EXPORTS = {
     "reference_callbacks": "callbacks",
+    "ValidationCallback": "validation_callback",
+    "TrainingLogger": "training_logger",
+    "HistoryFiles": "history_files",
     "ProjectionRedraw": "projection_redraw",
     "enlca_layers": "keras_enlca.models.sr_model",
     "StepDecay": "step_decay",

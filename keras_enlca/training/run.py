@@ -23,23 +23,29 @@ was lengthened (`schedule.epochs` raised).
 """
 
 import contextlib
-import csv
 import dataclasses
 import inspect
-import json
-import math
 import os
 import signal
 import threading
-import time
 
+import keras
+
+from keras_enlca.data.datasets import first_images
+from keras_enlca.data.datasets import open_data_source
+from keras_enlca.data.pipeline import training_dataset
 from keras_enlca.errors import InputError
 from keras_enlca.training.config import diff_configs
 from keras_enlca.training.config import dump_config
 from keras_enlca.training.config import read_config_file
 from keras_enlca.training.config import resolve_preset
-from keras_enlca.training.run_checkpoint import RunCheckpoint
 from keras_enlca.training.data_checks import check_training_data
+from keras_enlca.training.history_files import HISTORY_KEY
+from keras_enlca.training.history_files import HistoryFiles
+from keras_enlca.training.run_checkpoint import RunCheckpoint
+from keras_enlca.training.run_epochs import epoch_segments  # noqa: F401 (public)
+from keras_enlca.training.training_logger import TrainingLogger
+from keras_enlca.training.validation_callback import ValidationCallback
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.atomic import remove_stale_temporaries
 from keras_enlca.utils.outputs import check_writable
@@ -99,25 +105,6 @@ def run_paths(run_dir):
         "history_csv": os.path.join(run_dir, HISTORY_CSV),
         "model": os.path.join(run_dir, MODEL_FILE),
     }
-
-
-def epoch_segments(step, total_steps, steps_per_epoch):
-    """Split the remaining steps into `fit` calls.
-
-    Yields `(initial_epoch, epochs, steps_per_epoch)` triples: first the
-    rest of a partly finished epoch, then the whole epochs, then a short
-    last epoch when `total_steps` is not a multiple of `steps_per_epoch`.
-    """
-    while step < total_steps:
-        epoch, offset = divmod(step, steps_per_epoch)
-        if offset or total_steps - step < steps_per_epoch:
-            count = min(steps_per_epoch - offset, total_steps - step)
-            yield epoch, epoch + 1, count
-            step += count
-        else:
-            full = (total_steps - step) // steps_per_epoch
-            yield epoch, epoch + full, steps_per_epoch
-            step += full * steps_per_epoch
 
 
 @contextlib.contextmanager
@@ -217,74 +204,6 @@ def build_optimizer(config):
     )
 
 
-def open_source(source, scale, split, key):
-    """The `SRDataset`(s) of a `DataSourceConfig` (`split`: train or valid)."""
-    from keras_enlca.data.datasets import SRDataset
-    from keras_enlca.data.datasets import open_datasets
-
-    if not source.dir:
-        raise InputError(f"'{key}.dir' is not set")
-    if not os.path.isdir(source.dir):
-        raise InputError(f"'{key}.dir': folder '{source.dir}' does not exist")
-    kind = source.type
-    if kind == "auto" and source.lr_dir:
-        kind = "paired"
-    if kind == "paired":
-        if not os.path.isdir(source.lr_dir):
-            raise InputError(f"'{key}.lr_dir': folder '{source.lr_dir}' does not exist")
-        return [SRDataset.from_paired_folders(source.lr_dir, source.dir, scale)]
-    if kind == "folder":
-        return [SRDataset.from_hr_folder(source.dir, scale)]
-    if kind == "div2k":
-        root = source.dir
-        nested = os.path.join(root, "DIV2K")
-        if not os.path.isdir(os.path.join(root, "DIV2K_train_HR")) and os.path.isdir(nested):
-            root = nested
-        return [SRDataset.from_div2k(root, scale, split=split, data_range=source.range)]
-    return open_datasets(source.dir, scale, split=split, data_range=source.range)
-
-
-def build_training_data(datasets, config, scale, seed):
-    """The infinite `tf.data` pipeline of `(lr, hr)` training batches."""
-    from keras_enlca.data import training_dataset
-
-    return training_dataset(
-        datasets,
-        scale=scale,
-        patch_size=config.data.patch_size,
-        batch_size=config.data.batch_size,
-        augment=config.data.augment,
-        seed=seed,
-    )
-
-
-def _python_number(value, digits=None):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(value):
-        return None
-    if digits is not None and value != 0:
-        # float32 values as short decimals: 2e-4, not 0.00019999999494757503.
-        value = float(f"{value:.{digits}g}")
-    return value
-
-
-def _write_history(rows, paths):
-    with atomic_path(paths["history_json"]) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(rows, f, indent=1)
-    columns = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    with atomic_path(paths["history_csv"]) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
-
-
 def _remove_debris(checkpoint, paths):
     """Remove the temporaries a killed run left (only our own names)."""
     checkpoint.remove_temporaries()
@@ -292,131 +211,41 @@ def _remove_debris(checkpoint, paths):
         remove_stale_temporaries(paths[key], min_age_s=0)
 
 
-def _cut_history(checkpoint, step, paths):
-    """Rewrite the history files with the rows up to the resumed `step`.
-
-    An epoch row is written before its checkpoint: a run stopped between
-    the two (killed, disk full) must not list a step no checkpoint holds.
-    """
-    rows = [r for r in checkpoint.state.get("history", []) if r["step"] <= step]
-    checkpoint.state["history"] = rows
-    if rows or os.path.exists(paths["history_json"]):
-        _write_history(rows, paths)
-
-
-def _make_callbacks(config, model, checkpoint, paths, scale, validation_sets, log):
-    import keras
-
-    total = config.total_steps
-    spe = config.schedule.steps_per_epoch
-    schedule = learning_rate_schedule(config)
-
-    def last_learning_rate():
-        """The rate of the last step taken (the optimizer's is the next one's)."""
-        iterations = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-        rate = schedule(max(iterations - 1, 0))
-        return _python_number(keras.ops.convert_to_numpy(rate), digits=7)
-
-    def epoch_complete():
-        return checkpoint.step % spe == 0 or checkpoint.step >= total
-
-    class Validation(keras.callbacks.Callback):
-        """Scores the validation images at chosen epoch ends."""
-
-        def __init__(self, images):
-            super().__init__()
-            self.images = images
-
-        def on_epoch_end(self, epoch, logs=None):
-            if logs is None or not epoch_complete():
-                return
-            last = checkpoint.step >= total
-            if (epoch + 1) % config.runtime.validate_every and not last:
-                return
-            logs.update(validate_model(self.model, self.images, scale))
-
-    class Logger(keras.callbacks.Callback):
-        """Prints progress, keeps the per-epoch history in the checkpoint."""
-
-        def __init__(self):
-            super().__init__()
-            self.last_print = time.monotonic()
-            self.mark = None
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.epoch_start = time.monotonic()
-            self.epoch_first_step = checkpoint.step
-
-        def on_train_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and _python_number(loss) is None:
-                # Raised before RunCheckpoint sees this step: the diverged
-                # weights are never saved.
-                kept = (
-                    f"the checkpoint of step {checkpoint.saved_step} is kept"
-                    if checkpoint.saved_step else "no checkpoint was written"
-                )
-                raise InputError(
-                    f"training diverged: the loss is {float(loss)} at step "
-                    f"{checkpoint.step + 1} (try a lower 'schedule.learning_rate'); {kept}"
-                )
-            now = time.monotonic()
-            # This callback runs before RunCheckpoint has counted the step.
-            step = checkpoint.step + 1
-            if self.mark is None:
-                # The first step (graph tracing) does not count in the rate.
-                self.mark = (now, step)
-            elif now - self.last_print >= 30 and step - self.mark[1] >= 2 and logs:
-                rate = (step - self.mark[1]) / max(now - self.mark[0], 1e-9)
-                self.last_print, self.mark = now, (now, step)
-                loss = _python_number(logs.get("loss"))
-                log(f"  step {step}/{total}  loss {loss:.5f}  {rate:.2f} steps/s")
-
-        def on_epoch_end(self, epoch, logs=None):
-            if not epoch_complete():
-                return
-            seconds = time.monotonic() - self.epoch_start
-            row = {"epoch": epoch + 1, "step": checkpoint.step}
-            for key, value in (logs or {}).items():
-                number = _python_number(value, digits=7)
-                if number is not None:
-                    row[key] = number
-            row["learning_rate"] = last_learning_rate()
-            if logs is not None:
-                logs["learning_rate"] = row["learning_rate"]  # for TensorBoard
-            row["steps"] = checkpoint.step - self.epoch_first_step
-            row["seconds"] = round(seconds, 3)
-            history = checkpoint.state.setdefault("history", [])
-            history.append(row)
-            parts = [f"epoch {epoch + 1}/{config.num_epochs}", f"step {checkpoint.step}/{total}"]
-            for key in ("loss", "l1", "contrastive", "val_psnr", "val_ssim"):
-                if key in row:
-                    digits = 3 if key.startswith("val_") else 5
-                    parts.append(f"{key} {row[key]:.{digits}f}")
-            parts.append(f"lr {row['learning_rate']:.3g}")
-            parts.append(f"{seconds:.1f} s")
-            log("  ".join(parts))
-            self.last_print = time.monotonic()
-            self.mark = (self.last_print, checkpoint.step)
-
-    callbacks = []
-    callbacks += _attention_callbacks(config, model)
-    if validation_sets:
-        callbacks.append(Validation(validation_sets))
-    class HistoryFiles(keras.callbacks.Callback):
-        """Writes history.json/.csv after RunCheckpoint saved the epoch, so
-        that they never list a step no checkpoint holds."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch_complete():
-                _write_history(checkpoint.state.get("history", []), paths)
-
-    callbacks += [
-        Logger(),
+def _history_files(config, checkpoint, paths):
+    return HistoryFiles(
         checkpoint,
-        HistoryFiles(),
+        paths["history_json"],
+        paths["history_csv"],
+        steps_per_epoch=config.schedule.steps_per_epoch,
+        total_steps=config.total_steps,
+    )
+
+
+def _make_callbacks(
+    config, model, checkpoint, history_files, log_dir, scale, validation_sets, log
+):
+    """The callbacks of `fit`, in order: each reads what those before it wrote."""
+    spe, total = config.schedule.steps_per_epoch, config.total_steps
+    callbacks = _attention_callbacks(config, model)
+    if validation_sets:
+        callbacks.append(
+            ValidationCallback(
+                validation_sets,
+                scale,
+                every_n_epochs=config.runtime.validate_every,
+                checkpoint=checkpoint,
+                steps_per_epoch=spe,
+                total_steps=total,
+            )
+        )
+    callbacks += [
+        TrainingLogger(checkpoint, spe, total, learning_rate_schedule(config), log=log),
+        checkpoint,
+        # After RunCheckpoint saved the epoch: the files never list a step
+        # no checkpoint holds.
+        history_files,
         keras.callbacks.TensorBoard(
-            log_dir=paths["logs"], write_graph=False, profile_batch=0
+            log_dir=log_dir, write_graph=False, profile_batch=0
         ),
     ]
     return callbacks
@@ -435,42 +264,11 @@ def _attention_callbacks(config, model):
 
 def _validation_sets(config, scale):
     """The validation `SRDataset`s (at most `data.validation_images` images)."""
-    from keras_enlca.data.datasets import SRDataset
-
     source = config.data.validation
     if source is None:
         return None
-    datasets = open_source(source, scale, "valid", "data.validation")
-    limit = config.data.validation_images
-    if limit is not None:
-        kept = []
-        for dataset in datasets:
-            if limit <= 0:
-                break
-            n = min(limit, len(dataset))
-            kept.append(SRDataset(
-                dataset.name, scale, dataset.hr_paths[:n],
-                None if dataset.lr_paths is None else dataset.lr_paths[:n],
-            ))
-            limit -= n
-        datasets = kept
-    return datasets
-
-
-def validate_model(model, datasets, scale):
-    """Y-PSNR/SSIM (MATLAB conventions, `scale` pixels shaved) on `datasets`.
-
-    Returns `{"val_psnr": ..., "val_ssim": ...}`, the means over the images
-    of all datasets.
-    """
-    from keras_enlca.evaluation import evaluate
-
-    report = evaluate(model, datasets, scale=scale, bicubic_baseline=False)
-    images = [image for d in report.datasets for image in d["images"]]
-    return {
-        "val_psnr": float(sum(i["psnr"] for i in images) / len(images)),
-        "val_ssim": float(sum(i["ssim"] for i in images) / len(images)),
-    }
+    datasets = open_data_source(source, scale, "valid", "data.validation")
+    return first_images(datasets, config.data.validation_images)
 
 
 def save_final_model(model, config, name, path):
@@ -568,8 +366,6 @@ def run_training(config, run_dir, log=print):
     result.model_path  # runs/small/model.keras
     ```
     """
-    import keras
-
     from keras_enlca.models.presets import list_presets
     from keras_enlca.training.distributed_trainer import DistributedTrainer
     from keras_enlca.training.multi_worker import sync_from_chief
@@ -606,7 +402,7 @@ def run_training(config, run_dir, log=print):
     state = checkpoint.latest_state()
     if state is None or state["step"] < total:
         # Data and output problems surface before anything is written.
-        train_sets = open_source(config.data.train, scale, "train", "data.train")
+        train_sets = open_data_source(config.data.train, scale, "train", "data.train")
         check_training_data(train_sets, config, scale, name)
         validation_sets = _validation_sets(config, scale)
         check_writable(paths["config"])
@@ -625,7 +421,7 @@ def run_training(config, run_dir, log=print):
                 f"Run in {run_dir} is complete: {done} of {total} steps done, "
                 f"model in {paths['model']}. Raise schedule.epochs to train longer."
             )
-            history = latest.get("state", {}).get("history", [])
+            history = latest.get("state", {}).get(HISTORY_KEY, [])
             return RunResult("complete", done, total, run_dir, paths["model"],
                              history, resumed_from=done, already_complete=True)
         dump_config(config, paths["config"])
@@ -650,7 +446,8 @@ def run_training(config, run_dir, log=print):
                 except (OSError, ValueError) as error:
                     raise InputError(f"cannot resume the run in '{run_dir}': {error}") from None
                 start = sync_from_chief(strategy, model, checkpoint, start)
-            _cut_history(checkpoint, start, paths)
+            history_files = _history_files(config, checkpoint, paths)
+            history_files.cut_back(start)
             if start:
                 log(f"Resuming {run_dir} at step {start} of {total} "
                     f"(epoch {start // spe + 1}).")
@@ -663,13 +460,25 @@ def run_training(config, run_dir, log=print):
                 # patches are not replayed.
                 keras.utils.set_random_seed(config.runtime.seed + start)
                 if train_sets is None:  # the folder changed since the check above
-                    train_sets = open_source(config.data.train, scale, "train", "data.train")
+                    train_sets = open_data_source(config.data.train, scale, "train", "data.train")
                     validation_sets = _validation_sets(config, scale)
-                dataset = build_training_data(
-                    train_sets, config, scale, seed=config.runtime.seed + start
+                dataset = training_dataset(
+                    train_sets,
+                    scale=scale,
+                    patch_size=config.data.patch_size,
+                    batch_size=config.data.batch_size,
+                    augment=config.data.augment,
+                    seed=config.runtime.seed + start,
                 )
                 callbacks = _make_callbacks(
-                    config, model, checkpoint, paths, scale, validation_sets, log
+                    config,
+                    model,
+                    checkpoint,
+                    history_files,
+                    paths["logs"],
+                    scale,
+                    validation_sets,
+                    log,
                 )
                 # Keras `fit` fails under MultiWorkerMirroredStrategy (keras
                 # issue 20585): the same train_step through DistributedTrainer.
@@ -689,7 +498,7 @@ def run_training(config, run_dir, log=print):
                         )
                         if checkpoint.stop_reason is not None:
                             break
-            history = checkpoint.state.get("history", [])
+            history = history_files.rows
             if checkpoint.stop_reason is not None and checkpoint.step < total:
                 status = "time limit" if checkpoint.stop_reason == "time limit" else "interrupted"
                 log(f"Stopped ({checkpoint.stop_reason}) at step {checkpoint.step} of "

@@ -1,4 +1,5 @@
 import os
+import types
 
 import numpy as np
 import pytest
@@ -6,6 +7,8 @@ import pytest
 from keras_enlca.data.bicubic import bicubic_downscale
 from keras_enlca.data.bicubic import imresize
 from keras_enlca.data.datasets import SRDataset
+from keras_enlca.data.datasets import first_images
+from keras_enlca.data.datasets import open_data_source
 from keras_enlca.data.datasets import open_dataset
 from keras_enlca.data.datasets import open_datasets
 from keras_enlca.data.io import write_image
@@ -157,3 +160,64 @@ def test_generated_lr_border_mode(tmp_path, rng):
     _, lr, _ = open_dataset(tmp_path / "hr", 4, border="replicate")[0]
     np.testing.assert_array_equal(lr, imresize(hr, 1 / 4, border="replicate"))
     assert not np.array_equal(lr, open_dataset(tmp_path / "hr", 4)[0][1])
+
+
+def _source(dir=None, type="auto", lr_dir=None, range=None):
+    dir, lr_dir = (None if p is None else str(p) for p in (dir, lr_dir))
+    return types.SimpleNamespace(type=type, dir=dir, lr_dir=lr_dir, range=range)
+
+
+def test_open_data_source_types_and_config_key_errors(tmp_path, rng):
+    root = tmp_path / "data" / "DIV2K"
+    for number, split in ((1, "train"), (2, "train"), (3, "train"), (801, "valid")):
+        write_image(root / f"DIV2K_{split}_HR" / f"{number:04d}.png", _image(rng, 16, 16))
+    # div2k: the layout one folder down, the range honoured.
+    source = _source(tmp_path / "data", "div2k", range="2-3")
+    (train,) = open_data_source(source, 2, "train", "k")
+    assert train.name == "DIV2K train" and train.names == ["0002", "0003"]
+    assert train.lr_source == "bicubic"
+    (valid,) = open_data_source(_source(root, "div2k"), 2, "valid", "k")
+    assert valid.names == ["0801"]
+    # auto without lr_dir: the detected layout (DIV2K/ below it here).
+    (auto,) = open_data_source(_source(tmp_path / "data"), 2, "train", "k")
+    assert auto.hr_paths == SRDataset.from_div2k(root, 2, split="train").hr_paths
+    # folder: every image, LR made on load.
+    source = _source(root / "DIV2K_train_HR", "folder")
+    (folder,) = open_data_source(source, 2, "train", "k")
+    assert folder.names == ["0001", "0002", "0003"] and folder.lr_source == "bicubic"
+    # auto with lr_dir: paired folders.
+    lr_dir = tmp_path / "lr"
+    for stem in ("0001", "0002", "0003"):
+        write_image(lr_dir / f"{stem}x2.png", _image(rng, 8, 8))
+    source = _source(root / "DIV2K_train_HR", lr_dir=lr_dir)
+    (paired,) = open_data_source(source, 2, "train", "k")
+    names = [os.path.basename(p) for p in paired.lr_paths]
+    assert names == ["0001x2.png", "0002x2.png", "0003x2.png"]
+
+    with pytest.raises(InputError, match=r"^'data.validation.dir' is not set$"):
+        open_data_source(_source(), 2, "valid", "data.validation")
+    missing = _source(tmp_path / "nowhere")
+    with pytest.raises(
+        InputError, match=r"^'data.train.dir': folder '.*nowhere' does not exist$"
+    ):
+        open_data_source(missing, 2, "train", "data.train")
+    missing = _source(root, "paired", lr_dir=tmp_path / "nolr")
+    with pytest.raises(
+        InputError, match=r"^'data.train.lr_dir': folder '.*nolr' does not exist$"
+    ):
+        open_data_source(missing, 2, "train", "data.train")
+
+
+def test_first_images_cuts_across_datasets(tmp_path, rng):
+    a = make_benchmark(tmp_path, "A", rng, sizes=((8, 8),) * 3)
+    a = SRDataset.from_benchmark(a, 2)
+    b = make_benchmark(tmp_path, "B", rng)
+    b = SRDataset.from_hr_folder(os.path.join(b, "HR"), 2, border="replicate")
+    assert [len(d) for d in first_images([a, b], None)] == [3, 2]
+    assert [len(d) for d in first_images([a, b], 4)] == [3, 1]
+    assert [len(d) for d in first_images([a, b], 2)] == [2]
+    assert first_images([a, b], 0) == []
+    cut_a, cut_b = first_images([a, b], 4)
+    assert (cut_a.name, cut_a.hr_paths, cut_a.lr_paths) == ("A", a.hr_paths, a.lr_paths)
+    assert (cut_b.hr_paths, cut_b.lr_paths) == (b.hr_paths[:1], None)
+    assert cut_b.border == "replicate"
