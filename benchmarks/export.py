@@ -146,9 +146,9 @@ def measure(preset, keras_path, args, hr_images):
     from keras_enlca.data import bicubic_downscale
     from keras_enlca.data import sample_image_paths
     from keras_enlca.evaluation.metrics import psnr
-    from keras_enlca.export import KerasRunner
-    from keras_enlca.export import LiteRTRunner
     from keras_enlca.export import export_model
+    from keras_enlca.inference import KerasRunner
+    from keras_enlca.inference import LiteRTRunner
 
     reference = KerasRunner(keras_path)
     scale = reference.scale

@@ -3,8 +3,8 @@
 Importing the package is cheap and has no side effects: the subpackages
 (`layers`, `models`, `training`, ...) and `__version__` load on first use
 (PEP 562), and nothing here touches `os.environ`. The TensorFlow-bound
-subpackages need the `[cpu]` or `[gpu]` extra; `export`'s LiteRT runner,
-`evaluation`'s NumPy metrics and tiler and `data`'s image I/O do not.
+subpackages need the `[cpu]` or `[gpu]` extra; `inference`'s LiteRT runner and
+tiler, `evaluation`'s NumPy metrics and `data`'s image I/O do not.
 
 Keras picks the TensorFlow backend by default; the layers use TensorFlow ops
 directly, so another `KERAS_BACKEND` is not supported.
@@ -30,6 +30,7 @@ SUBPACKAGES = (
     "errors",
     "evaluation",
     "export",
+    "inference",
     "layers",
     "models",
     "training",

@@ -6,10 +6,13 @@ keras-hub's import tests).
    `cli`:
 
        errors, version  <-  utils  <-  data  <-  layers  <-  models,
-       visualization  <-  evaluation  <-  training, export, convert  <-  cli
+       visualization  <-  inference  <-  evaluation  <-  training, export,
+       convert  <-  cli
 
-   (`export` tiles with `evaluation`, `training` validates with it;
-   `training`, `export` and `convert` do not import one another.)
+   (`inference` runs models of every format and tiles; `evaluation` runs
+   Keras models through it, `export` verifies its artifacts with its
+   runners, `training` validates with `evaluation`; `training`, `export`
+   and `convert` do not import one another.)
 2. The TensorFlow-free runtime (`enlca upscale/info/score` on `.tflite`):
    its modules, and everything they import at module level, import no
    TensorFlow-bound package at module level.
@@ -30,11 +33,12 @@ LEVELS = {
     "layers": 3,
     "models": 4,
     "visualization": 4,
-    "evaluation": 5,
-    "training": 6,
-    "export": 6,
-    "convert": 6,
-    "cli": 7,
+    "inference": 5,
+    "evaluation": 6,
+    "training": 7,
+    "export": 7,
+    "convert": 7,
+    "cli": 8,
 }
 
 # Installed only by the [cpu]/[gpu]/[torch] extras.
@@ -48,13 +52,14 @@ RUNTIME_MODULES = (
     "keras_enlca.cli.upscale",
     "keras_enlca.cli.info",
     "keras_enlca.cli.score",
-    "keras_enlca.export.model_runner",
-    "keras_enlca.export.litert_runner",
-    "keras_enlca.export.model_info",
-    "keras_enlca.export.upscale_files",
-    "keras_enlca.export.metadata",
-    "keras_enlca.export.tflite_flatbuffer",
-    "keras_enlca.evaluation.tiling",
+    "keras_enlca.inference.loader",
+    "keras_enlca.inference.model_runner",
+    "keras_enlca.inference.litert_runner",
+    "keras_enlca.inference.model_info",
+    "keras_enlca.inference.upscale_files",
+    "keras_enlca.inference.metadata",
+    "keras_enlca.inference.tflite_flatbuffer",
+    "keras_enlca.inference.tiling",
     "keras_enlca.evaluation.scoring",
     "keras_enlca.evaluation.metrics",
     "keras_enlca.data.io",
@@ -92,7 +97,7 @@ def imports(name, module_level_only=False):
                 found.extend((alias.name, child.lineno) for alias in child.names)
             elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
                 found.append((child.module, child.lineno))
-                # `from keras_enlca.export import model_runner` imports a submodule.
+                # `from keras_enlca.inference import model_runner` imports a submodule.
                 found.extend(
                     (f"{child.module}.{alias.name}", child.lineno)
                     for alias in child.names

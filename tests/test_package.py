@@ -49,7 +49,7 @@ def test_import_is_lazy_and_leaves_the_environment_alone():
 def test_runtime_parts_import_without_tensorflow():
     result = run_python(
         "import json, sys\n"
-        "from keras_enlca.export import LiteRTRunner, ModelRunner, model_info\n"
+        "from keras_enlca.inference import LiteRTRunner, ModelRunner, model_info\n"
         "from keras_enlca.evaluation import TiledUpscaler, psnr, score_folders\n"
         "from keras_enlca.data import read_image, write_image\n"
         "print(json.dumps({'tf': 'tensorflow' in sys.modules,"
@@ -80,7 +80,7 @@ def test_subpackages_load_on_first_use():
 def test_export_model_stays_the_function_after_its_module_loads():
     import keras_enlca.export.export_model  # noqa: F401 - binds the submodule name
     from keras_enlca.export import export_model
-    from keras_enlca.export import model_info
+    from keras_enlca.inference import model_info
 
     assert callable(export_model) and export_model.__name__ == "export_model"
     assert callable(model_info) and model_info.__name__ == "model_info"

@@ -15,7 +15,7 @@ import time
 import click
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.metadata import QUANTIZATIONS
+from keras_enlca.inference.metadata import QUANTIZATIONS
 from keras_enlca.utils.atomic import atomic_path
 
 HOLDOUT = "astronaut"
@@ -108,9 +108,9 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
     from keras_enlca.data import write_image
     from keras_enlca.data.datasets import SRDataset
     from keras_enlca.evaluation import evaluate
-    from keras_enlca.export import ModelRunner
     from keras_enlca.export import export_model
-    from keras_enlca.export.upscale_files import upscale_file
+    from keras_enlca.inference.loader import open_runner
+    from keras_enlca.inference.upscale_files import upscale_file
     from keras_enlca.training.config import config_from_dict
     from keras_enlca.training.run import load_run_model
     from keras_enlca.training.run import run_training
@@ -155,7 +155,7 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
     metadata = export_model(
         model_path, tflite_path, quantize=quantize, verify=test_dir, overwrite=True
     )
-    runner = ModelRunner.load(tflite_path)
+    runner = open_runner(tflite_path)
     tflite_report = evaluate(runner, held_out, scale=scale, bicubic_baseline=False)
 
     log(f"[4/4] Upscaling the held-out LR image with the TFLite model")

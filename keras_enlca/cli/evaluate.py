@@ -18,15 +18,15 @@ def load_model_for_eval(spec):
     from keras_enlca.errors import InputError
 
     if os.path.exists(spec):
-        from keras_enlca.export.model_runner import ModelRunner
-        from keras_enlca.export.model_runner import model_format
+        from keras_enlca.inference.loader import model_format
+        from keras_enlca.inference.loader import open_runner
 
         fmt = model_format(spec)
         if fmt == "keras":
-            from keras_enlca.export.keras_runner import load_keras_model
+            from keras_enlca.inference.keras_runner import load_keras_model
 
             return load_keras_model(spec), os.path.basename(spec)
-        return ModelRunner.load(spec), os.path.basename(os.path.normpath(spec))
+        return open_runner(spec), os.path.basename(os.path.normpath(spec))
     if spec.lower().endswith((".keras", ".tflite")) or os.sep in spec:
         raise InputError(f"Model file not found: {spec}")
     from keras_enlca.models import from_preset
@@ -106,7 +106,7 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
     import sys
 
     from keras_enlca.errors import InputError
-    from keras_enlca.evaluation.tiling import tile_settings
+    from keras_enlca.inference.tiling import tile_settings
     from keras_enlca.utils.outputs import check_output
     from keras_enlca.utils.outputs import check_output_files
 

@@ -2,8 +2,8 @@
 
 import click
 
-from keras_enlca.export.metadata import FORMATS
-from keras_enlca.export.metadata import QUANTIZATIONS
+from keras_enlca.inference.metadata import FORMATS
+from keras_enlca.inference.metadata import QUANTIZATIONS
 
 
 @click.command(name="export")
@@ -120,8 +120,8 @@ def export(model, fmt, quantize, calibration, calibration_crops, max_drop, repor
       enlca export enlcn_x2.keras --format savedmodel -o enlcn_x2_savedmodel
       enlca export enlcn_x2.keras -o enlcn_x2.tflite --overwrite   # replace an earlier one
     """
-    from keras_enlca.export.metadata import metadata_path
-    from keras_enlca.export.model_runner import SAVED_MODEL_ENTRIES
+    from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
+    from keras_enlca.inference.metadata import metadata_path
     from keras_enlca.utils.outputs import check_output
 
     # The output first, before TensorFlow loads (seconds); export_model applies
@@ -158,7 +158,7 @@ def export(model, fmt, quantize, calibration, calibration_crops, max_drop, repor
         max_drop=max_drop,
         report=report,
     )
-    from keras_enlca.export.metadata import metadata_path
+    from keras_enlca.inference.metadata import metadata_path
 
     tile_text = "x".join(map(str, metadata["tile"])) if metadata["tile"] else "any size"
     click.echo(

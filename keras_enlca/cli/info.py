@@ -23,8 +23,8 @@ def info(model, as_json):
       enlca info enlcn_x2_int8.tflite
       enlca info enlcn_x2_savedmodel --json
     """
-    from keras_enlca.export.model_info import format_info
-    from keras_enlca.export.model_info import model_info
+    from keras_enlca.inference.model_info import format_info
+    from keras_enlca.inference.model_info import model_info
 
     details = model_info(model)
     if as_json:

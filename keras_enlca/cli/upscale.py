@@ -43,18 +43,18 @@ def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, qu
     """
     import os
 
-    from keras_enlca.evaluation.tiling import DEFAULT_TILE
-    from keras_enlca.evaluation.tiling import tile_settings
-    from keras_enlca.export.model_runner import ModelRunner
-    from keras_enlca.export.model_runner import model_format
-    from keras_enlca.export.upscale_files import plan_outputs
-    from keras_enlca.export.upscale_files import tiling_for
-    from keras_enlca.export.upscale_files import upscale_file
+    from keras_enlca.inference.loader import model_format
+    from keras_enlca.inference.loader import open_runner
+    from keras_enlca.inference.tiling import DEFAULT_TILE
+    from keras_enlca.inference.tiling import tile_settings
+    from keras_enlca.inference.upscale_files import plan_outputs
+    from keras_enlca.inference.upscale_files import tiling_for
+    from keras_enlca.inference.upscale_files import upscale_file
 
     tile_settings(DEFAULT_TILE if tile is None else tile, overlap)
     pairs = plan_outputs(inputs, out_dir, overwrite=overwrite)
     kwargs = {"num_threads": threads} if threads and model_format(model) == "tflite" else {}
-    runner = ModelRunner.load(model, **kwargs)
+    runner = open_runner(model, **kwargs)
     runner.check_scale(scale)
     tiling_for(runner, tile, overlap)  # reject bad --tile/--overlap before any work
     stderr = click.get_text_stream("stderr")

@@ -1,4 +1,4 @@
-"""Paper-faithful evaluation: MATLAB-convention PSNR/SSIM, chop, tiling, self-ensemble."""
+"""Paper-faithful evaluation: MATLAB-convention PSNR/SSIM, chop, self-ensemble."""
 
 from keras_enlca.utils.lazy_exports import lazy_exports
 
@@ -17,8 +17,10 @@ EXPORTS = {
     "PSNR": "psnr_metric",
     "EvaluationReport": "report",
     "SSIM": "ssim_metric",
-    "TiledUpscaler": "tiling",
-    "upscale_tiled": "tiling",
+    # The tiler lives in `keras_enlca.inference`; named here too, as the
+    # README's evaluation examples use it.
+    "TiledUpscaler": "keras_enlca.inference.tiling",
+    "upscale_tiled": "keras_enlca.inference.tiling",
     "score_folders": "scoring",
     "comparison_crop": "comparison_crop",
     "comparison_figure": "comparison_figure",

@@ -18,47 +18,25 @@ from keras_enlca.evaluation.metrics import psnr
 from keras_enlca.evaluation.metrics import quantize
 from keras_enlca.evaluation.metrics import ssim
 from keras_enlca.evaluation.report import EvaluationReport
-from keras_enlca.evaluation.tiling import TiledUpscaler
+from keras_enlca.inference.keras_runner import keras_forward
+from keras_enlca.inference.tiling import TiledUpscaler
 
 
 def predict_fn(model):
     """A NumPy-in, NumPy-out callable for `model` (NHWC float32 in [0, 1]).
 
-    A Keras model is wrapped in one `tf.function` (retracing relaxed, so
-    images of new sizes reuse a shape-generic graph) and called with
-    `training=False`; any other callable (a LiteRT runner...) is used as is.
+    A Keras model runs through `keras_enlca.inference.keras_forward` (graph
+    mode, `training=False`, output not clipped), the forward pass
+    `KerasRunner` uses too; any other callable (a LiteRT runner...) is used
+    as is.
     """
     import keras
 
-    if not isinstance(model, keras.Model):
-        if not callable(model):
-            raise InputError(f"Cannot evaluate {model!r}: not a Keras model or a callable")
-        return lambda x: np.asarray(model(x), dtype=np.float32)
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True, autograph=False)
-    def forward(x):
-        return model(x, training=False)
-
-    state = {"graph": True}
-
-    def call(x):
-        x = tf.convert_to_tensor(x, tf.float32)
-        if state["graph"]:
-            try:
-                return forward(x).numpy()
-            except (
-                TypeError,
-                ValueError,
-                NotImplementedError,
-                tf.errors.OperatorNotAllowedInGraphError,
-            ):
-                # A layer that cannot trace with unknown height/width: run
-                # eagerly from now on (same numbers, a little slower).
-                state["graph"] = False
-        return np.asarray(model(x, training=False))
-
-    return call
+    if isinstance(model, keras.Model):
+        return keras_forward(model)
+    if not callable(model):
+        raise InputError(f"Cannot evaluate {model!r}: not a Keras model or a callable")
+    return lambda x: np.asarray(model(x), dtype=np.float32)
 
 
 def model_scale(model):

@@ -15,25 +15,25 @@ from keras_enlca.export.calibration import read_calibration_images
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.calibration import selection_pairs
 from keras_enlca.export.float_fallback import pair_drop_measure
-from keras_enlca.export.keras_runner import parameter_count
-from keras_enlca.export.metadata import FORMATS
-from keras_enlca.export.metadata import QUANTIZATIONS
-from keras_enlca.export.metadata import metadata_path
-from keras_enlca.export.metadata import write_metadata
+from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import export_saved_model
 from keras_enlca.export.saved_model import tf_write_error
-from keras_enlca.export.model_runner import model_format
-from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.tflite import ATTENTION_LAYERS
 from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
 from keras_enlca.export.tflite import INTEGER_QUANTIZATIONS
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import export_tflite
 from keras_enlca.export.tflite import image_layer_names
-from keras_enlca.utils.outputs import check_output
 from keras_enlca.export.verify import check_drop
+from keras_enlca.inference.keras_runner import parameter_count
+from keras_enlca.inference.loader import model_format
+from keras_enlca.inference.metadata import FORMATS
+from keras_enlca.inference.metadata import QUANTIZATIONS
+from keras_enlca.inference.metadata import metadata_path
+from keras_enlca.inference.metadata import write_metadata
+from keras_enlca.utils.outputs import check_output
 from keras_enlca.utils.outputs import check_writable
 
 # Bytes per weight an artifact stores at least: a lower bound of its size,
@@ -165,7 +165,7 @@ def export_model(
                  verify="Set5/HR")
     ```
     """
-    from keras_enlca.export.keras_runner import KerasRunner
+    from keras_enlca.inference.keras_runner import KerasRunner
 
     if format not in FORMATS:
         raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}.")
@@ -286,11 +286,11 @@ def export_model(
                 raise translated from None
         metadata["size_bytes"] = _artifact_size(out)
         if verify is not None:
-            from keras_enlca.export.model_runner import ModelRunner
             from keras_enlca.export.verify import DEFAULT_TILE
             from keras_enlca.export.verify import verify_artifact
+            from keras_enlca.inference.loader import open_runner
 
-            artifact = ModelRunner.load(out)
+            artifact = open_runner(out)
             metadata["verification"] = verify_artifact(
                 artifact, reference, verify, scale=reference.scale,
                 tile=verify_tile or DEFAULT_TILE,

@@ -35,7 +35,7 @@ def layer_nodes(content, layer_names, skip_ops=("QUANTIZE", "DEQUANTIZE")):
     belongs to each of them; layers with no op (e.g. reshapes folded away)
     are left out.
     """
-    from keras_enlca.export.tflite_flatbuffer import operator_output_names
+    from keras_enlca.inference.tflite_flatbuffer import operator_output_names
 
     patterns = {name: _scope_pattern(name) for name in layer_names}
     groups = {}
@@ -180,7 +180,7 @@ def pair_drop_measure(reference, pairs, scale, num_threads=None):
     import numpy as np
 
     from keras_enlca.evaluation.metrics import psnr
-    from keras_enlca.export.litert_runner import LiteRTRunner
+    from keras_enlca.inference.litert_runner import LiteRTRunner
 
     inputs = [lr.astype(np.float32)[None] / 255.0 for lr, _ in pairs]
     reference_psnr = float(np.mean([

@@ -8,10 +8,10 @@ import keras
 import tensorflow as tf
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.metadata import SAVED_MODEL_METADATA_FILE
-from keras_enlca.export.metadata import metadata_path
-from keras_enlca.export.metadata import write_metadata
-from keras_enlca.export.model_runner import SAVED_MODEL_ENTRIES
+from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
+from keras_enlca.inference.metadata import SAVED_MODEL_METADATA_FILE
+from keras_enlca.inference.metadata import metadata_path
+from keras_enlca.inference.metadata import write_metadata
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.outputs import OutputError
 from keras_enlca.utils.outputs import check_output
@@ -184,7 +184,7 @@ def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
       network's raw float output.
 
     The folder is written atomically. `metadata` (a dict, see
-    `keras_enlca.export.metadata`) is stored as `<path>.json` beside the
+    `keras_enlca.inference.metadata`) is stored as `<path>.json` beside the
     folder and as `assets.extra/keras_enlca.json` inside it.
 
     Args:

@@ -64,22 +64,21 @@ import re
 import tempfile
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.metadata import QUANTIZATIONS
-from keras_enlca.export.metadata import embed_tflite_metadata
-from keras_enlca.export.metadata import metadata_path
-from keras_enlca.export.metadata import write_metadata
 from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
 from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import write_serving_saved_model
-from keras_enlca.export.tflite_flatbuffer import non_builtin_ops
-from keras_enlca.export.tflite_flatbuffer import operator_output_names
-from keras_enlca.export.tflite_flatbuffer import tflite_operators  # noqa: F401 - public here too
 from keras_enlca.export.unsupported_op_error import UnsupportedOpError
+from keras_enlca.inference.metadata import QUANTIZATIONS
+from keras_enlca.inference.metadata import embed_tflite_metadata
+from keras_enlca.inference.metadata import metadata_path
+from keras_enlca.inference.metadata import write_metadata
+from keras_enlca.inference.tflite_flatbuffer import non_builtin_ops
+from keras_enlca.inference.tflite_flatbuffer import operator_output_names
+from keras_enlca.inference.tflite_flatbuffer import tflite_operators  # noqa: F401 - public here too
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.native_output import quiet_native_output
 from keras_enlca.utils.sublayers import sublayers
-
 
 # The modes calibrated on images, and their activation type.
 INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16"}
@@ -135,17 +134,13 @@ def _unsupported_from_converter_error(error, source):
 
 
 def attention_layer_names(model):
-    """Names of the NLA, NLSA and ENLCA layers inside `model`."""
-    from keras_enlca.layers import EfficientNonLocalContrastiveAttention
-    from keras_enlca.layers import NonLocalAttention
-    from keras_enlca.layers import NonLocalSparseAttention
+    """Names of the attention layers inside `model`: the classes of
+    `keras_enlca.models.registry.attention_layer_classes()` (NLA, NLSA,
+    ENLCA and those of any registered network family)."""
+    from keras_enlca.models.registry import attention_layer_classes
 
-    kinds = (EfficientNonLocalContrastiveAttention, NonLocalAttention, NonLocalSparseAttention)
-    return [
-        layer.name
-        for layer in sublayers(model)
-        if isinstance(layer, kinds)
-    ]
+    kinds = attention_layer_classes()
+    return [layer.name for layer in sublayers(model) if isinstance(layer, kinds)]
 
 
 def image_layer_names(model):
@@ -484,7 +479,7 @@ def export_tflite(
     ```python
     model = keras_enlca.models.from_preset("enlcn_small_x2")
     export_tflite(model, "enlcn_x2_fp16.tflite", quantize="float16")
-    runner = keras_enlca.export.LiteRTRunner("enlcn_x2_fp16.tflite")
+    runner = keras_enlca.inference.LiteRTRunner("enlcn_x2_fp16.tflite")
     sr = runner(np.random.rand(1, 40, 50, 3).astype("float32"))
     # sr.shape == (1, 80, 100, 3)
     ```

@@ -11,7 +11,7 @@ DEFAULT_OVERLAP = 32
 
 
 def _tiled(runner, lr, scale, tile, overlap, fixed):
-    from keras_enlca.evaluation.tiling import upscale_tiled
+    from keras_enlca.inference.tiling import upscale_tiled
 
     overlap = min(int(overlap), (min(tile) - 1) // 2)
     return upscale_tiled(

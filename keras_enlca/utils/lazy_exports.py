@@ -1,11 +1,12 @@
 """Package namespaces whose public names load on first use (PEP 562).
 
-`keras_enlca.export` and `keras_enlca.evaluation` hold both TensorFlow-free
-parts (the LiteRT runner, the NumPy metrics, the tiler) and TensorFlow-bound
-ones (converters, Keras metrics). Their `__init__` lists every public name
-with the module defining it; a name's module is imported when the name is
-first read, so the TensorFlow-free parts work in an install without
-TensorFlow and importing them stays fast.
+`keras_enlca.inference`, `keras_enlca.export` and `keras_enlca.evaluation`
+hold TensorFlow-free parts (the LiteRT runner, the tiler, the NumPy metrics)
+and TensorFlow-bound ones (the Keras runner, converters, Keras metrics).
+Their `__init__` lists every public name with the module defining it; a
+name's module is imported when the name is first read, so the
+TensorFlow-free parts work in an install without TensorFlow and importing
+them stays fast.
 """
 
 import importlib
@@ -50,7 +51,7 @@ def lazy_exports(package_name, exports):
     Example:
 
     ```python
-    EXPORTS = {"ModelRunner": "model_runner", "export_model": "export_model"}
+    EXPORTS = {"ModelRunner": "model_runner", "open_runner": "loader"}
     __all__ = sorted(EXPORTS)
     lazy_exports(__name__, EXPORTS)
     ```

@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from keras_enlca.cli.main import cli
-from keras_enlca.export import LiteRTRunner
-from keras_enlca.export import SavedModelRunner
-from keras_enlca.export.metadata import metadata_path
+from keras_enlca.inference import LiteRTRunner
+from keras_enlca.inference import SavedModelRunner
+from keras_enlca.inference.metadata import metadata_path
 from tests.export.artifacts import tiny_model
 from tests.utils.faults import fill
 from tests.utils.faults import listing

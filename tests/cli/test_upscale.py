@@ -10,7 +10,7 @@ from keras_enlca.cli.main import cli
 from keras_enlca.data import read_image
 from keras_enlca.data import sample_image_paths
 from keras_enlca.data import write_image
-from keras_enlca.export import ModelRunner
+from keras_enlca.inference.loader import open_runner
 from tests.export.artifacts import artifact
 from tests.export.artifacts import tiny_model
 from tests.utils.faults import fill
@@ -107,7 +107,7 @@ def test_upscale_as_a_subprocess(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"Upscaled 2 images x2 into {out}"
     assert sorted(os.listdir(out)) == ["a.png", "b.jpg"]
-    runner = ModelRunner.load(artifact("edsr", "int8"))
+    runner = open_runner(artifact("edsr", "int8"))
     expected = runner(read_image(folder / "a.png").astype(np.float32) / 255)
     got = read_image(out / "a.png").astype(np.float32) / 255
     assert np.abs(got - expected).max() <= 1 / 255 + 1e-6

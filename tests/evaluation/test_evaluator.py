@@ -144,3 +144,20 @@ def test_errors(benchmark):
         evaluate(lambda x: x, str(benchmark))
     with pytest.raises(InputError, match="not found"):
         evaluate(Nearest(), os.path.join(str(benchmark), "missing"))
+
+
+def test_predict_fn_runs_keras_models_through_the_inference_forward_pass(rng):
+    from keras_enlca.evaluation import predict_fn
+    from keras_enlca.inference import keras_forward
+
+    model = conv_model()
+    x = rng.random((1, 9, 11, 3)).astype(np.float32)
+    out = predict_fn(model)(x)
+    # Not clipped (evaluate clips and rounds after chop, tiling, ensemble).
+    np.testing.assert_array_equal(out, keras_forward(model)(x))
+    np.testing.assert_allclose(out, model(x, training=False), atol=1e-6)
+    assert out.shape == (1, 18, 22, 3) and out.dtype == np.float32
+    runner = Nearest()
+    np.testing.assert_array_equal(predict_fn(runner)(x), runner(x))
+    with pytest.raises(InputError, match="not a Keras model or a callable"):
+        predict_fn("model.keras")

@@ -6,8 +6,8 @@ import pytest
 from keras_enlca.data import sample_image_paths
 from keras_enlca.errors import InputError
 from keras_enlca.export import export_model
-from keras_enlca.export import read_artifact_metadata
-from keras_enlca.export.metadata import metadata_path
+from keras_enlca.inference import read_artifact_metadata
+from keras_enlca.inference.metadata import metadata_path
 from keras_enlca.models import count_parameters
 from tests.export.artifacts import tiny_model
 

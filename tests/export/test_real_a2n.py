@@ -10,7 +10,7 @@ import pytest
 
 from keras_enlca.data import sample_images_dir
 from keras_enlca.export import export_model
-from keras_enlca.export import read_artifact_metadata
+from keras_enlca.inference import read_artifact_metadata
 
 WEIGHTS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference",
                        "weights", "aan_x3.pt")

@@ -7,11 +7,11 @@ import tensorflow as tf
 
 from keras_enlca.errors import InputError
 from keras_enlca.evaluation.metrics import psnr
-from keras_enlca.export import ModelRunner
-from keras_enlca.export import SavedModelRunner
 from keras_enlca.export import export_saved_model
-from keras_enlca.export import read_artifact_metadata
-from keras_enlca.export.metadata import metadata_path
+from keras_enlca.inference import SavedModelRunner
+from keras_enlca.inference import read_artifact_metadata
+from keras_enlca.inference.loader import open_runner
+from keras_enlca.inference.metadata import metadata_path
 from tests.export.artifacts import FAMILIES
 from tests.export.artifacts import artifact
 from tests.export.artifacts import lr_image
@@ -45,7 +45,7 @@ def test_serving_signature_is_uint8_in_uint8_out_at_any_size(family):
 
 def test_runner_and_metadata(tmp_path):
     path = artifact("enlcn", "savedmodel")
-    runner = ModelRunner.load(path)
+    runner = open_runner(path)
     assert isinstance(runner, SavedModelRunner) and runner.scale == 2
     assert runner.input_size is None
     model, keras_path = tiny_model("enlcn")

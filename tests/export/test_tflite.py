@@ -9,18 +9,18 @@ import tensorflow as tf
 
 from keras_enlca.errors import InputError
 from keras_enlca.evaluation.metrics import psnr
-from keras_enlca.export import KerasRunner
-from keras_enlca.export import LiteRTRunner
 from keras_enlca.export import UnsupportedOpError
 from keras_enlca.export import convert_to_tflite
 from keras_enlca.export import export_tflite
 from keras_enlca.export import non_builtin_ops
-from keras_enlca.export import read_artifact_metadata
 from keras_enlca.export import tflite_operators
-from keras_enlca.export.metadata import metadata_path
-from keras_enlca.export.tflite_flatbuffer import operator_output_names
 from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import float_node_names
+from keras_enlca.inference import KerasRunner
+from keras_enlca.inference import LiteRTRunner
+from keras_enlca.inference import read_artifact_metadata
+from keras_enlca.inference.metadata import metadata_path
+from keras_enlca.inference.tflite_flatbuffer import operator_output_names
 from tests.export.artifacts import FAMILIES
 from tests.export.artifacts import artifact
 from tests.export.artifacts import calibration_dataset

@@ -6,12 +6,12 @@ from click.testing import CliRunner
 from keras_enlca.cli.main import cli
 from keras_enlca.data import sample_images_dir
 from keras_enlca.errors import InputError
-from keras_enlca.export import KerasRunner
-from keras_enlca.export import LiteRTRunner
 from keras_enlca.export import export_model
 from keras_enlca.export import verify_artifact
 from keras_enlca.export.verification_error import VerificationError
 from keras_enlca.export.verify import check_drop
+from keras_enlca.inference import KerasRunner
+from keras_enlca.inference import LiteRTRunner
 from tests.export.quantization_models import HUGE
 from tests.export.quantization_models import upscaler
 

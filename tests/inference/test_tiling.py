@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from keras_enlca.errors import InputError
-from keras_enlca.evaluation.tiling import TiledUpscaler
-from keras_enlca.evaluation.tiling import ramp_weights
-from keras_enlca.evaluation.tiling import tile_starts
-from keras_enlca.evaluation.tiling import upscale_tiled
+from keras_enlca.inference.tiling import TiledUpscaler
+from keras_enlca.inference.tiling import ramp_weights
+from keras_enlca.inference.tiling import tile_starts
+from keras_enlca.inference.tiling import upscale_tiled
 from keras_enlca.layers import EfficientNonLocalContrastiveAttention
 from keras_enlca.layers import NonLocalAttention
 from keras_enlca.layers import PixelShuffle

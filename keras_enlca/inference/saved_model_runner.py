@@ -3,9 +3,9 @@ import os
 import numpy as np
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.metadata import read_artifact_metadata
-from keras_enlca.export.model_runner import ModelRunner
-from keras_enlca.export.model_runner import to_uint8
+from keras_enlca.inference.metadata import read_artifact_metadata
+from keras_enlca.inference.model_runner import ModelRunner
+from keras_enlca.utils.image_conventions import to_uint8
 
 
 class SavedModelRunner(ModelRunner):

@@ -3,8 +3,8 @@
 import os
 
 from keras_enlca.errors import InputError
-from keras_enlca.evaluation.tiling import DEFAULT_TILE
-from keras_enlca.evaluation.tiling import tile_settings
+from keras_enlca.inference.tiling import DEFAULT_TILE
+from keras_enlca.inference.tiling import tile_settings
 from keras_enlca.utils.outputs import check_output_files
 
 
@@ -80,7 +80,7 @@ def tiling_for(runner, tile=None, overlap=None):
     `tile=None` picks `DEFAULT_TILE` (LR pixels), `tile=0` means no tiling
     (the whole image in one call). A model with a fixed input size is always
     tiled with exactly that size; asking for another `tile` is an
-    `InputError`. The rest is `keras_enlca.evaluation.tiling.tile_settings`, the
+    `InputError`. The rest is `keras_enlca.inference.tiling.tile_settings`, the
     rule `enlca eval --tile` follows too (minimum tile, default overlap
     fitted to the tile).
     """
@@ -111,7 +111,7 @@ def upscale_file(runner, source, destination, tile=None, overlap=None, progress=
     """
     from keras_enlca.data.io import read_image
     from keras_enlca.data.io import write_image
-    from keras_enlca.evaluation.tiling import upscale_tiled
+    from keras_enlca.inference.tiling import upscale_tiled
 
     image = read_image(source)
     tile, overlap, fixed = tiling_for(runner, tile, overlap)

@@ -2,15 +2,11 @@ import numpy as np
 import pytest
 
 from keras_enlca.errors import InputError
-from keras_enlca.export import KerasRunner
-from keras_enlca.export import LiteRTRunner
-from keras_enlca.export import ModelRunner
-from keras_enlca.export import SavedModelRunner
-from keras_enlca.export import model_format
-from keras_enlca.export.model_runner import probe_image
-from keras_enlca.export.model_runner import to_uint8
+from keras_enlca.inference import KerasRunner
+from keras_enlca.inference import LiteRTRunner
+from keras_enlca.inference.loader import model_format
+from keras_enlca.inference.loader import open_runner
 from tests.export.artifacts import artifact
-from tests.export.artifacts import lr_image
 from tests.export.artifacts import tiny_model
 
 
@@ -36,10 +32,10 @@ def test_format_detection_and_errors(tmp_path):
         model_format(tmp_path / "notes.txt")
     (tmp_path / "broken.tflite").write_bytes(b"\0" * 64)
     with pytest.raises(InputError, match="not a TFLite flatbuffer"):
-        ModelRunner.load(tmp_path / "broken.tflite")
+        open_runner(tmp_path / "broken.tflite")
     (tmp_path / "broken.keras").write_bytes(b"PK\3\4 not a zip")
     with pytest.raises(InputError, match="not a .keras model .* 14 bytes"):
-        ModelRunner.load(tmp_path / "broken.keras")
+        open_runner(tmp_path / "broken.keras")
 
 
 def test_every_truncation_of_a_model_file_is_a_one_line_error(tmp_path):
@@ -62,52 +58,43 @@ def test_every_truncation_of_a_model_file_is_a_one_line_error(tmp_path):
         for length in lengths:
             path.write_bytes(contents[ext][:length])
             with pytest.raises(InputError) as caught:
-                ModelRunner.load(path)
+                open_runner(path)
             message = str(caught.value)
             assert message.startswith(str(path)) and "\n" not in message, message
             tried += 1
     assert tried == len(cuts[".tflite"]) + len(cuts[".keras"]) > 150
     path = tmp_path / "cut.tflite"
     path.write_bytes(tflite[:-1])
-    with pytest.raises(InputError, match=r"not a complete TFLite model \(\d+ bytes; the "
-                       "file is truncated or damaged\)"):
+    truncated = (
+        r"not a complete TFLite model \(\d+ bytes; the file is truncated or damaged\)"
+    )
+    with pytest.raises(InputError, match=truncated):
         LiteRTRunner(path)
     path = tmp_path / "notes.keras"
     path.write_text("not a model")
-    with pytest.raises(InputError, match="not a .keras model .*11 bytes of something else"):
+    with pytest.raises(
+        InputError, match="not a .keras model .*11 bytes of something else"
+    ):
         KerasRunner(path)
 
 
-def test_all_three_runners_share_one_interface():
-    model, keras_path = tiny_model("edsr")
-    runners = [
-        ModelRunner.load(keras_path),
-        ModelRunner.load(artifact("edsr", "savedmodel")),
-        ModelRunner.load(artifact("edsr", "none")),
-    ]
-    assert [type(r) for r in runners] == [KerasRunner, SavedModelRunner, LiteRTRunner]
-    assert [r.format for r in runners] == ["keras", "savedmodel", "tflite"]
-    images = np.concatenate([lr_image(), lr_image(seed=5)], axis=0)
-    expected = to_uint8(np.clip(model.predict(images, verbose=0), 0, 1))
-    for runner in runners:
-        assert runner.scale == 2
-        out = runner(images)
-        assert out.dtype == np.float32 and out.shape == (2, 42, 54, 3)
-        assert 0.0 <= out.min() and out.max() <= 1.0
-        assert np.abs(to_uint8(out).astype(int) - expected).max() <= 1
-        # The same image alone (HWC) gives the same pixels.
-        np.testing.assert_array_equal(to_uint8(runner(images[1])), to_uint8(out[1]))
+def test_opening_a_tflite_loads_no_tensorflow_runner_module():
+    # `ModelRunner` knows none of its subclasses; `open_runner` imports only
+    # the module of the runner it returns.
+    import subprocess
+    import sys
 
-
-def test_scale_checks_and_bad_shapes():
-    runner = ModelRunner.load(artifact("edsr", "none"))
-    runner.check_scale(2)
-    with pytest.raises(InputError, match="x2 model, but --scale 4"):
-        runner.check_scale(4)
-    with pytest.raises(InputError, match="RGB"):
-        runner(np.zeros((1, 8, 8, 4), np.float32))
-
-
-def test_probe_image_is_not_black():
-    image = probe_image((5, 7))
-    assert image.shape == (1, 5, 7, 3) and image.min() >= 0.2 and image.max() <= 0.8
+    code = (
+        "import sys\n"
+        "from keras_enlca.inference import open_runner\n"
+        f"runner = open_runner({str(artifact('edsr', 'none'))!r})\n"
+        "print(type(runner).__name__, runner.scale,"
+        " sorted(m for m in ('keras_enlca.inference.keras_runner',"
+        " 'keras_enlca.inference.saved_model_runner', 'tensorflow', 'keras')"
+        " if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[-2] == "LiteRTRunner 2 []"

@@ -5,9 +5,9 @@ import shutil
 import pytest
 
 from keras_enlca.errors import InputError
-from keras_enlca.export import model_info
-from keras_enlca.export.metadata import metadata_path
-from keras_enlca.export.model_info import format_info
+from keras_enlca.inference import model_info
+from keras_enlca.inference.metadata import metadata_path
+from keras_enlca.inference.model_info import format_info
 from keras_enlca.models import count_parameters
 from tests.export.artifacts import artifact
 from tests.export.artifacts import tiny_model

@@ -4,7 +4,7 @@ import zipfile
 import numpy as np
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.model_runner import ModelRunner
+from keras_enlca.inference.model_runner import ModelRunner
 
 
 def load_keras_model(path):
@@ -50,11 +50,53 @@ def parameter_count(model):
         return int(sum(int(np.prod(w.shape)) for w in model.weights))
 
 
-def _forward(model):
+def keras_forward(model):
+    """The forward pass of a Keras model as a NumPy function, in graph mode.
+
+    The one Keras-model-to-NumPy wrapper of the package: `KerasRunner`
+    clips its output to [0, 1]; `keras_enlca.evaluation.evaluate` uses it
+    as is (it clips and rounds after chopping, tiling or self-ensembling).
+
+    The model is called with `training=False` in one concrete function
+    traced for any height and width (no retracing). Some layers cannot be
+    traced with an unknown height and width (Keras' bilinear
+    `UpSampling2D`); those models get one trace per input shape instead
+    (the tiler uses one or a few shapes).
+
+    Args:
+        model: a `keras.Model` taking NHWC float32 images.
+
+    Returns:
+        `forward(images)`: NHWC float32 array -> the model's output as an
+        NHWC float32 NumPy array (not clipped).
+
+    Example:
+
+    ```python
+    forward = keras_forward(keras_enlca.models.from_preset("edsr_baseline_x2"))
+    sr = forward(np.random.rand(1, 32, 32, 3).astype("float32"))
+    # sr.shape == (1, 64, 64, 3)
+    ```
+    """
     import tensorflow as tf
 
-    def forward(images):
+    def call(images):
         return tf.cast(model(images, training=False), tf.float32)
+
+    try:
+        fn = tf.function(
+            call, input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)]
+        ).get_concrete_function()
+    except (
+        TypeError,
+        ValueError,
+        NotImplementedError,
+        tf.errors.OperatorNotAllowedInGraphError,
+    ):
+        fn = tf.function(call)
+
+    def forward(images):
+        return fn(tf.constant(np.asarray(images, dtype=np.float32))).numpy()
 
     return forward
 
@@ -64,9 +106,9 @@ class KerasRunner(ModelRunner):
 
     Inputs are NHWC float32 RGB in [0, 1] of any size; the output is the
     network's float output clipped to [0, 1] (not rounded to 8 bits). The
-    model runs in a `tf.function` traced once for any height and width (or
-    once per input shape for models that cannot be traced with dynamic
-    sizes).
+    model runs in graph mode through `keras_forward`: traced once for any
+    height and width (or once per input shape for models that cannot be
+    traced with dynamic sizes).
 
     Args:
         model: a path to a `.keras` file or a `keras.Model`.
@@ -87,33 +129,20 @@ class KerasRunner(ModelRunner):
 
     def __init__(self, model):
         import keras
-        import tensorflow as tf
 
         path = None
         if not isinstance(model, keras.Model):
             path = os.fspath(model)
             model = load_keras_model(path)
         self.model = model
-        # One concrete function for every height and width: no retracing.
-        # Some layers cannot be traced with an unknown height and width
-        # (Keras' bilinear `UpSampling2D`); those models get one trace per
-        # input shape instead (the tiler uses one or a few shapes).
-        try:
-            self._fn = tf.function(
-                _forward(model),
-                input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
-            ).get_concrete_function()
-        except (TypeError, ValueError, tf.errors.OperatorNotAllowedInGraphError):
-            self._fn = tf.function(_forward(model))
+        self._forward = keras_forward(model)
         scale = getattr(model, "scale", None)
         if scale is None:
-            scale = infer_scale(lambda x: self._fn(x).numpy())
+            scale = infer_scale(self._forward)
         super().__init__(path if path is not None else model.name, scale)
 
     def run_batch(self, images):
-        import tensorflow as tf
-
-        return np.clip(self._fn(tf.constant(images)).numpy(), 0.0, 1.0)
+        return np.clip(self._forward(images), 0.0, 1.0)
 
     def describe(self):
         model = self.model

@@ -1,44 +1,10 @@
+"""The calling convention shared by the `.keras`, SavedModel and LiteRT runners."""
+
 import os
 
 import numpy as np
 
 from keras_enlca.errors import InputError
-from keras_enlca.utils.image_conventions import to_uint8  # noqa: F401 - the runners use it
-
-# What an exported SavedModel folder holds: `--overwrite` replaces a folder
-# with nothing else in it, never one holding other files.
-SAVED_MODEL_ENTRIES = ("saved_model.pb", "fingerprint.pb", "variables", "assets",
-                       "assets.extra")
-
-
-def model_format(path):
-    """`"keras"`, `"savedmodel"` or `"tflite"` for a model path.
-
-    Raises `InputError` naming the path when it does not exist or is none of
-    the three.
-    """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, "saved_model.pb")):
-            return "savedmodel"
-        raise InputError(f"{path}: a folder, but not a SavedModel (no saved_model.pb inside).")
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such model file or folder.")
-    lower = path.lower()
-    if lower.endswith(".keras"):
-        return "keras"
-    if lower.endswith(".tflite"):
-        return "tflite"
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head[4:8] == b"TFL3":
-        return "tflite"
-    if head[:2] == b"PK":
-        return "keras"
-    raise InputError(
-        f"{path}: unknown model format; expected a .keras file, a SavedModel folder "
-        "or a .tflite file."
-    )
 
 
 def as_batch(images):
@@ -71,10 +37,10 @@ class ModelRunner:
 
     Subclasses wrap a `.keras` model (`KerasRunner`), a SavedModel
     (`SavedModelRunner`) or a `.tflite` model run by the LiteRT interpreter
-    (`LiteRTRunner`); `ModelRunner.load(path)` picks the right one. All of
+    (`LiteRTRunner`); `open_runner(path)` picks the right one. All of
     them are callables mapping NHWC float32 RGB in [0, 1] to the upscaled
     NHWC float32 RGB in [0, 1], so the tiler
-    (`keras_enlca.evaluation.upscale_tiled`), `enlca upscale` and the
+    (`keras_enlca.inference.upscale_tiled`), `enlca upscale` and the
     verification treat the three formats alike. Exported models work on
     8-bit pixels: their runners round the input to 8 bits and return the
     8-bit output divided by 255.
@@ -94,7 +60,7 @@ class ModelRunner:
     Example:
 
     ```python
-    runner = ModelRunner.load("enlcn_x2.tflite")
+    runner = open_runner("enlcn_x2.tflite")
     sr = runner(lr)  # lr: (1, h, w, 3) float32 in [0, 1]
     # sr.shape == (1, runner.scale * h, runner.scale * w, 3)
     ```
@@ -107,22 +73,6 @@ class ModelRunner:
         self.scale = int(scale)
         self.input_size = tuple(input_size) if input_size is not None else None
         self.metadata = dict(metadata or {})
-
-    @staticmethod
-    def load(path, **kwargs):
-        """Opens `path` (`.keras`, SavedModel folder or `.tflite`)."""
-        fmt = model_format(path)
-        if fmt == "keras":
-            from keras_enlca.export.keras_runner import KerasRunner
-
-            return KerasRunner(path, **kwargs)
-        if fmt == "savedmodel":
-            from keras_enlca.export.saved_model_runner import SavedModelRunner
-
-            return SavedModelRunner(path, **kwargs)
-        from keras_enlca.export.litert_runner import LiteRTRunner
-
-        return LiteRTRunner(path, **kwargs)
 
     def run_batch(self, images):
         raise NotImplementedError

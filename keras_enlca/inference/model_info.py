@@ -2,7 +2,7 @@
 
 import os
 
-from keras_enlca.export.model_runner import ModelRunner
+from keras_enlca.inference.loader import open_runner
 
 
 def model_info(path):
@@ -23,7 +23,7 @@ def model_info(path):
     info["scale"], info["quantization"]  # (2, "int8")
     ```
     """
-    runner = ModelRunner.load(path)
+    runner = open_runner(path)
     info = {"path": os.path.abspath(os.fspath(path))}
     info.update(runner.describe())
     info["format"] = runner.format

@@ -3,11 +3,11 @@ import os
 import numpy as np
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.metadata import read_artifact_metadata
-from keras_enlca.export.model_runner import ModelRunner
-from keras_enlca.export.model_runner import to_uint8
-from keras_enlca.export.tflite_flatbuffer import non_builtin_ops
-from keras_enlca.export.tflite_flatbuffer import tflite_operators
+from keras_enlca.inference.metadata import read_artifact_metadata
+from keras_enlca.inference.model_runner import ModelRunner
+from keras_enlca.inference.tflite_flatbuffer import non_builtin_ops
+from keras_enlca.inference.tflite_flatbuffer import tflite_operators
+from keras_enlca.utils.image_conventions import to_uint8
 from keras_enlca.utils.native_output import quiet_native_output
 
 
@@ -48,7 +48,7 @@ class LiteRTRunner(ModelRunner):
     `allocate_tensors` (only when the size changes). A model with a fixed
     input shape (`--tile H W`) takes images up to that size: smaller ones
     are mirror-padded (like the tiler) and the output cropped; larger ones must
-    be tiled (`keras_enlca.evaluation.upscale_tiled` with
+    be tiled (`keras_enlca.inference.upscale_tiled` with
     `tile=runner.input_size`). Batches run one image at a time.
 
     uint8 models (all exports of this package) get the input rounded to 8

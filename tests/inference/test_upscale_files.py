@@ -7,10 +7,10 @@ from keras_enlca.data import read_image
 from keras_enlca.data import sample_image_paths
 from keras_enlca.data import write_image
 from keras_enlca.errors import InputError
-from keras_enlca.export import ModelRunner
-from keras_enlca.export.upscale_files import plan_outputs
-from keras_enlca.export.upscale_files import tiling_for
-from keras_enlca.export.upscale_files import upscale_file
+from keras_enlca.inference.loader import open_runner
+from keras_enlca.inference.upscale_files import plan_outputs
+from keras_enlca.inference.upscale_files import tiling_for
+from keras_enlca.inference.upscale_files import upscale_file
 from tests.export.artifacts import artifact
 from tests.export.artifacts import tiny_model
 
@@ -39,7 +39,7 @@ def test_an_image_larger_than_a_tile_is_tiled_seamlessly(tmp_path):
     source = tmp_path / "in" / "photo.png"
     image = read_image(sample_image_paths()[2])[:90, :130]
     write_image(source, image)
-    runner = Recording(ModelRunner.load(artifact("edsr", "none")))
+    runner = Recording(open_runner(artifact("edsr", "none")))
     out = tmp_path / "out" / "photo.png"
     assert upscale_file(runner, source, out, tile=64, overlap=28) == (180, 260)
     assert runner.largest == (64, 64)  # memory: never more than one tile
@@ -54,7 +54,7 @@ def test_an_image_larger_than_a_tile_is_tiled_seamlessly(tmp_path):
 def test_output_keeps_name_and_format(tmp_path):
     source = tmp_path / "photo.jpg"
     write_image(source, read_image(sample_image_paths()[0])[:30, :40])
-    runner = ModelRunner.load(artifact("edsr", "none"))
+    runner = open_runner(artifact("edsr", "none"))
     out = tmp_path / "out" / "photo.jpg"
     upscale_file(runner, source, out)
     with open(out, "rb") as f:
@@ -99,7 +99,7 @@ def test_plan_outputs(tmp_path):
 
 
 def test_tiling_rules():
-    dynamic = ModelRunner.load(artifact("edsr", "none"))
+    dynamic = open_runner(artifact("edsr", "none"))
     assert tiling_for(dynamic) == ((192, 192), 32, False)
     assert tiling_for(dynamic, 64, 8) == ((64, 64), 8, False)
     assert tiling_for(dynamic, 0) == (None, 0, False)
@@ -114,7 +114,7 @@ def test_tiling_rules():
     assert tiling_for(dynamic, 16) == ((16, 16), 7, False)
     with pytest.raises(InputError, match="--overlap is only used with --tile"):
         tiling_for(dynamic, 0, 4)
-    fixed = ModelRunner.load(artifact("enlcn", "none", tile=(16, 20)))
+    fixed = open_runner(artifact("enlcn", "none", tile=(16, 20)))
     assert tiling_for(fixed) == ((16, 20), 7, True)
     with pytest.raises(InputError, match="fixed 16x20 inputs"):
         tiling_for(fixed, 64)

@@ -1,0 +1,83 @@
+"""Which runner opens a model path: `model_format` and `open_runner`.
+
+The runners' users (the CLI, `model_info`, the export verification) open
+models here, so `ModelRunner` itself knows none of its subclasses.
+"""
+
+import os
+
+from keras_enlca.errors import InputError
+
+# What an exported SavedModel folder holds: `--overwrite` replaces a folder
+# with nothing else in it, never one holding other files.
+SAVED_MODEL_ENTRIES = (
+    "saved_model.pb",
+    "fingerprint.pb",
+    "variables",
+    "assets",
+    "assets.extra",
+)
+
+
+def model_format(path):
+    """`"keras"`, `"savedmodel"` or `"tflite"` for a model path.
+
+    Raises `InputError` naming the path when it does not exist or is none of
+    the three.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if os.path.isfile(os.path.join(path, "saved_model.pb")):
+            return "savedmodel"
+        raise InputError(
+            f"{path}: a folder, but not a SavedModel (no saved_model.pb inside)."
+        )
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such model file or folder.")
+    lower = path.lower()
+    if lower.endswith(".keras"):
+        return "keras"
+    if lower.endswith(".tflite"):
+        return "tflite"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[4:8] == b"TFL3":
+        return "tflite"
+    if head[:2] == b"PK":
+        return "keras"
+    raise InputError(
+        f"{path}: unknown model format; expected a .keras file, a SavedModel folder "
+        "or a .tflite file."
+    )
+
+
+def open_runner(path, **kwargs):
+    """The runner for `path`: a `.keras` file, a SavedModel folder or a `.tflite`.
+
+    A `KerasRunner`, `SavedModelRunner` or `LiteRTRunner` (see
+    `ModelRunner`), chosen by `model_format(path)`. Only the module of the
+    chosen runner is imported, so opening a `.tflite` imports no TensorFlow.
+
+    Args:
+        path: the model path.
+        **kwargs: passed to the runner (e.g. `num_threads` for a `.tflite`).
+
+    Example:
+
+    ```python
+    runner = open_runner("enlcn_x2.tflite", num_threads=2)
+    sr = runner(lr)  # lr: (1, h, w, 3) float32 in [0, 1]
+    ```
+    """
+    fmt = model_format(path)
+    if fmt == "keras":
+        from keras_enlca.inference.keras_runner import KerasRunner
+
+        return KerasRunner(path, **kwargs)
+    if fmt == "savedmodel":
+        from keras_enlca.inference.saved_model_runner import SavedModelRunner
+
+        return SavedModelRunner(path, **kwargs)
+    from keras_enlca.inference.litert_runner import LiteRTRunner
+
+    return LiteRTRunner(path, **kwargs)
