@@ -20,6 +20,11 @@ Calling it again on the same folder resumes from the newest checkpoint
 SIGINT/SIGTERM) and finishes with exactly `config.total_steps` optimizer
 steps; a finished run reports that it is complete, or continues if the run
 was lengthened (`schedule.epochs` raised).
+
+Each `fit` runs the callbacks `ProjectionRedraw` (ENLCA networks),
+`ValidationCallback`, `TrainingLogger`, `RunCheckpoint`, `HistoryFiles` and
+TensorBoard, in that order; the data comes from
+`keras_enlca.data.open_data_source` and `training_dataset`.
 """
 
 import contextlib
@@ -43,7 +48,7 @@ from keras_enlca.training.data_checks import check_training_data
 from keras_enlca.training.history_files import HISTORY_KEY
 from keras_enlca.training.history_files import HistoryFiles
 from keras_enlca.training.run_checkpoint import RunCheckpoint
-from keras_enlca.training.run_epochs import epoch_segments  # noqa: F401 (public)
+from keras_enlca.training.run_epochs import epoch_segments
 from keras_enlca.training.training_logger import TrainingLogger
 from keras_enlca.training.validation_callback import ValidationCallback
 from keras_enlca.utils.atomic import atomic_path

@@ -17,7 +17,6 @@ from keras_enlca.data import write_image
 from keras_enlca.errors import InputError
 from keras_enlca.training.config import config_from_dict
 from keras_enlca.training.config import load_config
-from keras_enlca.training.run import epoch_segments
 from keras_enlca.training.run import load_run_model
 from keras_enlca.training.run import run_training
 from keras_enlca.training.run_checkpoint import RunCheckpoint
@@ -69,19 +68,6 @@ def straight_run(image_dirs, tmp_path_factory):
 def _lines():
     lines = []
     return lines, lines.append
-
-
-def test_epoch_segments():
-    assert list(epoch_segments(0, 30, 10)) == [(0, 3, 10)]
-    assert list(epoch_segments(13, 30, 10)) == [(1, 2, 7), (2, 3, 10)]
-    assert list(epoch_segments(0, 25, 10)) == [(0, 2, 10), (2, 3, 5)]
-    assert list(epoch_segments(22, 25, 10)) == [(2, 3, 3)]
-    assert list(epoch_segments(7, 8, 10)) == [(0, 1, 1)]
-    assert list(epoch_segments(30, 30, 10)) == []
-    # Every plan covers exactly the remaining steps.
-    for start in range(0, 26):
-        plan = list(epoch_segments(start, 26, 4))
-        assert sum((last - first) * steps for first, last, steps in plan) == 26 - start
 
 
 def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
