@@ -102,7 +102,7 @@ def upscale_file(runner, source, destination, tile=None, overlap=None, progress=
     """Reads `source`, upscales it with `runner`, writes `destination` atomically.
 
     Images larger than `tile` (LR pixels, see `tiling_for`) go through
-    `keras_enlca.evaluation.upscale_tiled`, so memory stays bounded by the
+    `keras_enlca.inference.upscale_tiled`, so memory stays bounded by the
     tile size whatever the image size; the output is accumulated as uint8.
     `progress(done, total)` is called after each tile (see `TiledUpscaler`).
 
