@@ -286,9 +286,9 @@ def export_model(
                 raise translated from None
         metadata["size_bytes"] = _artifact_size(out)
         if verify is not None:
-            from keras_enlca.export.verify import DEFAULT_TILE
             from keras_enlca.export.verify import verify_artifact
             from keras_enlca.inference.loader import open_runner
+            from keras_enlca.inference.tiling import DEFAULT_TILE
 
             artifact = open_runner(out)
             metadata["verification"] = verify_artifact(

@@ -5,14 +5,12 @@ import os
 import numpy as np
 
 from keras_enlca.errors import InputError
-
-DEFAULT_TILE = 192
-DEFAULT_OVERLAP = 32
+from keras_enlca.inference.tiling import DEFAULT_OVERLAP
+from keras_enlca.inference.tiling import DEFAULT_TILE
+from keras_enlca.inference.tiling import upscale_tiled
 
 
 def _tiled(runner, lr, scale, tile, overlap, fixed):
-    from keras_enlca.inference.tiling import upscale_tiled
-
     overlap = min(int(overlap), (min(tile) - 1) // 2)
     return upscale_tiled(
         runner, lr, scale, tile=tile, overlap=overlap, fixed_tile_shape=fixed, dtype="uint8"
