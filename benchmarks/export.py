@@ -94,13 +94,13 @@ def train(preset, steps, path):
     keras.utils.set_random_seed(1)
     model = from_preset(preset)
     model.compile(
-        optimizer=keras.optimizers.Adam(recipe["learning_rate"]),
-        contrastive_weight=recipe["contrastive_weight"],
+        optimizer=keras.optimizers.Adam(recipe["schedule.learning_rate"]),
+        contrastive_weight=recipe["contrastive.weight"],
         contrastive_warmup_steps=0,
     )
     dataset = training_dataset(
-        sample_images_dir(), scale=model.scale, patch_size=recipe["lr_patch_size"],
-        batch_size=recipe["batch_size"], seed=1,
+        sample_images_dir(), scale=model.scale, patch_size=recipe["data.patch_size"],
+        batch_size=recipe["data.batch_size"], seed=1,
     )
     start = time.time()
     history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)

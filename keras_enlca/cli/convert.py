@@ -2,7 +2,8 @@
 
 import click
 
-from keras_enlca.convert.layout import ARCHITECTURES
+from keras_enlca.convert.checkpoint_layouts import ARCHITECTURES
+from keras_enlca.convert.checkpoint_layouts import get_layout
 from keras_enlca.data.datasets import PUBLISHED_SCALES
 
 
@@ -74,19 +75,7 @@ def convert(checkpoint, arch, scale, output, overwrite, res_scale):
         res_scale=res_scale,
         overwrite=overwrite,
     )
-    config = model.get_config()
-    if arch.lower() in ("edsr", "nlsn", "enlcn"):
-        details = (
-            f"{config['num_blocks']} ResBlocks, {config['filters']} features, "
-            f"res_scale {config['res_scale']:g}, "
-            f"trained in [0, {config['rgb_range']:g}]"
-        )
-    else:
-        details = (
-            f"{config['num_blocks']} blocks, {config['filters']} features, "
-            f"non-attention {config['non_attention_kernel_size']}x"
-            f"{config['non_attention_kernel_size']}, trained in [0, 255]"
-        )
+    details = get_layout(arch.lower()).summary(model.get_config())
     click.echo(
         f"{checkpoint} -> {output}: {type(model).__name__} x{model.scale} ({details}), "
         f"{model.count_params():,} weights. Input and output are RGB in [0, 1]."

@@ -13,171 +13,35 @@ import numpy as np
 
 from keras_enlca.convert.checkpoint import read_checkpoint
 from keras_enlca.convert.checkpoint import state_dict_to_numpy
-from keras_enlca.convert.layout import EDSR_FAMILY
-from keras_enlca.convert.layout import body_layout
+from keras_enlca.convert.checkpoint_layouts import ARCHITECTURES
+from keras_enlca.convert.checkpoint_layouts import get_layout
 from keras_enlca.convert.layout import check_state_dict
 from keras_enlca.convert.layout import describe
 from keras_enlca.convert.layout import infer_hyperparameters
 from keras_enlca.convert.layout import layout_from_hyperparameters
-from keras_enlca.convert.layout import upsampler_stages
+from keras_enlca.convert.layout import network_names
 from keras_enlca.convert.output import check_model_output
-from keras_enlca.convert.weights import conv_kernel
-from keras_enlca.convert.weights import dense_kernel
-from keras_enlca.convert.weights import pixel_shuffle_conv
 from keras_enlca.errors import InputError
-from keras_enlca.models.a2n import A2N
-from keras_enlca.models.edsr import EDSR
-from keras_enlca.models.enlcn import ENLCN
-from keras_enlca.models.nlsn import NLSN
+from keras_enlca.models.registry import family_of
+from keras_enlca.models.registry import get_family
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.outputs import check_writable
 
 
-def default_res_scale(arch, n_feats):
-    """Residual scaling the reference training used (not stored in weights).
-
-    ENLCN and NLSN are trained with `--res_scale 0.1`; EDSR uses 0.1 for the
-    paper model (256 features) and 1.0 for the baseline (64 features).
-    """
-    if arch in ("nlsn", "enlcn"):
-        return 0.1
-    return 0.1 if n_feats >= 256 else 1.0
-
-
 def model_arguments(hparams, res_scale=None):
     """Constructor arguments of the Keras network for a checkpoint's sizes."""
-    arch = hparams["arch"]
-    if arch in EDSR_FAMILY:
-        if res_scale is None:
-            res_scale = default_res_scale(arch, hparams["n_feats"])
-        kwargs = {
-            "scale": hparams["scale"],
-            "num_blocks": hparams["n_resblocks"],
-            "filters": hparams["n_feats"],
-            "res_scale": float(res_scale),
-            "rgb_range": float(hparams["rgb_range"]),
-        }
-        if arch == "enlcn":
-            kwargs["attention_reduction"] = hparams["reduction"]
-            kwargs["num_random_features"] = hparams["num_random_features"]
-        elif arch == "nlsn":
-            kwargs["attention_reduction"] = hparams["reduction"]
-        return kwargs
-    if res_scale is not None:
-        raise InputError("--res-scale applies to EDSR, NLSN and ENLCN, not to A2N.")
-    return {
-        "scale": hparams["scale"],
-        "num_blocks": hparams["num_blocks"],
-        "filters": hparams["features"],
-        "upsample_filters": hparams["upsample_features"],
-        "reduction": hparams["adm_reduction"],
-        "non_attention_kernel_size": hparams["non_attention_kernel_size"],
-    }
-
-
-MODEL_CLASSES = {"edsr": EDSR, "nlsn": NLSN, "enlcn": ENLCN, "a2n": A2N, "a2n-m": A2N}
+    return get_layout(hparams["arch"]).model_arguments(hparams, res_scale)
 
 
 def architecture_of(model):
     """The reference architecture name of a Keras network of this library."""
-    # ENLCN and NLSN are not EDSR subclasses, but test the specific ones first.
-    for arch, cls in (("enlcn", ENLCN), ("nlsn", NLSN), ("edsr", EDSR)):
-        if isinstance(model, cls):
-            return arch
-    if isinstance(model, A2N):
-        return "a2n-m" if model.non_attention_kernel_size == 1 else "a2n"
-    raise InputError(
-        f"Cannot load a PyTorch checkpoint into {type(model).__name__}; expected "
-        "an EDSR, NLSN, ENLCN or A2N model of keras_enlca.models."
-    )
-
-
-def _conv_pairs(layer, state_dict, prefix, use_bias=True):
-    pairs = [
-        (f"{prefix}.weight", layer.kernel, conv_kernel(state_dict[f"{prefix}.weight"]))
-    ]
-    if use_bias:
-        pairs.append((f"{prefix}.bias", layer.bias, state_dict[f"{prefix}.bias"]))
-    return pairs
-
-
-def _edsr_family_assignments(model, arch, state_dict, hparams):
-    sd = state_dict
-    pairs = []
-    for name in ("sub_mean", "add_mean"):
-        layer = model.get_layer(name)
-        pairs += _conv_pairs(layer, sd, name)
-    pairs += _conv_pairs(model.get_layer("head"), sd, "head.0")
-    for index, kind in body_layout(hparams["n_resblocks"], arch != "edsr"):
-        prefix = f"body.{index}"
-        if kind == "conv":
-            pairs += _conv_pairs(model.get_layer("body_conv"), sd, prefix)
-            continue
-        layer = model.get_layer(f"body_{index}")
-        if kind == "resblock":
-            pairs += _conv_pairs(layer.conv1, sd, f"{prefix}.body.0")
-            pairs += _conv_pairs(layer.conv2, sd, f"{prefix}.body.2")
-        elif arch == "enlcn":
-            pairs += _conv_pairs(layer.query_embedding, sd, f"{prefix}.conv_match1.0")
-            pairs += _conv_pairs(layer.key_embedding, sd, f"{prefix}.conv_match2.0")
-            pairs += _conv_pairs(layer.value_embedding, sd, f"{prefix}.conv_assembly.0")
-            key = f"{prefix}.attn_fn.projection_matrix"
-            # Same (num_random_features, embedding) layout as the buffer.
-            pairs.append((key, layer.projection_matrix, sd[key]))
-        else:
-            pairs += _conv_pairs(layer.match_embedding, sd, f"{prefix}.conv_match.0")
-            pairs += _conv_pairs(
-                layer.assembly_embedding, sd, f"{prefix}.conv_assembly.0"
-            )
-    upsampler = model.get_layer("upsampler")
-    for conv, (conv_index, factor) in zip(
-        upsampler.convs, upsampler_stages(hparams["scale"])
-    ):
-        prefix = f"tail.0.{conv_index}"
-        kernel, bias = pixel_shuffle_conv(
-            sd[f"{prefix}.weight"], sd[f"{prefix}.bias"], factor
+    family = family_of(model)
+    if family is None or family.name not in ARCHITECTURES:
+        raise InputError(
+            f"Cannot load a PyTorch checkpoint into {type(model).__name__}; "
+            f"expected an {network_names()} model of keras_enlca.models."
         )
-        pairs.append((f"{prefix}.weight", conv.kernel, kernel))
-        pairs.append((f"{prefix}.bias", conv.bias, bias))
-    pairs += _conv_pairs(model.get_layer("tail"), sd, "tail.1")
-    return pairs
-
-
-def _a2n_assignments(model, state_dict, hparams):
-    sd = state_dict
-    pairs = _conv_pairs(model.get_layer("conv_first"), sd, "conv_first")
-    for i in range(hparams["num_blocks"]):
-        block = model.get_layer(f"aab_{i}")
-        p = f"AAB_trunk.{i}"
-        pairs += _conv_pairs(block.conv_first, sd, f"{p}.conv_first", use_bias=False)
-        pairs += _conv_pairs(block.conv_last, sd, f"{p}.conv_last", use_bias=False)
-        for dense, key in (
-            (block.adm_dense_1, f"{p}.ADM.0.weight"),
-            (block.adm_dense_2, f"{p}.ADM.2.weight"),
-        ):
-            pairs.append((key, dense.kernel, dense_kernel(sd[key])))
-        pairs += _conv_pairs(
-            block.attention_k1, sd, f"{p}.attention.k1", use_bias=False
-        )
-        pairs += _conv_pairs(block.attention_k2, sd, f"{p}.attention.k2")
-        pairs += _conv_pairs(
-            block.attention_k3, sd, f"{p}.attention.k3", use_bias=False
-        )
-        pairs += _conv_pairs(
-            block.attention_k4, sd, f"{p}.attention.k4", use_bias=False
-        )
-        pairs += _conv_pairs(
-            block.non_attention, sd, f"{p}.non_attention", use_bias=False
-        )
-    pairs += _conv_pairs(model.get_layer("trunk_conv"), sd, "trunk_conv")
-    for stage in (1, 2) if hparams["scale"] == 4 else (1,):
-        pairs += _conv_pairs(model.get_layer(f"upconv{stage}"), sd, f"upconv{stage}")
-        pairs += _conv_pairs(
-            model.get_layer(f"att{stage}").conv, sd, f"att{stage}.conv"
-        )
-        pairs += _conv_pairs(model.get_layer(f"hr_conv{stage}"), sd, f"HRconv{stage}")
-    pairs += _conv_pairs(model.get_layer("conv_last"), sd, "conv_last")
-    return pairs
+    return family.name
 
 
 def _model_mismatches(model, arch, hparams):
@@ -191,11 +55,7 @@ def _model_mismatches(model, arch, hparams):
         actual = model.scale if key == "scale" else config.get(key)
         if actual is not None and float(actual) != float(value):
             mismatches.append(f"{key}={actual} (checkpoint: {value})")
-    if arch in ("nlsn", "enlcn") and config.get("attention_every", 8) != 8:
-        mismatches.append(
-            f"attention_every={config['attention_every']} (checkpoint: 8)"
-        )
-    return mismatches
+    return mismatches + get_layout(arch).extra_mismatches(config)
 
 
 def load_torch_state_dict(model, state_dict, source="state_dict"):
@@ -242,10 +102,7 @@ def load_torch_state_dict(model, state_dict, source="state_dict"):
             + ", ".join(mismatches)
             + "."
         )
-    if arch in EDSR_FAMILY:
-        pairs = _edsr_family_assignments(model, arch, state_dict, hparams)
-    else:
-        pairs = _a2n_assignments(model, state_dict, hparams)
+    pairs = get_layout(arch).assignments(model, state_dict, hparams)
     loaded = {key for key, _, _ in pairs}
     unused = [key for key in state_dict if key not in loaded]
     if unused or len(loaded) != len(pairs):
@@ -267,13 +124,13 @@ def build_model(hparams, res_scale=None, **overrides):
     Args:
         hparams: the dict returned by `infer_hyperparameters`.
         res_scale: residual scaling (EDSR family); defaults to the reference
-            value (`default_res_scale`).
+            value (`edsr_family_layout.default_res_scale`).
         **overrides: other constructor arguments of the network class (e.g.
             `n_hashes`, `chunk_size` for NLSN).
     """
     kwargs = model_arguments(hparams, res_scale)
     kwargs.update(overrides)
-    return MODEL_CLASSES[hparams["arch"]](**kwargs)
+    return get_family(hparams["arch"]).model_class(**kwargs)
 
 
 def convert_checkpoint(

@@ -3,19 +3,21 @@ model.parameters())` for the reference networks."""
 
 import math
 
+from keras_enlca.models.registry import random_buffer_attributes
 from keras_enlca.utils.sublayers import sublayers
-
-# Random buffers of the attention layers: saved with the model, but buffers
-# (ENLCA's `attn_fn.projection_matrix`) or per-call draws (NLSA rotations)
-# in the reference, not parameters.
-RANDOM_BUFFER_ATTRIBUTES = ("projection_matrix", "rotations")
 
 
 def random_buffers(model):
-    """The attention layers' random-projection weights inside `model`."""
+    """The attention layers' random-projection weights inside `model`.
+
+    Saved with the model, but buffers (ENLCA's `attn_fn.projection_matrix`)
+    or per-call draws (NLSA rotations) in the reference, not parameters: the
+    attributes each registered family names in `random_buffer_attributes`.
+    """
     buffers = []
+    attributes = random_buffer_attributes()
     for layer in sublayers(model, include_self=True):
-        for attribute in RANDOM_BUFFER_ATTRIBUTES:
+        for attribute in attributes:
             variable = getattr(layer, attribute, None)
             if variable is not None and hasattr(variable, "shape"):
                 buffers.append(variable)

@@ -241,21 +241,6 @@ class TrainConfig:
         return (c.warmup_epochs or 0) * self.schedule.steps_per_epoch
 
 
-# Config keys filled from the preset's reference training recipe
-# (`keras_enlca.models.get_recipe`): recipe key -> config key.
-RECIPE_KEYS = {
-    "learning_rate": "schedule.learning_rate",
-    "batch_size": "data.batch_size",
-    "lr_patch_size": "data.patch_size",
-    "steps_per_epoch": "schedule.steps_per_epoch",
-    "epochs": "schedule.epochs",
-    "milestones": "schedule.decay_milestones",
-    "gamma": "schedule.decay_factor",
-    "contrastive_weight": "contrastive.weight",
-    "contrastive_warmup_epochs": "contrastive.warmup_epochs",
-    "redraw_every_n_steps": "schedule.projection_redraw_interval",
-}
-
 # Pairs of alternatives: setting the second (and not the first) in a file or
 # an override clears the first, whatever the defaults said.
 ALTERNATIVES = (
@@ -267,15 +252,11 @@ ALTERNATIVES = (
 
 
 def recipe_defaults(preset_name):
-    """The dotted config defaults of a preset's reference recipe."""
+    """The dotted config defaults of a preset's reference recipe (the
+    recipes are written in config keys: `schedule.learning_rate`, ...)."""
     from keras_enlca.models.presets import get_recipe
 
-    recipe = get_recipe(preset_name)
-    out = {}
-    for key, value in recipe.items():
-        if key in RECIPE_KEYS:
-            out[RECIPE_KEYS[key]] = list(value) if isinstance(value, tuple) else value
-    return out
+    return get_recipe(preset_name)
 
 
 def check_model_args(preset_name, args):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from keras_enlca.convert.layout import RGB_MEAN
+from keras_enlca.convert.edsr_family_layout import RGB_MEAN
 from keras_enlca.convert.layout import check_state_dict
 from keras_enlca.convert.layout import detect_architecture
 from keras_enlca.convert.layout import infer_hyperparameters

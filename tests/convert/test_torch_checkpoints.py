@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torch
 
+from keras_enlca.convert.edsr_family_layout import default_res_scale
 from keras_enlca.convert.layout import reference_layout
 from keras_enlca.convert.torch_checkpoints import build_model
 from keras_enlca.convert.torch_checkpoints import convert_checkpoint
-from keras_enlca.convert.torch_checkpoints import default_res_scale
 from keras_enlca.convert.torch_checkpoints import load_torch_state_dict
 from keras_enlca.errors import InputError
 from keras_enlca.models import A2N

@@ -46,15 +46,23 @@ def test_paper_settings():
 
 def test_recipes():
     enlcn = get_recipe("enlcn_x2")
-    assert enlcn["learning_rate"] == 1e-4 and enlcn["batch_size"] == 16
-    assert enlcn["milestones"] == (200, 400, 600, 800) and enlcn["gamma"] == 0.5
-    assert enlcn["contrastive_weight"] == 1e-3
-    assert enlcn["contrastive_warmup_epochs"] == 101
-    assert enlcn["redraw_every_n_steps"] == 640 and enlcn["steps_per_epoch"] == 1000
-    assert get_recipe("nlsn_x4")["contrastive_weight"] == 0.0
+    assert enlcn["schedule.learning_rate"] == 1e-4
+    assert enlcn["data.batch_size"] == 16 and enlcn["data.patch_size"] == 48
+    assert enlcn["schedule.decay_milestones"] == [200, 400, 600, 800]
+    assert enlcn["schedule.decay_factor"] == 0.5
+    assert enlcn["contrastive.weight"] == 1e-3
+    assert enlcn["contrastive.warmup_epochs"] == 101
+    assert enlcn["schedule.projection_redraw_interval"] == 640
+    assert enlcn["schedule.steps_per_epoch"] == 1000
+    assert get_recipe("nlsn_x4")["contrastive.weight"] == 0.0
     a2n = get_recipe("a2n_x2")
-    assert a2n["learning_rate"] == 5e-4 and a2n["batch_size"] == 32
-    assert a2n["lr_patch_size"] == 64 and a2n["milestones"][:2] == (200, 400)
+    assert a2n["schedule.learning_rate"] == 5e-4 and a2n["data.batch_size"] == 32
+    assert a2n["data.patch_size"] == 64
+    assert a2n["schedule.decay_milestones"][:2] == [200, 400]
+    assert get_recipe("edsr_x3")["schedule.epochs"] == 300
+    # get_recipe returns a copy.
+    a2n["schedule.decay_milestones"].append(1)
+    assert get_recipe("a2n_x2")["schedule.decay_milestones"][-1] == 1800
 
 
 def test_small_presets_build_with_overrides():
