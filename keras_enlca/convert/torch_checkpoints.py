@@ -4,7 +4,9 @@ Supported: EDSR (EDSR-PyTorch and the ENLCA/NLSN forks), NLSN
 (HarukiYqM/Non-Local-Sparse-Attention), ENLCN (Zj-BinXia/ENLCA) and A2N /
 A2N-M (haoyuc/A2N). The converted model is an ordinary `EDSR`, `NLSN`,
 `ENLCN` or `A2N` of `keras_enlca.models`: float32 RGB in [0, 1] in and out,
-whatever range the checkpoint was trained in.
+whatever range the checkpoint was trained in. What differs between the
+families (keys, sizes, which tensor goes where) is in each family's
+`CheckpointLayout` (`checkpoint_layouts.CHECKPOINT_LAYOUTS`).
 """
 
 import os
