@@ -94,7 +94,9 @@ def make_forward(op, size, jit):
     import tensorflow as tf
 
     layer = build(op)
-    x = tf.constant(np.random.default_rng(0).random((1, size, size, CHANNELS), np.float32))
+    x = tf.constant(
+        np.random.default_rng(0).random((1, size, size, CHANNELS), np.float32)
+    )
     layer.build(x.shape)
     forward = tf.function(lambda t: layer(t), jit_compile=jit)
     forward.get_concrete_function(x)
@@ -154,14 +156,18 @@ def summarise(rows):
     table = {(r["op"], r["size"]): r["latency_ms"] for r in rows}
     summary = {}
     if ("nla", 150) in table and ("enlca_m128", 150) in table:
-        summary["nla_over_enlca_m128_at_150"] = table["nla", 150] / table["enlca_m128", 150]
+        summary["nla_over_enlca_m128_at_150"] = (
+            table["nla", 150] / table["enlca_m128", 150]
+        )
     for size in (100, 150):
         if ("conv3x3", size) in table and ("enlca_m128", size) in table:
             summary[f"enlca_m128_over_conv3x3_at_{size}"] = (
-                table["enlca_m128", size] / table["conv3x3", size])
+                table["enlca_m128", size] / table["conv3x3", size]
+            )
     if ("enlca_m128", 100) in table and ("enlca_m128", 200) in table:
-        summary["enlca_m128_time_exponent_in_hw_100_to_200"] = (
-            math.log(table["enlca_m128", 200] / table["enlca_m128", 100]) / math.log(4.0))
+        summary["enlca_m128_time_exponent_in_hw_100_to_200"] = math.log(
+            table["enlca_m128", 200] / table["enlca_m128", 100]
+        ) / math.log(4.0)
     return summary
 
 
@@ -171,14 +177,25 @@ def main():
     parser.add_argument("--ops", nargs="+", default=list(OPS), choices=OPS)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--jit", action="store_true", help="XLA-compile every forward")
-    parser.add_argument("--max-nla-size", type=int, default=200,
-                        help="skip NLA above this size (its score matrix is 4 (HW)^2 bytes)")
-    parser.add_argument("--timeout", type=int, default=900,
-                        help="seconds allowed to each memory subprocess")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                      "attention.json"))
-    parser.add_argument("--memory-worker", nargs=2, metavar=("OP", "SIZE"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--max-nla-size",
+        type=int,
+        default=200,
+        help="skip NLA above this size (its score matrix is 4 (HW)^2 bytes)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=900,
+        help="seconds allowed to each memory subprocess",
+    )
+    parser.add_argument(
+        "--out",
+        default=os.path.join(os.path.dirname(__file__), "results", "attention.json"),
+    )
+    parser.add_argument(
+        "--memory-worker", nargs=2, metavar=("OP", "SIZE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -188,8 +205,10 @@ def main():
         return
 
     rows = []
-    header = (f"{'op':<11} {'size':>5} {'latency ms':>11} {'peak MiB':>9} {'GFLOPs':>8} "
-              f"{'+embed':>7} {'paper@100':>9}")
+    header = (
+        f"{'op':<11} {'size':>5} {'latency ms':>11} {'peak MiB':>9} {'GFLOPs':>8} "
+        f"{'+embed':>7} {'paper@100':>9}"
+    )
     print(header)
     print("-" * len(header))
     for size in args.sizes:
@@ -197,17 +216,26 @@ def main():
         nla_repeats = max(2, args.repeats // 5) if size >= 150 else args.repeats
         latencies = time_interleaved(ops, size, args.repeats, args.jit, nla_repeats)
         for op in ops:
-            row = {"op": op, "size": size, "latency_ms": latencies[op],
-                   "gflops": analytic_gflops(op, size),
-                   "embedding_gflops": embedding_gflops(op, size)}
+            row = {
+                "op": op,
+                "size": size,
+                "latency_ms": latencies[op],
+                "gflops": analytic_gflops(op, size),
+                "embedding_gflops": embedding_gflops(op, size),
+            }
             row.update(peak_memory(op, size, args.jit, args.timeout))
             rows.append(row)
             paper = PAPER_GFLOPS_100.get(op, "") if size == 100 else ""
-            memory = (f"{row['peak_memory_mib']:>9.1f}" if "peak_memory_mib" in row
-                      else f"{'n/a':>9}")
-            print(f"{op:<11} {size:>5} {row['latency_ms']:>11.2f} {memory} "
-                  f"{row['gflops']:>8.3f} {row['embedding_gflops']:>7.3f} {paper!s:>9}",
-                  flush=True)
+            memory = (
+                f"{row['peak_memory_mib']:>9.1f}"
+                if "peak_memory_mib" in row
+                else f"{'n/a':>9}"
+            )
+            print(
+                f"{op:<11} {size:>5} {row['latency_ms']:>11.2f} {memory} "
+                f"{row['gflops']:>8.3f} {row['embedding_gflops']:>7.3f} {paper!s:>9}",
+                flush=True,
+            )
     summary = summarise(rows)
     print()
     for key, value in summary.items():

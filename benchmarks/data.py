@@ -48,7 +48,9 @@ def pipeline_throughput(data, scale, patch_size, batch_size, batches, seed=1):
     from keras_enlca.data import training_dataset
 
     start = time.perf_counter()
-    dataset = training_dataset(data, scale, patch_size=patch_size, batch_size=batch_size, seed=seed)
+    dataset = training_dataset(
+        data, scale, patch_size=patch_size, batch_size=batch_size, seed=seed
+    )
     iterator = iter(dataset)
     next(iterator)
     setup = time.perf_counter() - start
@@ -71,12 +73,16 @@ def step_time(model, inputs, steps):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None, help="dataset folder (default: synthetic)")
+    parser.add_argument(
+        "--data", default=None, help="dataset folder (default: synthetic)"
+    )
     parser.add_argument("--preset", default="enlcn_small_x2")
     parser.add_argument("--scale", type=int, default=2)
     parser.add_argument("--patch-size", type=int, default=48, help="LR patch size")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--batches", type=int, default=200, help="batches timed for the pipeline")
+    parser.add_argument(
+        "--batches", type=int, default=200, help="batches timed for the pipeline"
+    )
     parser.add_argument("--steps", type=int, default=10, help="training steps timed")
     parser.add_argument("--images", type=int, default=16, help="synthetic images")
     parser.add_argument("--json", default=None)
@@ -90,7 +96,9 @@ def main(argv=None):
     from keras_enlca.models import reference_adam
 
     with tempfile.TemporaryDirectory() as tmp:
-        data = args.data or synthetic_div2k(os.path.join(tmp, "hr"), args.images, args.scale)
+        data = args.data or synthetic_div2k(
+            os.path.join(tmp, "hr"), args.images, args.scale
+        )
         dataset, setup, patches_per_second = pipeline_throughput(
             data, args.scale, args.patch_size, args.batch_size, args.batches
         )
@@ -101,7 +109,9 @@ def main(argv=None):
         rng = np.random.default_rng(0)
         fixed = tf.data.Dataset.from_tensors(
             (
-                rng.random((args.batch_size, args.patch_size, args.patch_size, 3), np.float32),
+                rng.random(
+                    (args.batch_size, args.patch_size, args.patch_size, 3), np.float32
+                ),
                 rng.random((args.batch_size, hr_size, hr_size, 3), np.float32),
             )
         ).repeat()
@@ -110,8 +120,11 @@ def main(argv=None):
 
     consumed = args.batch_size / model_step
     figures = {
-        "machine": {"cpus": os.cpu_count(), "tensorflow": tf.__version__,
-                    "keras_enlca": keras_enlca.__version__},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "tensorflow": tf.__version__,
+            "keras_enlca": keras_enlca.__version__,
+        },
         "data": args.data or f"synthetic: {args.images} images of ~1000x670 (HR)",
         "scale": args.scale,
         "lr_patch_size": args.patch_size,
@@ -125,15 +138,27 @@ def main(argv=None):
         "pipeline_to_model_ratio": patches_per_second / consumed,
     }
     rows = [
-        ("input pipeline", f"{patches_per_second:,.0f} patches/s",
-         f"(setup {setup:.1f} s: decode + cache)"),
-        (f"{args.preset} train step", f"{model_step * 1000:,.0f} ms",
-         f"= {consumed:,.1f} patches/s"),
+        (
+            "input pipeline",
+            f"{patches_per_second:,.0f} patches/s",
+            f"(setup {setup:.1f} s: decode + cache)",
+        ),
+        (
+            f"{args.preset} train step",
+            f"{model_step * 1000:,.0f} ms",
+            f"= {consumed:,.1f} patches/s",
+        ),
         ("train step fed by the pipeline", f"{fed_step * 1000:,.0f} ms", ""),
-        ("pipeline / model", f"{figures['pipeline_to_model_ratio']:,.0f}x", "(target >= 3x)"),
+        (
+            "pipeline / model",
+            f"{figures['pipeline_to_model_ratio']:,.0f}x",
+            "(target >= 3x)",
+        ),
     ]
-    print(f"x{args.scale}, LR patch {args.patch_size}, batch {args.batch_size}, "
-          f"{os.cpu_count()} CPUs, TF {tf.__version__}")
+    print(
+        f"x{args.scale}, LR patch {args.patch_size}, batch {args.batch_size}, "
+        f"{os.cpu_count()} CPUs, TF {tf.__version__}"
+    )
     for name, value, note in rows:
         print(f"  {name:<32} {value:>18}  {note}")
     if args.json:

@@ -50,34 +50,64 @@ import time
 
 PRESETS = ("enlcn_small_x2", "nlsn_small_x2", "a2n_small_x2")
 VARIANTS = ("none", "float16", "dynamic", "int8", "int16x8", "int8_full")
-SHARED_A2N_X3 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                             "reference", "weights", "aan_x3.pt")
+SHARED_A2N_X3 = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)),
+    "..",
+    "..",
+    "shared",
+    "reference",
+    "weights",
+    "aan_x3.pt",
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--presets", nargs="*", default=list(PRESETS),
-                        help="Small presets trained briefly here (none: only the real "
-                        "and converged models).")
-    parser.add_argument("--model", action="append", default=[], metavar="PRESET=PATH",
-                        help="Use this trained .keras model for PRESET.")
-    parser.add_argument("--train-steps", type=int, default=400,
-                        help="Training steps for presets without --model.")
-    parser.add_argument("--work-dir",
-                        default=os.path.join(tempfile.gettempdir(), "enlca-export-benchmark"),
-                        help="Trained models and exported files (kept for reruns).")
+    parser.add_argument(
+        "--presets",
+        nargs="*",
+        default=list(PRESETS),
+        help="Small presets trained briefly here (none: only the real "
+        "and converged models).",
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="PRESET=PATH",
+        help="Use this trained .keras model for PRESET.",
+    )
+    parser.add_argument(
+        "--train-steps",
+        type=int,
+        default=400,
+        help="Training steps for presets without --model.",
+    )
+    parser.add_argument(
+        "--work-dir",
+        default=os.path.join(tempfile.gettempdir(), "enlca-export-benchmark"),
+        help="Trained models and exported files (kept for reruns).",
+    )
     parser.add_argument("--hr", default=None, help="Folder of HR test images.")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--size", type=int, default=256, help="LR side for latency.")
     parser.add_argument("--calibration-crops", type=int, default=64)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
-    parser.add_argument("--a2n-x3", default=os.environ.get("ENLCA_A2N_X3"),
-                        help="The authors' A2N x3 as .keras (default: converted from the "
-                        "shared weights when present; 'none' to skip it).")
-    parser.add_argument("--converged", default=os.environ.get("ENLCA_CONVERGED"),
-                        help="Folder of converged runs: DIR/<preset>/model.keras.")
-    parser.add_argument("--out", default=os.path.join("benchmarks", "results", "export.json"))
+    parser.add_argument(
+        "--a2n-x3",
+        default=os.environ.get("ENLCA_A2N_X3"),
+        help="The authors' A2N x3 as .keras (default: converted from the "
+        "shared weights when present; 'none' to skip it).",
+    )
+    parser.add_argument(
+        "--converged",
+        default=os.environ.get("ENLCA_CONVERGED"),
+        help="Folder of converged runs: DIR/<preset>/model.keras.",
+    )
+    parser.add_argument(
+        "--out", default=os.path.join("benchmarks", "results", "export.json")
+    )
     return parser.parse_args(argv)
 
 
@@ -99,13 +129,19 @@ def train(preset, steps, path):
         contrastive_warmup_steps=0,
     )
     dataset = training_dataset(
-        sample_images_dir(), scale=model.scale, patch_size=recipe["data.patch_size"],
-        batch_size=recipe["data.batch_size"], seed=1,
+        sample_images_dir(),
+        scale=model.scale,
+        patch_size=recipe["data.patch_size"],
+        batch_size=recipe["data.batch_size"],
+        seed=1,
     )
     start = time.time()
     history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    print(f"  trained {preset} for {steps} steps in {time.time() - start:.0f} s "
-          f"(final L1 {history.history['l1'][-1]:.4f})", flush=True)
+    print(
+        f"  trained {preset} for {steps} steps in {time.time() - start:.0f} s "
+        f"(final L1 {history.history['l1'][-1]:.4f})",
+        flush=True,
+    )
     model.save(path)
     return path
 
@@ -117,7 +153,11 @@ def latency_image(size):
     from keras_enlca.data import sample_image_paths
 
     photo = read_image(sample_image_paths()[0]).astype(np.float32) / 255
-    pad = ((0, max(size - photo.shape[0], 0)), (0, max(size - photo.shape[1], 0)), (0, 0))
+    pad = (
+        (0, max(size - photo.shape[0], 0)),
+        (0, max(size - photo.shape[1], 0)),
+        (0, 0),
+    )
     return np.pad(photo, pad, mode="symmetric")[None, :size, :size]
 
 
@@ -154,13 +194,17 @@ def measure(preset, keras_path, args, hr_images):
     scale = reference.scale
     pairs = [bicubic_downscale(hr, scale) for hr in hr_images]
     keras_out = [reference(lr.astype(np.float32) / 255) for lr, _ in pairs]
-    keras_psnr = float(np.mean([psnr(sr, hr, shave=scale) for sr, (_, hr) in zip(keras_out, pairs)]))
+    keras_psnr = float(
+        np.mean([psnr(sr, hr, shave=scale) for sr, (_, hr) in zip(keras_out, pairs)])
+    )
     rows = []
     runners = {}
     float_outputs = None
     calibration = os.path.dirname(sample_image_paths()[0])
     for variant in args.variants:
-        out = os.path.join(args.work_dir, f"{preset}_{variant}.tflite".replace("@", "_"))
+        out = os.path.join(
+            args.work_dir, f"{preset}_{variant}.tflite".replace("@", "_")
+        )
         quantize = "int8" if variant.startswith("int8") else variant
         kwargs = {}
         if variant == "int8_full":
@@ -172,18 +216,35 @@ def measure(preset, keras_path, args, hr_images):
         start = time.time()
         try:
             metadata = export_model(
-                keras_path, out, quantize=quantize, overwrite=True,
+                keras_path,
+                out,
+                quantize=quantize,
+                overwrite=True,
                 calibration=calibration if quantize in ("int8", "int16x8") else None,
-                num_calibration_crops=args.calibration_crops, **kwargs,
+                num_calibration_crops=args.calibration_crops,
+                **kwargs,
             )
         except Exception as error:  # noqa: BLE001 - a benchmark reports and goes on
-            rows.append({"preset": preset, "variant": variant, "size_bytes": 0,
-                         "error": str(error).splitlines()[0]})
-            print(f"  {preset} {variant}: export fails: {rows[-1]['error']}", flush=True)
+            rows.append(
+                {
+                    "preset": preset,
+                    "variant": variant,
+                    "size_bytes": 0,
+                    "error": str(error).splitlines()[0],
+                }
+            )
+            print(
+                f"  {preset} {variant}: export fails: {rows[-1]['error']}", flush=True
+            )
             continue
-        row = {"preset": preset, "variant": variant, "size_bytes": os.path.getsize(out),
-               "convert_s": time.time() - start, "keras_psnr_y": keras_psnr,
-               "float_layers": metadata.get("float_layers")}
+        row = {
+            "preset": preset,
+            "variant": variant,
+            "size_bytes": os.path.getsize(out),
+            "convert_s": time.time() - start,
+            "keras_psnr_y": keras_psnr,
+            "float_layers": metadata.get("float_layers"),
+        }
         try:
             runner = LiteRTRunner(out, num_threads=args.threads)
             outputs = [runner(lr.astype(np.float32) / 255) for lr, _ in pairs]
@@ -191,27 +252,46 @@ def measure(preset, keras_path, args, hr_images):
         except RuntimeError as error:
             row["error"] = str(error).splitlines()[0]
             rows.append(row)
-            print(f"  {preset} {variant}: fails at run time: {row['error']}", flush=True)
+            print(
+                f"  {preset} {variant}: fails at run time: {row['error']}", flush=True
+            )
             continue
-        row["psnr_y"] = float(np.mean([psnr(sr, hr, shave=scale) for sr, (_, hr) in
-                                       zip(outputs, pairs)]))
-        row["psnr_y_vs_keras"] = float(np.mean([min(psnr(sr, ref, shave=scale), 100.0) for sr, ref in
-                                                zip(outputs, keras_out)]))
+        row["psnr_y"] = float(
+            np.mean([psnr(sr, hr, shave=scale) for sr, (_, hr) in zip(outputs, pairs)])
+        )
+        row["psnr_y_vs_keras"] = float(
+            np.mean(
+                [
+                    min(psnr(sr, ref, shave=scale), 100.0)
+                    for sr, ref in zip(outputs, keras_out)
+                ]
+            )
+        )
         if variant == "none":
             float_outputs = outputs
             row["psnr_y_float32"] = row["psnr_y"]
         if float_outputs is not None:
-            row["psnr_y_vs_float32"] = float(np.mean([
-                min(psnr(sr, ref, shave=scale), 100.0) for sr, ref in zip(outputs, float_outputs)
-            ]))
+            row["psnr_y_vs_float32"] = float(
+                np.mean(
+                    [
+                        min(psnr(sr, ref, shave=scale), 100.0)
+                        for sr, ref in zip(outputs, float_outputs)
+                    ]
+                )
+            )
         rows.append(row)
-        print(f"  {preset} {variant}: {row['size_bytes'] / 1e6:.2f} MB, "
-              f"PSNR-Y {row['psnr_y']:.3f} dB", flush=True)
+        print(
+            f"  {preset} {variant}: {row['size_bytes'] / 1e6:.2f} MB, "
+            f"PSNR-Y {row['psnr_y']:.3f} dB",
+            flush=True,
+        )
     timed = latencies(runners, args.size, args.repeats)
     for row in rows:
         if row["variant"] in timed:
             row["latency_ms"] = 1000 * timed[row["variant"]]
-    float_psnr = next((r["psnr_y"] for r in rows if r["variant"] == "none" and "psnr_y" in r), None)
+    float_psnr = next(
+        (r["psnr_y"] for r in rows if r["variant"] == "none" and "psnr_y" in r), None
+    )
     for row in rows:
         if float_psnr is not None and "psnr_y" in row:
             row["drop_db"] = float_psnr - row["psnr_y"]
@@ -241,39 +321,63 @@ def main(argv=None):
         results.extend(measure(name, path, args, hr_images))
 
     print()
-    print(f"LiteRT {args.threads} thread(s), {args.size}x{args.size} LR input; PSNR-Y on "
-          f"{len(hr_images)} images ({'bundled photos' if not args.hr else args.hr})")
-    header = (f"{'model':<16} {'variant':<10} {'size MB':>8} {'ms':>7} {'PSNR-Y':>8} "
-              f"{'drop dB':>8} {'vs fp32':>8}")
+    print(
+        f"LiteRT {args.threads} thread(s), {args.size}x{args.size} LR input; PSNR-Y on "
+        f"{len(hr_images)} images ({'bundled photos' if not args.hr else args.hr})"
+    )
+    header = (
+        f"{'model':<16} {'variant':<10} {'size MB':>8} {'ms':>7} {'PSNR-Y':>8} "
+        f"{'drop dB':>8} {'vs fp32':>8}"
+    )
     header = header.replace("model           ", f"{'model':<24}")
     print(header)
     print("-" * len(header))
     for row in results:
         if "error" in row:
-            print(f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
-                  f"  fails: {row['error'][:70]}")
+            print(
+                f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
+                f"  fails: {row['error'][:70]}"
+            )
             continue
-        print(f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
-              f"{row['latency_ms']:>7.1f} {row['psnr_y']:>8.3f} {row.get('drop_db', 0):>8.3f} "
-              f"{row.get('psnr_y_vs_float32', float('nan')):>8.2f}")
+        print(
+            f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
+            f"{row['latency_ms']:>7.1f} {row['psnr_y']:>8.3f} {row.get('drop_db', 0):>8.3f} "
+            f"{row.get('psnr_y_vs_float32', float('nan')):>8.2f}"
+        )
     print()
     print("Speed ratio (float32 ms / integer ms; > 1 = the integer model is faster)")
     for preset in dict.fromkeys(row["preset"] for row in results):
-        ms = {row["variant"]: row.get("latency_ms") for row in results if row["preset"] == preset}
-        ratios = {v: ms["none"] / ms[v] for v in ("int8", "int16x8")
-                  if ms.get("none") and ms.get(v)}
+        ms = {
+            row["variant"]: row.get("latency_ms")
+            for row in results
+            if row["preset"] == preset
+        }
+        ratios = {
+            v: ms["none"] / ms[v]
+            for v in ("int8", "int16x8")
+            if ms.get("none") and ms.get(v)
+        }
         for row in results:
             if row["preset"] == preset and row["variant"] in ratios:
                 row["speedup_vs_float32"] = ratios[row["variant"]]
-        print(f"  {preset:<24} " + "  ".join(f"{v} {r:.2f}x" for v, r in ratios.items()))
+        print(
+            f"  {preset:<24} " + "  ".join(f"{v} {r:.2f}x" for v, r in ratios.items())
+        )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump({
-            "threads": args.threads, "latency_input": [args.size, args.size],
-            "hr_images": [os.path.basename(p) for p in hr_paths],
-            "tensorflow": tf.__version__, "cpu": _cpu_name(), "numpy": np.__version__,
-            "results": results,
-        }, f, indent=2)
+        json.dump(
+            {
+                "threads": args.threads,
+                "latency_input": [args.size, args.size],
+                "hr_images": [os.path.basename(p) for p in hr_paths],
+                "tensorflow": tf.__version__,
+                "cpu": _cpu_name(),
+                "numpy": np.__version__,
+                "results": results,
+            },
+            f,
+            indent=2,
+        )
     print(f"\nWrote {args.out}")
 
 
@@ -296,7 +400,9 @@ def real_models(args):
                 try:
                     convert_checkpoint(SHARED_A2N_X3, arch="a2n", scale=3, output=a2n)
                 except Exception as error:  # noqa: BLE001 - e.g. no PyTorch: skip
-                    print(f"  A2N x3: cannot convert the shared weights ({error}); skipped")
+                    print(
+                        f"  A2N x3: cannot convert the shared weights ({error}); skipped"
+                    )
                     a2n = None
     if a2n and os.path.exists(a2n):
         found.append(("a2n_x3@authors", a2n))

@@ -79,9 +79,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
-    parser.add_argument("--workers", type=int, default=0,
-                        help="compare N local workers with one process")
-    parser.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="compare N local workers with one process",
+    )
+    parser.add_argument(
+        "--worker-index", type=int, default=None, help=argparse.SUPPRESS
+    )
     parser.add_argument("--worker-output", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--output",
@@ -124,8 +130,11 @@ def main():
         steps[variant] = step
         params[variant] = count_parameters(model)
         setup[variant] = time.perf_counter() - start
-        print(f"built {variant}: {params[variant]:,} parameters, "
-              f"trace + {args.warmup} steps {setup[variant]:.1f} s", flush=True)
+        print(
+            f"built {variant}: {params[variant]:,} parameters, "
+            f"trace + {args.warmup} steps {setup[variant]:.1f} s",
+            flush=True,
+        )
 
     times = {variant: [] for variant in args.variants}
     for _ in range(args.repeats):
@@ -138,33 +147,43 @@ def main():
     rows = []
     for variant in args.variants:
         median = statistics.median(times[variant])
-        rows.append({
-            "variant": variant,
-            "parameters": params[variant],
-            "median_step_s": median,
-            "min_step_s": min(times[variant]),
-            "patches_per_s": args.batch_size / median,
-            "overhead_vs_backbone": None if base is None else median / base - 1.0,
-        })
+        rows.append(
+            {
+                "variant": variant,
+                "parameters": params[variant],
+                "median_step_s": median,
+                "min_step_s": min(times[variant]),
+                "patches_per_s": args.batch_size / median,
+                "overhead_vs_backbone": None if base is None else median / base - 1.0,
+            }
+        )
 
     print()
-    print(f"{args.size} presets, batch {args.batch_size} x {args.patch}x{args.patch} "
-          f"LR patches, x{args.scale}, median of {args.repeats} interleaved steps")
-    print(f"{'variant':<15} {'params':>10} {'step ms':>9} {'patches/s':>10} {'overhead':>9}")
+    print(
+        f"{args.size} presets, batch {args.batch_size} x {args.patch}x{args.patch} "
+        f"LR patches, x{args.scale}, median of {args.repeats} interleaved steps"
+    )
+    print(
+        f"{'variant':<15} {'params':>10} {'step ms':>9} {'patches/s':>10} {'overhead':>9}"
+    )
     for row in rows:
         overhead = row["overhead_vs_backbone"]
         overhead = "" if overhead is None else f"{100 * overhead:+.1f}%"
-        print(f"{row['variant']:<15} {row['parameters']:>10,} "
-              f"{1000 * row['median_step_s']:>9.1f} {row['patches_per_s']:>10.2f} "
-              f"{overhead:>9}")
+        print(
+            f"{row['variant']:<15} {row['parameters']:>10,} "
+            f"{1000 * row['median_step_s']:>9.1f} {row['patches_per_s']:>10.2f} "
+            f"{overhead:>9}"
+        )
     by_name = {row["variant"]: row for row in rows}
     verdict = None
     if "enlcn" in by_name and base is not None:
         overhead = by_name["enlcn"]["overhead_vs_backbone"]
         verdict = overhead <= TARGET_OVERHEAD
-        print(f"\nENLCA (+ contrastive) overhead {100 * overhead:.1f}% "
-              f"(target <= {100 * TARGET_OVERHEAD:.0f}%): "
-              f"{'met' if verdict else 'NOT met'}")
+        print(
+            f"\nENLCA (+ contrastive) overhead {100 * overhead:.1f}% "
+            f"(target <= {100 * TARGET_OVERHEAD:.0f}%): "
+            f"{'met' if verdict else 'NOT met'}"
+        )
 
     result = {
         "benchmark": "training_step",
@@ -202,8 +221,10 @@ def time_worker(args):
         model.build((None, None, None, 3))
     rng = np.random.default_rng(0)
     lr = rng.random((args.batch_size, args.patch, args.patch, 3), dtype=np.float32)
-    hr = rng.random((args.batch_size, args.patch * args.scale,
-                     args.patch * args.scale, 3), dtype=np.float32)
+    hr = rng.random(
+        (args.batch_size, args.patch * args.scale, args.patch * args.scale, 3),
+        dtype=np.float32,
+    )
     trainer = DistributedTrainer(model, strategy)
     dataset = tf.data.Dataset.from_tensors((lr, hr)).repeat()
     iterator = iter(trainer._distribute(dataset))
@@ -240,37 +261,61 @@ def compare_workers(args):
     import sys
     import tempfile
 
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                    "..", "tests", "training"))
+    sys.path.insert(
+        0,
+        os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "..", "tests", "training"
+        ),
+    )
     from multi_worker_launch import free_ports
     from multi_worker_launch import tf_config
 
     if args.output is None:
         args.output = os.path.join(
-            os.path.dirname(os.path.abspath(__file__)), "results",
+            os.path.dirname(os.path.abspath(__file__)),
+            "results",
             f"training_workers{args.workers}.json",
         )
     common = [
-        sys.executable, os.path.abspath(__file__), "--batch-size", str(args.batch_size),
-        "--patch", str(args.patch), "--scale", str(args.scale), "--size", args.size,
-        "--repeats", str(args.repeats), "--warmup", str(args.warmup),
+        sys.executable,
+        os.path.abspath(__file__),
+        "--batch-size",
+        str(args.batch_size),
+        "--patch",
+        str(args.patch),
+        "--scale",
+        str(args.scale),
+        "--size",
+        args.size,
+        "--repeats",
+        str(args.repeats),
+        "--warmup",
+        str(args.warmup),
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         single = os.path.join(tmp, "single.json")
-        subprocess.run(common + ["--worker-output", single], env=env, check=True,
-                       timeout=1800)
+        subprocess.run(
+            common + ["--worker-output", single], env=env, check=True, timeout=1800
+        )
         ports = free_ports(args.workers)
         processes = []
         try:
             for index in range(args.workers):
-                processes.append(subprocess.Popen(
-                    common + ["--worker-index", str(index), "--worker-output",
-                              os.path.join(tmp, f"worker{index}.json")],
-                    env=dict(env, TF_CONFIG=tf_config(ports, index)),
-                ))
+                processes.append(
+                    subprocess.Popen(
+                        common
+                        + [
+                            "--worker-index",
+                            str(index),
+                            "--worker-output",
+                            os.path.join(tmp, f"worker{index}.json"),
+                        ],
+                        env=dict(env, TF_CONFIG=tf_config(ports, index)),
+                    )
+                )
             for process in processes:
                 if process.wait(timeout=1800):
                     raise SystemExit("a worker failed")
@@ -287,29 +332,45 @@ def compare_workers(args):
     many = statistics.median(results["worker0"]["step_s"])
     reduce = statistics.median(results["worker0"]["all_reduce_s"])
     rows = [
-        {"setup": "1 process", "median_step_s": one, "steps_per_s": 1 / one,
-         "all_reduce_s": None},
-        {"setup": f"{args.workers} workers", "median_step_s": many,
-         "steps_per_s": 1 / many, "all_reduce_s": reduce},
+        {
+            "setup": "1 process",
+            "median_step_s": one,
+            "steps_per_s": 1 / one,
+            "all_reduce_s": None,
+        },
+        {
+            "setup": f"{args.workers} workers",
+            "median_step_s": many,
+            "steps_per_s": 1 / many,
+            "all_reduce_s": reduce,
+        },
     ]
-    print(f"\nenlcn_{args.size}_x{args.scale}, global batch {args.batch_size} x "
-          f"{args.patch}x{args.patch} LR, {results['worker0']['parameters']:,} "
-          f"parameters, {os.cpu_count()} CPU cores, median of {args.repeats} steps")
+    print(
+        f"\nenlcn_{args.size}_x{args.scale}, global batch {args.batch_size} x "
+        f"{args.patch}x{args.patch} LR, {results['worker0']['parameters']:,} "
+        f"parameters, {os.cpu_count()} CPU cores, median of {args.repeats} steps"
+    )
     print(f"{'setup':<12} {'step ms':>9} {'steps/s':>8} {'all-reduce ms':>14}")
     for row in rows:
         reduce_s = row["all_reduce_s"]
         reduce_ms = "" if reduce_s is None else f"{1000 * reduce_s:.1f}"
-        print(f"{row['setup']:<12} {1000 * row['median_step_s']:>9.1f} "
-              f"{row['steps_per_s']:>8.2f} {reduce_ms:>14}")
+        print(
+            f"{row['setup']:<12} {1000 * row['median_step_s']:>9.1f} "
+            f"{row['steps_per_s']:>8.2f} {reduce_ms:>14}"
+        )
     print(f"{args.workers} workers / 1 process: {one / many:.2f}x the steps/s")
     import platform as _platform
 
     from keras_enlca.utils.atomic import atomic_path
 
-    result = {"benchmark": "training_workers", "settings": vars(args),
-              "machine": {"platform": _platform.platform(),
-                          "cpu_count": os.cpu_count()},
-              "rows": rows, "speedup": one / many, "times_s": results}
+    result = {
+        "benchmark": "training_workers",
+        "settings": vars(args),
+        "machine": {"platform": _platform.platform(), "cpu_count": os.cpu_count()},
+        "rows": rows,
+        "speedup": one / many,
+        "times_s": results,
+    }
     with atomic_path(args.output) as tmp_path:
         with open(tmp_path, "w") as f:
             json.dump(result, f, indent=2)

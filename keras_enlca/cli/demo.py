@@ -36,7 +36,9 @@ def demo_config(train_dir, test_dir, steps, minutes, quick):
         steps_per_epoch = 50
         learning_rate = 5e-4
     epochs = max(1, -(-steps // steps_per_epoch))
-    milestones = sorted({m for m in (int(epochs * 0.6), int(epochs * 0.8)) if 0 < m < epochs})
+    milestones = sorted(
+        {m for m in (int(epochs * 0.6), int(epochs * 0.8)) if 0 < m < epochs}
+    )
     return {
         "model": model,
         "data": {
@@ -70,7 +72,9 @@ def _prepare_data(out_dir, holdout, scale):
 
     paths = {os.path.splitext(os.path.basename(p))[0]: p for p in sample_image_paths()}
     if holdout not in paths:
-        raise InputError(f"--holdout {holdout}: not a bundled photo (one of {', '.join(paths)})")
+        raise InputError(
+            f"--holdout {holdout}: not a bundled photo (one of {', '.join(paths)})"
+        )
     train_dir = os.path.join(out_dir, "data", "train")
     test_dir = os.path.join(out_dir, "data", "test")
     lr_dir = os.path.join(out_dir, "data", f"test_lr_x{scale}")
@@ -99,8 +103,15 @@ def _row(label, psnr, ssim):
     return f"  {label:<34} {psnr:>8.2f} {ssim:>8.4f}"
 
 
-def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=HOLDOUT,
-             log=click.echo):
+def run_demo(
+    out_dir,
+    steps,
+    minutes,
+    quick=False,
+    quantize="float16",
+    holdout=HOLDOUT,
+    log=click.echo,
+):
     """Train, evaluate, export and upscale; returns the results dict."""
     import keras
 
@@ -121,13 +132,17 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as error:
-        raise InputError(f"--out {out_dir}: cannot create the folder ({error.strerror})") from None
+        raise InputError(
+            f"--out {out_dir}: cannot create the folder ({error.strerror})"
+        ) from None
     train_dir, test_dir, hr_path, lr_path, lr = _prepare_data(out_dir, holdout, scale)
     name = os.path.basename(hr_path)
 
-    log(f"[1/4] Training {PRESET}{' (quick, tiny)' if quick else ''} on "
+    log(
+        f"[1/4] Training {PRESET}{' (quick, tiny)' if quick else ''} on "
         f"{len(os.listdir(train_dir))} bundled photos ({steps} steps"
-        f"{f', at most {minutes:g} min' if minutes else ''}); held out: {name}")
+        f"{f', at most {minutes:g} min' if minutes else ''}); held out: {name}"
+    )
     run_dir = os.path.join(out_dir, "run")
     config = config_from_dict(demo_config(train_dir, test_dir, steps, minutes, quick))
     result = run_training(config, run_dir, log=lambda line: log("      " + line))
@@ -141,14 +156,20 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
         model_path = os.path.join(out_dir, f"model_step{trained_steps}.keras")
         with atomic_path(model_path) as tmp:
             model.save(tmp)
-        log(f"      Using the checkpoint at step {trained_steps}; run the demo again "
-            "with the same --out to train on from there.")
+        log(
+            f"      Using the checkpoint at step {trained_steps}; run the demo again "
+            "with the same --out to train on from there."
+        )
 
-    log(f"[2/4] Evaluating on the held-out {name} (x{scale}, Y channel, {scale}-pixel border)")
+    log(
+        f"[2/4] Evaluating on the held-out {name} (x{scale}, Y channel, {scale}-pixel border)"
+    )
     held_out = SRDataset("held-out", scale, [hr_path], [lr_path])
     keras_report = evaluate(model, held_out, scale=scale, bicubic_baseline=True)
 
-    log(f"[3/4] Exporting TFLite ({quantize}) and checking it in the LiteRT interpreter")
+    log(
+        f"[3/4] Exporting TFLite ({quantize}) and checking it in the LiteRT interpreter"
+    )
     suffix = "" if quantize == "none" else f"_{quantize}"
     tflite_path = os.path.join(out_dir, f"{PRESET}{suffix}.tflite")
     # The demo owns its --out folder: a rerun replaces its own artifacts.
@@ -158,7 +179,7 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
     runner = open_runner(tflite_path)
     tflite_report = evaluate(runner, held_out, scale=scale, bicubic_baseline=False)
 
-    log(f"[4/4] Upscaling the held-out LR image with the TFLite model")
+    log("[4/4] Upscaling the held-out LR image with the TFLite model")
     upscaled_path = os.path.join(out_dir, "upscaled", name)
     upscale_file(runner, lr_path, upscaled_path)
     bicubic_path = os.path.join(out_dir, "bicubic", name)
@@ -206,44 +227,80 @@ def run_demo(out_dir, steps, minutes, quick=False, quantize="float16", holdout=H
     log(f"  {'method':<34} {'PSNR-Y':>8} {'SSIM-Y':>8}")
     log(_row("bicubic", image["bicubic_psnr"], image["bicubic_ssim"]))
     log(_row(f"{PRESET} (Keras)", image["psnr"], image["ssim"]))
-    log(_row(f"{PRESET} (TFLite {quantize})", tflite_image["psnr"], tflite_image["ssim"]))
+    log(
+        _row(
+            f"{PRESET} (TFLite {quantize})", tflite_image["psnr"], tflite_image["ssim"]
+        )
+    )
     log(f"  {'gain over bicubic':<34} {gain:>+8.2f} dB")
     if verification.get("psnr_y_vs_keras") is not None:
-        log(f"  TFLite output vs Keras output: {verification['psnr_y_vs_keras']:.2f} dB PSNR-Y")
+        log(
+            f"  TFLite output vs Keras output: {verification['psnr_y_vs_keras']:.2f} dB PSNR-Y"
+        )
     log("")
     log("Files:")
     width = max(len(k) for k in results["files"])
     for key, label in (
         ("run", "training run: config, checkpoints, TensorBoard logs, history"),
         ("model", "trained Keras model"),
-        ("tflite", f"TFLite model ({metadata.get('size_bytes', 0) / 1e6:.2f} MB) + .json"),
+        (
+            "tflite",
+            f"TFLite model ({metadata.get('size_bytes', 0) / 1e6:.2f} MB) + .json",
+        ),
         ("lr", "low-resolution input"),
         ("upscaled", f"x{scale} by the TFLite model"),
         ("bicubic", f"x{scale} by bicubic, to compare"),
     ):
         log(f"  {key:<{width}}  {results['files'][key]}  - {label}")
     log(f"  {'numbers':<{width}}  {results_path}")
-    log(f"Done in {results['seconds']:.0f} s. Next: enlca upscale {tflite_path} YOUR_PHOTO.jpg -o out/")
+    log(
+        f"Done in {results['seconds']:.0f} s. Next: enlca upscale {tflite_path} YOUR_PHOTO.jpg -o out/"
+    )
     return results
 
 
 @click.command(name="demo")
-@click.option("--out", "out_dir", default="enlca-demo", show_default=True,
-              type=click.Path(file_okay=False, path_type=str),
-              help="Folder for everything the demo writes. Run again with the same "
-              "folder to continue an unfinished training.")
-@click.option("--steps", type=click.IntRange(min=1), default=None,
-              help="Training steps. [default: 300, --quick: 4]")
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Stop training after this long (then evaluate the last checkpoint). "
-              "[default: 3.5, --quick: none]")
-@click.option("--quick", is_flag=True,
-              help="A tiny network for a few steps: checks the whole pipeline in seconds "
-              "(the numbers are not meaningful).")
-@click.option("--quantize", type=click.Choice(QUANTIZATIONS), default="float16",
-              show_default=True, help="TFLite quantization of the exported model.")
-@click.option("--holdout", default=HOLDOUT, show_default=True,
-              help="Bundled photo kept out of training and used for the evaluation.")
+@click.option(
+    "--out",
+    "out_dir",
+    default="enlca-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Folder for everything the demo writes. Run again with the same "
+    "folder to continue an unfinished training.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Training steps. [default: 300, --quick: 4]",
+)
+@click.option(
+    "--minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Stop training after this long (then evaluate the last checkpoint). "
+    "[default: 3.5, --quick: none]",
+)
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="A tiny network for a few steps: checks the whole pipeline in seconds "
+    "(the numbers are not meaningful).",
+)
+@click.option(
+    "--quantize",
+    type=click.Choice(QUANTIZATIONS),
+    default="float16",
+    show_default=True,
+    help="TFLite quantization of the exported model.",
+)
+@click.option(
+    "--holdout",
+    default=HOLDOUT,
+    show_default=True,
+    help="Bundled photo kept out of training and used for the evaluation.",
+)
 def demo(out_dir, steps, minutes, quick, quantize, holdout):
     """Train, evaluate, export and upscale on the bundled photos (no downloads).
 

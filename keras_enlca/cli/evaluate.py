@@ -42,45 +42,105 @@ def load_model_for_eval(spec):
 
 @click.command(name="eval")
 @click.argument("model", type=str)
-@click.argument("dataset_dirs", nargs=-1, required=True, type=str, metavar="DATASET_DIR...")
-@click.option("--scale", type=int, default=None,
-              help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}). "
-              "[default: the model's]")
-@click.option("--chop", is_flag=True,
-              help="Run the reference forward_chop (4 overlapping crops) as the published "
-              "numbers were made: shave 10, min_size 120000 with /4,/8 rounding for "
-              "ENLCN/NLSN/EDSR, 160000 without rounding for A2N.")
-@click.option("--chop-variant", type=click.Choice(["auto", *CHOP_VARIANTS]), default="auto",
-              show_default=True, help="forward_chop variant; auto picks the network's.")
-@click.option("--tile", type=click.IntRange(min=0), default=None,
-              help="Upscale tile by tile (LR tile size, at least 16; 0 = whole image) with "
-              "blended overlaps: bounded memory for any image size. Not with --chop.")
-@click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="LR pixels shared by neighbouring tiles (with --tile), less than half "
-              "the tile. [default: 32, reduced to fit a small --tile]")
-@click.option("--self-ensemble", is_flag=True,
-              help="Average the 8 flips/transposes before quantisation (\"+\" results).")
-@click.option("--save-images", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Write the SR images to DIR/<dataset>/<name>_x<scale>_SR.png.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str),
-              default=None, help="Write per-image and per-dataset results to this JSON file.")
-@click.option("--save-comparisons", type=click.Path(file_okay=False, path_type=str),
-              default=None,
-              help="Write per image DIR/<dataset>/<name>_x<scale>_comparison.png: one "
-              "crop of LR (nearest), bicubic, SR and HR labelled with PSNR/SSIM.")
-@click.option("--crop", default=None, metavar="X,Y,W,H",
-              help="The comparison crop in HR pixels (moved inside smaller images). "
-              "[default: where SR and bicubic differ most]")
-@click.option("--overwrite", is_flag=True,
-              help="Replace an existing --json file, SR images and comparisons of the "
-              "same names.")
+@click.argument(
+    "dataset_dirs", nargs=-1, required=True, type=str, metavar="DATASET_DIR..."
+)
+@click.option(
+    "--scale",
+    type=int,
+    default=None,
+    help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}). "
+    "[default: the model's]",
+)
+@click.option(
+    "--chop",
+    is_flag=True,
+    help="Run the reference forward_chop (4 overlapping crops) as the published "
+    "numbers were made: shave 10, min_size 120000 with /4,/8 rounding for "
+    "ENLCN/NLSN/EDSR, 160000 without rounding for A2N.",
+)
+@click.option(
+    "--chop-variant",
+    type=click.Choice(["auto", *CHOP_VARIANTS]),
+    default="auto",
+    show_default=True,
+    help="forward_chop variant; auto picks the network's.",
+)
+@click.option(
+    "--tile",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Upscale tile by tile (LR tile size, at least 16; 0 = whole image) with "
+    "blended overlaps: bounded memory for any image size. Not with --chop.",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LR pixels shared by neighbouring tiles (with --tile), less than half "
+    "the tile. [default: 32, reduced to fit a small --tile]",
+)
+@click.option(
+    "--self-ensemble",
+    is_flag=True,
+    help='Average the 8 flips/transposes before quantisation ("+" results).',
+)
+@click.option(
+    "--save-images",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Write the SR images to DIR/<dataset>/<name>_x<scale>_SR.png.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Write per-image and per-dataset results to this JSON file.",
+)
+@click.option(
+    "--save-comparisons",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Write per image DIR/<dataset>/<name>_x<scale>_comparison.png: one "
+    "crop of LR (nearest), bicubic, SR and HR labelled with PSNR/SSIM.",
+)
+@click.option(
+    "--crop",
+    default=None,
+    metavar="X,Y,W,H",
+    help="The comparison crop in HR pixels (moved inside smaller images). "
+    "[default: where SR and bicubic differ most]",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing --json file, SR images and comparisons of the "
+    "same names.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--per-image", is_flag=True, help="List every image in the table.")
 @click.option("--rgb", is_flag=True, help="Measure on RGB instead of luminance (Y).")
 @click.option("--no-bicubic", is_flag=True, help="Skip the bicubic baseline.")
-def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self_ensemble,
-             save_images, json_path, save_comparisons, crop, overwrite, quiet, per_image,
-             rgb, no_bicubic):
+def evaluate(
+    model,
+    dataset_dirs,
+    scale,
+    chop,
+    chop_variant,
+    tile,
+    overlap,
+    self_ensemble,
+    save_images,
+    json_path,
+    save_comparisons,
+    crop,
+    overwrite,
+    quiet,
+    per_image,
+    rgb,
+    no_bicubic,
+):
     """Measure PSNR/SSIM of MODEL on DATASET_DIR... the way SR papers do.
 
     MODEL is a .keras file, a SavedModel folder, a .tflite file, or a preset
@@ -119,8 +179,10 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
         except ValueError:
             crop = ()
         if len(crop) != 4 or min(crop[2:]) < 1 or min(crop[:2]) < 0:
-            raise InputError("--crop: expected X,Y,W,H in HR pixels (W, H >= 1), "
-                             "e.g. --crop 60,80,64,64")
+            raise InputError(
+                "--crop: expected X,Y,W,H in HR pixels (W, H >= 1), "
+                "e.g. --crop 60,80,64,64"
+            )
         if not save_comparisons:
             raise InputError("--crop needs --save-comparisons DIR")
     tile_pair, overlap = tile_settings(tile, overlap)
@@ -148,23 +210,36 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
         datasets.extend(open_datasets(folder, scale))
     if save_images:
         check_output_files(
-            [os.path.join(save_images, d.name, f"{n}_x{scale}_SR.png")
-             for d in datasets for n in d.names],
-            overwrite=overwrite, option="--save-images",
+            [
+                os.path.join(save_images, d.name, f"{n}_x{scale}_SR.png")
+                for d in datasets
+                for n in d.names
+            ],
+            overwrite=overwrite,
+            option="--save-images",
         )
     if save_comparisons:
         check_output_files(
-            [os.path.join(save_comparisons, d.name, f"{n}_x{scale}_comparison.png")
-             for d in datasets for n in d.names],
-            overwrite=overwrite, option="--save-comparisons",
+            [
+                os.path.join(save_comparisons, d.name, f"{n}_x{scale}_comparison.png")
+                for d in datasets
+                for n in d.names
+            ],
+            overwrite=overwrite,
+            option="--save-comparisons",
         )
     total = sum(len(d) for d in datasets)
     stderr = click.get_text_stream("stderr")
     # A progress bar only for a person watching: in a pipe or a log it would
     # be one more line beside a possible error.
-    bar = click.progressbar(length=total, label=f"Evaluating x{scale}", file=stderr,
-                            show_pos=True, item_show_func=lambda item: item,
-                            hidden=quiet or not stderr.isatty())
+    bar = click.progressbar(
+        length=total,
+        label=f"Evaluating x{scale}",
+        file=stderr,
+        show_pos=True,
+        item_show_func=lambda item: item,
+        hidden=quiet or not stderr.isatty(),
+    )
 
     def progress(done, total, dataset, image):
         bar.update(1, current_item=f"{dataset}/{image}")
@@ -184,18 +259,28 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
         if "bicubic_psnr" not in scores:
             scores["bicubic_psnr"] = psnr(bicubic, hr, scale, not rgb)
             scores["bicubic_ssim"] = ssim(bicubic, hr, scale, not rgb)
-        figure, _ = comparison_figure(lr, bicubic, sr, hr, scale, crop=crop, name=image,
-                                      scores=scores)
-        write_image(os.path.join(save_comparisons, dataset,
-                                 f"{image}_x{scale}_comparison.png"), figure)
+        figure, _ = comparison_figure(
+            lr, bicubic, sr, hr, scale, crop=crop, name=image, scores=scores
+        )
+        write_image(
+            os.path.join(save_comparisons, dataset, f"{image}_x{scale}_comparison.png"),
+            figure,
+        )
 
     with bar:
         report = run_evaluation(
-            net, datasets, scale=scale,
+            net,
+            datasets,
+            scale=scale,
             chop=(chop_variant if chop_variant != "auto" else True) if chop else False,
-            tile=tile, overlap=overlap, self_ensemble=self_ensemble,
-            save_images=save_images, y_channel=not rgb, bicubic_baseline=not no_bicubic,
-            model_name=name, progress=progress,
+            tile=tile,
+            overlap=overlap,
+            self_ensemble=self_ensemble,
+            save_images=save_images,
+            y_channel=not rgb,
+            bicubic_baseline=not no_bicubic,
+            model_name=name,
+            progress=progress,
             tile_progress=tile_progress if tile else None,
             on_image=save_comparison if save_comparisons else None,
         )
@@ -207,7 +292,9 @@ def evaluate(model, dataset_dirs, scale, chop, chop_variant, tile, overlap, self
         how.append(f"tile {settings['tile']}, overlap {settings['overlap']}")
     if settings["self_ensemble"]:
         how.append("x8 self-ensemble")
-    how.append(f"{'Y' if settings['channel'] == 'y' else 'RGB'}, shave {settings['shave']}")
+    how.append(
+        f"{'Y' if settings['channel'] == 'y' else 'RGB'}, shave {settings['shave']}"
+    )
     click.echo(f"{name} x{scale}: {'; '.join(how)}")
     click.echo(report.format_table(per_image=per_image))
     if json_path:

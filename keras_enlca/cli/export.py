@@ -87,8 +87,12 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
     help="Folder of HR images: measure the artifact's PSNR-Y against the Keras model "
     "and the ground truth (LR made with MATLAB bicubic) and store it in the JSON.",
 )
-@click.option("--scale", type=click.IntRange(min=1), default=None,
-              help="Expected upscaling factor; an error if the model differs.")
+@click.option(
+    "--scale",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Expected upscaling factor; an error if the model differs.",
+)
 @click.option(
     "--float-ops",
     default=None,
@@ -97,8 +101,21 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
     "attention layers' arithmetic [default: SOFTMAX,BATCH_MATMUL]; 'none' quantizes "
     "everything, attention included (for comparison: it loses accuracy or fails).",
 )
-def export(model, fmt, quantize, calibration, calibration_crops, max_drop, report, tile, out,
-           overwrite, verify, scale, float_ops):
+def export(
+    model,
+    fmt,
+    quantize,
+    calibration,
+    calibration_crops,
+    max_drop,
+    report,
+    tile,
+    out,
+    overwrite,
+    verify,
+    scale,
+    float_ops,
+):
     """Export a .keras MODEL to a SavedModel or a TFLite model.
 
     Every artifact takes uint8 RGB images (N/1, H, W, 3) and returns the uint8
@@ -126,9 +143,14 @@ def export(model, fmt, quantize, calibration, calibration_crops, max_drop, repor
 
     # The output first, before TensorFlow loads (seconds); export_model applies
     # the same rule again for callers of the Python API.
-    check_output(out, overwrite=overwrite, folder=fmt.lower() == "savedmodel",
-                 artifact_entries=SAVED_MODEL_ENTRIES, sidecars=[metadata_path(out)],
-                 option="--out")
+    check_output(
+        out,
+        overwrite=overwrite,
+        folder=fmt.lower() == "savedmodel",
+        artifact_entries=SAVED_MODEL_ENTRIES,
+        sidecars=[metadata_path(out)],
+        option="--out",
+    )
     from keras_enlca.export.export_model import export_model
     from keras_enlca.export.tflite import ATTENTION_LAYERS
     from keras_enlca.export.tflite import DEFAULT_INT8_FLOAT_OPS
@@ -168,8 +190,11 @@ def export(model, fmt, quantize, calibration, calibration_crops, max_drop, repor
     )
     click.echo(f"Metadata: {metadata_path(out)}")
     if metadata.get("fallback") and max_drop is not None:
-        kept = [name for name in metadata["float_layers"]
-                if "sensitivity" in metadata["float_layer_reasons"].get(name, "")]
+        kept = [
+            name
+            for name in metadata["float_layers"]
+            if "sensitivity" in metadata["float_layer_reasons"].get(name, "")
+        ]
         click.echo(
             f"int8 drop on the calibration pairs: {_db(metadata['fallback']['integer_drop'])} "
             f"all integer, {_db(metadata['fallback']['drop'])} with "

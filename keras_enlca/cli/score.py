@@ -8,16 +8,29 @@ from keras_enlca.data.datasets import DATASET_SCALES
 @click.command(name="score")
 @click.argument("sr_dir", type=str)
 @click.argument("hr_dir", type=str)
-@click.option("--scale", type=int, required=True,
-              help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}): the border "
-              "shave and the _xN names.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=str),
-              default=None, help="Write per-image and mean results to this JSON file.")
+@click.option(
+    "--scale",
+    type=int,
+    required=True,
+    help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}): the border "
+    "shave and the _xN names.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    default=None,
+    help="Write per-image and mean results to this JSON file.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.option("--per-image", is_flag=True, help="List every image in the table.")
 @click.option("--rgb", is_flag=True, help="Measure on RGB instead of luminance (Y).")
-@click.option("--shave", type=click.IntRange(min=0), default=None,
-              help="Border pixels to ignore. [default: the scale]")
+@click.option(
+    "--shave",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Border pixels to ignore. [default: the scale]",
+)
 def score(sr_dir, hr_dir, scale, json_path, overwrite, per_image, rgb, shave):
     """Score the images in SR_DIR against the ground truth in HR_DIR.
 

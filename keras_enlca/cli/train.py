@@ -31,43 +31,96 @@ EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
 
 
 @click.command(name="train")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=str),
-              help="YAML or JSON training config (see configs/).")
-@click.option("--preset", help="Network preset, e.g. enlcn_x4 or enlcn_small_x2 "
-              "(replaces model.preset of the config).")
-@click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=str),
-              help="Run folder: config, checkpoints, logs, history, model.keras. "
-              "An interrupted run there is resumed.")
-@click.option("--data", type=click.Path(path_type=str),
-              help="Training images: a DIV2K root, a folder of HR images or (with "
-              "--set data.train.lr_dir=DIR) paired HR/LR folders.")
-@click.option("--val-data", type=click.Path(path_type=str),
-              help="Validation images (HR folder or benchmark set), scored every epoch.")
-@click.option("--scale", type=click.IntRange(min=2), help="Upscaling factor (for a preset "
-              "given without its _xN suffix).")
-@click.option("--epochs", type=click.IntRange(min=1),
-              help="Number of epochs (replaces the config's schedule.total_steps).")
-@click.option("--steps-per-epoch", type=click.IntRange(min=1), help="Optimizer steps per epoch.")
-@click.option("--total-steps", type=click.IntRange(min=1),
-              help="Run length in steps instead of epochs (replaces the config's "
-              "schedule.epochs), e.g. --total-steps 300000.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=str),
+    help="YAML or JSON training config (see configs/).",
+)
+@click.option(
+    "--preset",
+    help="Network preset, e.g. enlcn_x4 or enlcn_small_x2 "
+    "(replaces model.preset of the config).",
+)
+@click.option(
+    "--out",
+    "run_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=str),
+    help="Run folder: config, checkpoints, logs, history, model.keras. "
+    "An interrupted run there is resumed.",
+)
+@click.option(
+    "--data",
+    type=click.Path(path_type=str),
+    help="Training images: a DIV2K root, a folder of HR images or (with "
+    "--set data.train.lr_dir=DIR) paired HR/LR folders.",
+)
+@click.option(
+    "--val-data",
+    type=click.Path(path_type=str),
+    help="Validation images (HR folder or benchmark set), scored every epoch.",
+)
+@click.option(
+    "--scale",
+    type=click.IntRange(min=2),
+    help="Upscaling factor (for a preset given without its _xN suffix).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    help="Number of epochs (replaces the config's schedule.total_steps).",
+)
+@click.option(
+    "--steps-per-epoch", type=click.IntRange(min=1), help="Optimizer steps per epoch."
+)
+@click.option(
+    "--total-steps",
+    type=click.IntRange(min=1),
+    help="Run length in steps instead of epochs (replaces the config's "
+    "schedule.epochs), e.g. --total-steps 300000.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), help="Global batch size.")
-@click.option("--patch-size", type=click.IntRange(min=1), help="LR patch size (HR = patch x scale).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate.")
-@click.option("--strategy", type=click.Choice(STRATEGIES),
-              help="Distribution: auto uses multi_worker when TF_CONFIG or srun describes "
-              "several workers, else MirroredStrategy when several GPUs are visible.")
-@click.option("--mixed-precision/--no-mixed-precision", default=None,
-              help="Train under the mixed_float16 policy.")
+@click.option(
+    "--patch-size",
+    type=click.IntRange(min=1),
+    help="LR patch size (HR = patch x scale).",
+)
+@click.option(
+    "--lr", type=click.FloatRange(min=0, min_open=True), help="Initial learning rate."
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    help="Distribution: auto uses multi_worker when TF_CONFIG or srun describes "
+    "several workers, else MirroredStrategy when several GPUs are visible.",
+)
+@click.option(
+    "--mixed-precision/--no-mixed-precision",
+    default=None,
+    help="Train under the mixed_float16 policy.",
+)
 @click.option("--xla/--no-xla", default=None, help="Compile the train step with XLA.")
 @click.option("--seed", type=int, help="Random seed.")
-@click.option("--time-limit", type=click.FloatRange(min=0, min_open=True), metavar="MINUTES",
-              help="Stop cleanly after this long; run the command again to continue.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override any config key (dotted, value read as YAML); repeatable, "
-              "e.g. --set model.args.num_blocks=16 --set schedule.decay_milestones=[100,200].")
-@click.option("--print-config", is_flag=True,
-              help="Print the resolved config as YAML and exit without training.")
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MINUTES",
+    help="Stop cleanly after this long; run the command again to continue.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override any config key (dotted, value read as YAML); repeatable, "
+    "e.g. --set model.args.num_blocks=16 --set schedule.decay_milestones=[100,200].",
+)
+@click.option(
+    "--print-config",
+    is_flag=True,
+    help="Print the resolved config as YAML and exit without training.",
+)
 def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
     """Train a network from a preset or a config file, resumably.
 
@@ -96,7 +149,11 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
     from keras_enlca.training.config import read_config_file
     from keras_enlca.training.run import CONFIG_FILE
 
-    pairs = [(SHORTCUTS[name], value) for name, value in shortcuts.items() if value is not None]
+    pairs = [
+        (SHORTCUTS[name], value)
+        for name, value in shortcuts.items()
+        if value is not None
+    ]
     pairs += list(overrides)
     source = config_path
     if config_path is not None:
@@ -112,7 +169,10 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
         values = {}
     config = config_from_dict(values, source=source, overrides=pairs, preset=preset)
     if print_config:
-        click.echo(yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None), nl=False)
+        click.echo(
+            yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None),
+            nl=False,
+        )
         return
 
     from keras_enlca.training.run import run_training
@@ -123,6 +183,10 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
     if result.status == "complete" and result.history:
         last = result.history[-1]
         scores = "".join(
-            f", {key} {last[key]:.3f}" for key in ("val_psnr", "val_ssim") if key in last
+            f", {key} {last[key]:.3f}"
+            for key in ("val_psnr", "val_ssim")
+            if key in last
         )
-        click.echo(f"Final epoch {last['epoch']}: loss {last.get('loss', float('nan')):.5f}{scores}")
+        click.echo(
+            f"Final epoch {last['epoch']}: loss {last.get('loss', float('nan')):.5f}{scores}"
+        )

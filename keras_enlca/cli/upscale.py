@@ -5,27 +5,60 @@ import click
 
 @click.command(name="upscale")
 @click.argument("model", type=click.Path(path_type=str))
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=str),
-                metavar="INPUT...")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(path_type=str),
-              help="Output folder; each result keeps its input's file name and format. "
-              "Other files there are left alone; an existing output of the same name is "
-              "an error unless --overwrite.")
-@click.option("--overwrite", is_flag=True,
-              help="Replace existing outputs of the same names in the output folder.")
-@click.option("--tile", type=click.IntRange(min=0), default=None,
-              help="LR tile size in pixels (at least 16); larger images are upscaled tile by "
-              "tile with blended overlaps so memory stays bounded. 0 = whole image at once. "
-              "[default: 192, or the fixed input size of a --tile export]")
-@click.option("--overlap", type=click.IntRange(min=0), default=None,
-              help="LR pixels shared by neighbouring tiles, less than half the tile. "
-              "[default: 32, reduced to fit a small --tile]")
-@click.option("--scale", type=click.IntRange(min=1), default=None,
-              help="Expected upscaling factor; an error if the model differs.")
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="LiteRT interpreter threads (.tflite). [default: all cores]")
-@click.option("--quiet", is_flag=True,
-              help="No progress bar (there is none either when stderr is no terminal).")
+@click.argument(
+    "inputs",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=str),
+    metavar="INPUT...",
+)
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=str),
+    help="Output folder; each result keeps its input's file name and format. "
+    "Other files there are left alone; an existing output of the same name is "
+    "an error unless --overwrite.",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace existing outputs of the same names in the output folder.",
+)
+@click.option(
+    "--tile",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LR tile size in pixels (at least 16); larger images are upscaled tile by "
+    "tile with blended overlaps so memory stays bounded. 0 = whole image at once. "
+    "[default: 192, or the fixed input size of a --tile export]",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(min=0),
+    default=None,
+    help="LR pixels shared by neighbouring tiles, less than half the tile. "
+    "[default: 32, reduced to fit a small --tile]",
+)
+@click.option(
+    "--scale",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Expected upscaling factor; an error if the model differs.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="LiteRT interpreter threads (.tflite). [default: all cores]",
+)
+@click.option(
+    "--quiet",
+    is_flag=True,
+    help="No progress bar (there is none either when stderr is no terminal).",
+)
 def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, quiet):
     """Upscale INPUT images (files or folders) with MODEL into OUT folder.
 
@@ -53,7 +86,9 @@ def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, qu
 
     tile_settings(DEFAULT_TILE if tile is None else tile, overlap)
     pairs = plan_outputs(inputs, out_dir, overwrite=overwrite)
-    kwargs = {"num_threads": threads} if threads and model_format(model) == "tflite" else {}
+    kwargs = (
+        {"num_threads": threads} if threads and model_format(model) == "tflite" else {}
+    )
     runner = open_runner(model, **kwargs)
     runner.check_scale(scale)
     tiling_for(runner, tile, overlap)  # reject bad --tile/--overlap before any work
@@ -69,15 +104,26 @@ def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, qu
             if not bars:
                 if total < 2:
                     return
-                bars.append(click.progressbar(
-                    length=total, label=f"Upscaling {os.path.basename(source)} "
-                    f"x{runner.scale}", file=stderr, show_pos=True))
+                bars.append(
+                    click.progressbar(
+                        length=total,
+                        label=f"Upscaling {os.path.basename(source)} x{runner.scale}",
+                        file=stderr,
+                        show_pos=True,
+                    )
+                )
                 bars[0].__enter__()
             bars[0].update(done - bars[0].pos)
 
         try:
-            upscale_file(runner, source, destination, tile=tile, overlap=overlap,
-                         progress=tile_progress)
+            upscale_file(
+                runner,
+                source,
+                destination,
+                tile=tile,
+                overlap=overlap,
+                progress=tile_progress,
+            )
         finally:
             if bars:
                 bars[0].__exit__(None, None, None)
@@ -85,11 +131,15 @@ def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, qu
         for source, destination in pairs:
             upscale_file(runner, source, destination, tile=tile, overlap=overlap)
     else:
-        with click.progressbar(pairs, label=f"Upscaling x{runner.scale}",
-                               file=stderr,
-                               item_show_func=lambda p: os.path.basename(p[0]) if p else None
-                               ) as bar:
+        with click.progressbar(
+            pairs,
+            label=f"Upscaling x{runner.scale}",
+            file=stderr,
+            item_show_func=lambda p: os.path.basename(p[0]) if p else None,
+        ) as bar:
             for source, destination in bar:
                 upscale_file(runner, source, destination, tile=tile, overlap=overlap)
-    click.echo(f"Upscaled {len(pairs)} image{'s' if len(pairs) != 1 else ''} x{runner.scale} "
-               f"into {out_dir}")
+    click.echo(
+        f"Upscaled {len(pairs)} image{'s' if len(pairs) != 1 else ''} x{runner.scale} "
+        f"into {out_dir}"
+    )

@@ -39,9 +39,11 @@ class A2NLayout(CheckpointLayout):
         """The `non_attention` conv size of the family (3 A2N, 1 A2N-M): its
         `defining_arguments`, else the default of its class."""
         family = self.family
-        default = inspect.signature(family.model_class).parameters[
-            "non_attention_kernel_size"
-        ].default
+        default = (
+            inspect.signature(family.model_class)
+            .parameters["non_attention_kernel_size"]
+            .default
+        )
         return family.defining_arguments.get("non_attention_kernel_size", default)
 
     def matches(self, state_dict):

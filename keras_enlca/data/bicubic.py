@@ -109,7 +109,9 @@ def _output_shape(in_shape, scale, output_shape):
     if output_shape is not None:
         output_shape = tuple(int(v) for v in output_shape)
         if len(output_shape) != 2 or min(output_shape) < 1:
-            raise InputError(f"output_shape must be (height, width) >= 1, got {output_shape}")
+            raise InputError(
+                f"output_shape must be (height, width) >= 1, got {output_shape}"
+            )
         scales = tuple(o / i for o, i in zip(output_shape, in_shape))
         return output_shape, scales
     if scale is None:
@@ -122,7 +124,9 @@ def _output_shape(in_shape, scale, output_shape):
     return shape, scales
 
 
-def imresize(image, scale=None, output_shape=None, antialiasing=True, border="symmetric"):
+def imresize(
+    image, scale=None, output_shape=None, antialiasing=True, border="symmetric"
+):
     """Resize like MATLAB `imresize(image, scale, 'bicubic')`.
 
     Args:
@@ -149,10 +153,14 @@ def imresize(image, scale=None, output_shape=None, antialiasing=True, border="sy
     """
     array = np.asarray(image)
     if array.ndim not in (2, 3):
-        raise InputError(f"imresize expects an (H, W) or (H, W, C) image, got shape {array.shape}")
+        raise InputError(
+            f"imresize expects an (H, W) or (H, W, C) image, got shape {array.shape}"
+        )
     is_uint8 = array.dtype == np.uint8
     if not is_uint8 and not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"imresize expects uint8 or float pixels, got dtype {array.dtype}")
+        raise InputError(
+            f"imresize expects uint8 or float pixels, got dtype {array.dtype}"
+        )
     in_shape = array.shape[:2]
     if min(in_shape) < 1:
         raise InputError(f"imresize got an empty image of shape {array.shape}")

@@ -55,7 +55,9 @@ def check_scale(scale):
     try:
         value = int(scale)
     except (TypeError, ValueError):
-        raise InputError(f"Unsupported scale {scale!r}; use one of {DATASET_SCALES}") from None
+        raise InputError(
+            f"Unsupported scale {scale!r}; use one of {DATASET_SCALES}"
+        ) from None
     if value != scale or value not in DATASET_SCALES:
         raise InputError(f"Unsupported scale {scale!r}; use one of {DATASET_SCALES}")
     return value
@@ -210,11 +212,15 @@ class SRDataset:
             raise InputError(f"No images in {hr_dir}")
         lr_dir = os.path.join(folder, "LR_bicubic", f"X{scale}")
         if not os.path.isdir(lr_dir):
-            available = sorted(
-                d
-                for d in os.listdir(os.path.join(folder, "LR_bicubic"))
-                if os.path.isdir(os.path.join(folder, "LR_bicubic", d))
-            ) if os.path.isdir(os.path.join(folder, "LR_bicubic")) else []
+            available = (
+                sorted(
+                    d
+                    for d in os.listdir(os.path.join(folder, "LR_bicubic"))
+                    if os.path.isdir(os.path.join(folder, "LR_bicubic", d))
+                )
+                if os.path.isdir(os.path.join(folder, "LR_bicubic"))
+                else []
+            )
             raise InputError(
                 f"No LR images for scale {scale}: {lr_dir} does not exist"
                 + (f" (found {', '.join(available)})" if available else "")
@@ -227,7 +233,12 @@ class SRDataset:
                 expected = os.path.join(lr_dir, f"{stem}x{scale}.png")
                 raise InputError(f"No LR image for {hr_path}: expected {expected}")
             lr_paths.append(lr_path)
-        return cls(name or os.path.basename(os.path.normpath(folder)), scale, hr_paths, lr_paths)
+        return cls(
+            name or os.path.basename(os.path.normpath(folder)),
+            scale,
+            hr_paths,
+            lr_paths,
+        )
 
     @classmethod
     def from_hr_folder(cls, folder, scale, name=None, border="symmetric"):
@@ -238,7 +249,11 @@ class SRDataset:
         if not hr_paths:
             raise InputError(f"No images in {folder}")
         return cls(
-            name or os.path.basename(os.path.normpath(folder)), scale, hr_paths, None, border
+            name or os.path.basename(os.path.normpath(folder)),
+            scale,
+            hr_paths,
+            None,
+            border,
         )
 
     @classmethod
@@ -251,8 +266,12 @@ class SRDataset:
             raise InputError(f"No images in {os.fspath(hr_folder)}")
         if not lr_paths:
             raise InputError(f"No images in {os.fspath(lr_folder)}")
-        pairs = match_files(lr_paths, hr_paths, scale, candidate_label="LR", reference_label="HR")
-        default = os.path.basename(os.path.normpath(os.path.dirname(os.path.abspath(hr_folder))))
+        pairs = match_files(
+            lr_paths, hr_paths, scale, candidate_label="LR", reference_label="HR"
+        )
+        default = os.path.basename(
+            os.path.normpath(os.path.dirname(os.path.abspath(hr_folder)))
+        )
         return cls(
             name or default or "paired",
             scale,
@@ -261,7 +280,9 @@ class SRDataset:
         )
 
     @classmethod
-    def from_div2k(cls, root, scale, split="valid", data_range=None, name=None, border="symmetric"):
+    def from_div2k(
+        cls, root, scale, split="valid", data_range=None, name=None, border="symmetric"
+    ):
         """DIV2K images selected by number.
 
         Args:
@@ -292,7 +313,9 @@ class SRDataset:
                 if not stem.isdigit() or not first <= int(stem) <= last:
                     continue
                 hr_paths.append(hr_path)
-                lr_paths.append(_find_lr(lr_dir, stem, scale) if os.path.isdir(lr_dir) else None)
+                lr_paths.append(
+                    _find_lr(lr_dir, stem, scale) if os.path.isdir(lr_dir) else None
+                )
         if not hr_paths:
             raise InputError(
                 f"No DIV2K images numbered {first}-{last} in {root} "
@@ -321,7 +344,8 @@ def _is_benchmark_set(folder):
 
 def _is_div2k(folder):
     return any(
-        os.path.isdir(os.path.join(folder, f"DIV2K_{split}_HR")) for split in ("train", "valid")
+        os.path.isdir(os.path.join(folder, f"DIV2K_{split}_HR"))
+        for split in ("train", "valid")
     )
 
 
@@ -335,7 +359,9 @@ def _div2k_root(path):
 
 def open_dataset(path, scale, split="valid", data_range=None, border="symmetric"):
     """One dataset from a folder, whatever its layout (see `open_datasets`)."""
-    datasets = open_datasets(path, scale, split=split, data_range=data_range, border=border)
+    datasets = open_datasets(
+        path, scale, split=split, data_range=data_range, border=border
+    )
     if len(datasets) != 1:
         raise InputError(
             f"{path} holds {len(datasets)} datasets ({', '.join(d.name for d in datasets)}); "
@@ -377,7 +403,11 @@ def open_datasets(path, scale, split="valid", data_range=None, border="symmetric
             scaled = os.path.join(lr_dir, f"X{scale}")
             if os.path.isdir(scaled):
                 lr_dir = scaled
-            return [SRDataset.from_paired_folders(lr_dir, os.path.join(path, "HR"), scale, name)]
+            return [
+                SRDataset.from_paired_folders(
+                    lr_dir, os.path.join(path, "HR"), scale, name
+                )
+            ]
         return [SRDataset.from_hr_folder(os.path.join(path, "HR"), scale, name, border)]
     root = _div2k_root(path)
     if root is not None:
@@ -392,7 +422,10 @@ def open_datasets(path, scale, split="valid", data_range=None, border="symmetric
     if subsets:
         rank = {n.lower(): i for i, n in enumerate(BENCHMARK_ORDER)}
         subsets.sort(key=lambda d: (rank.get(d.lower(), len(rank)), d))
-        return [open_datasets(os.path.join(path, d), scale, border=border)[0] for d in subsets]
+        return [
+            open_datasets(os.path.join(path, d), scale, border=border)[0]
+            for d in subsets
+        ]
     if list_images(path):
         return [SRDataset.from_hr_folder(path, scale, name, border)]
     raise InputError(
@@ -424,9 +457,7 @@ def open_data_source(source, scale, split, key):
     Example:
 
     ```python
-    source = types.SimpleNamespace(
-        type="auto", dir="DIV2K", lr_dir=None, range="1-800"
-    )
+    source = types.SimpleNamespace(type="auto", dir="DIV2K", lr_dir=None, range="1-800")
     datasets = open_data_source(source, 4, "train", "data.train")
     ```
     """

@@ -221,7 +221,14 @@ def is_grayscale_file(path):
     path = os.fspath(path)
     try:
         with Image.open(path) as image:
-            return image.mode in ("1", "L", "LA", "La", "I", "F") or image.mode.startswith("I;16")
+            return image.mode in (
+                "1",
+                "L",
+                "LA",
+                "La",
+                "I",
+                "F",
+            ) or image.mode.startswith("I;16")
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         reason = str(error) or type(error).__name__
         raise InputError(f"Cannot read image {path}: {reason}") from None

@@ -55,7 +55,9 @@ def _is_match(key, stem, scale):
     return 0 if not rest else (1 if scales else 2)
 
 
-def match_files(candidates, references, scale=None, candidate_label="SR", reference_label="HR"):
+def match_files(
+    candidates, references, scale=None, candidate_label="SR", reference_label="HR"
+):
     """Pair every reference (ground-truth) file with one candidate file.
 
     Args:

@@ -70,8 +70,12 @@ class _ImageCache:
         self.hr_shapes = np.array(hr_shapes, dtype=np.int64)
         lr_sizes = self.lr_shapes[:, 0] * self.lr_shapes[:, 1] * 3
         hr_sizes = self.hr_shapes[:, 0] * self.hr_shapes[:, 1] * 3
-        self.lr_offsets = np.concatenate([[0], np.cumsum(lr_sizes)[:-1]]).astype(np.int64)
-        self.hr_offsets = np.concatenate([[0], np.cumsum(hr_sizes)[:-1]]).astype(np.int64)
+        self.lr_offsets = np.concatenate([[0], np.cumsum(lr_sizes)[:-1]]).astype(
+            np.int64
+        )
+        self.hr_offsets = np.concatenate([[0], np.cumsum(hr_sizes)[:-1]]).astype(
+            np.int64
+        )
         # 64-byte aligned, so TensorFlow can share them without a copy.
         self.lr = _aligned_empty(int(lr_sizes.sum()))
         self.hr = _aligned_empty(int(hr_sizes.sum()))
@@ -82,7 +86,9 @@ class _ImageCache:
             if lr.shape[:2] != tuple(self.lr_shapes[k]) or hr.shape[:2] != tuple(
                 self.hr_shapes[k]
             ):
-                raise InputError(f"{self.names[k]} changed size while it was being read")
+                raise InputError(
+                    f"{self.names[k]} changed size while it was being read"
+                )
             self.lr[self.lr_offsets[k] : self.lr_offsets[k] + lr.size] = lr.ravel()
             self.hr[self.hr_offsets[k] : self.hr_offsets[k] + hr.size] = hr.ravel()
 
@@ -150,8 +156,9 @@ def training_dataset(
     Example:
 
     ```python
-    train = training_dataset("DIV2K", scale=4, patch_size=48, batch_size=16,
-                             steps_per_epoch=1000, seed=1)
+    train = training_dataset(
+        "DIV2K", scale=4, patch_size=48, batch_size=16, steps_per_epoch=1000, seed=1
+    )
     model.fit(train, epochs=1000)
     ```
     """
@@ -209,18 +216,31 @@ def training_dataset(
         x_range = tf.gather(lr_widths, indices) - patch_size + 1
         y = tf.cast(tf.floor(u[0] * tf.cast(y_range, tf.float64)), tf.int64)
         x = tf.cast(tf.floor(u[1] * tf.cast(x_range, tf.float64)), tf.int64)
-        flips = tf.random.stateless_uniform(
-            [3, n], seed=seeds + tf.constant([0, 1], tf.int64), dtype=tf.float32
-        ) < 0.5
+        flips = (
+            tf.random.stateless_uniform(
+                [3, n], seed=seeds + tf.constant([0, 1], tf.int64), dtype=tf.float32
+            )
+            < 0.5
+        )
         # Reference order: horizontal flip, vertical flip, transpose.
         flags = (flips[0], flips[1], flips[2])
         lr = gather_patches(
-            lr_flat, tf.gather(lr_offsets, indices), tf.gather(lr_widths, indices),
-            y, x, patch_size, flags,
+            lr_flat,
+            tf.gather(lr_offsets, indices),
+            tf.gather(lr_widths, indices),
+            y,
+            x,
+            patch_size,
+            flags,
         )
         hr = gather_patches(
-            hr_flat, tf.gather(hr_offsets, indices), tf.gather(hr_widths, indices),
-            y * scale, x * scale, hr_patch, flags,
+            hr_flat,
+            tf.gather(hr_offsets, indices),
+            tf.gather(hr_widths, indices),
+            y * scale,
+            x * scale,
+            hr_patch,
+            flags,
         )
         lr = tf.cast(lr, tf.float32) / 255.0
         hr = tf.cast(hr, tf.float32) / 255.0
@@ -237,7 +257,9 @@ def training_dataset(
         .repeat()
         .batch(batch_size, drop_remainder=True)
     )
-    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+    seeds = tf.data.Dataset.random(
+        seed=seed + 1, rerandomize_each_iteration=True
+    ).batch(2)
     dataset = tf.data.Dataset.zip(order, seeds)
     if steps_per_epoch is not None:
         dataset = dataset.take(int(steps_per_epoch))
@@ -265,8 +287,10 @@ def evaluation_dataset(data, scale):
     import tensorflow as tf
 
     scale = check_scale(scale)
-    datasets = _as_datasets(data, scale) if not isinstance(data, (str, os.PathLike)) else (
-        open_datasets(data, scale)
+    datasets = (
+        _as_datasets(data, scale)
+        if not isinstance(data, (str, os.PathLike))
+        else (open_datasets(data, scale))
     )
 
     def generate():

@@ -14,6 +14,7 @@ def sample_images_dir():
 
     ```python
     from keras_enlca.data import sample_images_dir, read_image
+
     astronaut = read_image(os.path.join(sample_images_dir(), "astronaut.png"))
     ```
     """

@@ -103,7 +103,9 @@ def forward_chop(fn, images, scale, shave=10, min_size=None, variant="enlca"):
     ```
     """
     if variant not in CHOP_VARIANTS:
-        raise InputError(f"Unknown chop variant {variant!r}; use one of {sorted(CHOP_VARIANTS)}")
+        raise InputError(
+            f"Unknown chop variant {variant!r}; use one of {sorted(CHOP_VARIANTS)}"
+        )
     default_min_size, rounding = CHOP_VARIANTS[variant]
     min_size = default_min_size if min_size is None else int(min_size)
     x = np.asarray(images, dtype=np.float32)
@@ -111,6 +113,8 @@ def forward_chop(fn, images, scale, shave=10, min_size=None, variant="enlca"):
     if squeeze:
         x = x[None]
     if x.ndim != 4:
-        raise InputError(f"forward_chop expects NHWC or HWC images, got shape {x.shape}")
+        raise InputError(
+            f"forward_chop expects NHWC or HWC images, got shape {x.shape}"
+        )
     out = _chop(fn, x, int(scale), int(shave), min_size, rounding)
     return out[0] if squeeze else out

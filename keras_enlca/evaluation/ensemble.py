@@ -62,7 +62,9 @@ def self_ensemble(fn, images):
     if squeeze:
         x = x[None]
     if x.ndim != 4:
-        raise InputError(f"self_ensemble expects NHWC or HWC images, got shape {x.shape}")
+        raise InputError(
+            f"self_ensemble expects NHWC or HWC images, got shape {x.shape}"
+        )
     total = None
     for index, variant in enumerate(ensemble_inputs(x)):
         output = np.asarray(fn(np.ascontiguousarray(variant)), dtype=np.float32)

@@ -71,7 +71,13 @@ def _resolve_chop(chop, model):
 
 
 def upscale_image(
-    fn, lr, scale, chop=None, tile=None, overlap=32, self_ensemble=False,
+    fn,
+    lr,
+    scale,
+    chop=None,
+    tile=None,
+    overlap=32,
+    self_ensemble=False,
     tile_progress=None,
 ):
     """Upscale one image with the test-time options; returns float32 `(H, W, 3)`.
@@ -100,7 +106,9 @@ def upscale_image(
         base = lambda b: np.stack([upscaler(image) for image in b])  # noqa: E731
     else:
         base = fn
-    out = run_self_ensemble(base, x) if self_ensemble else np.asarray(base(x), np.float32)
+    out = (
+        run_self_ensemble(base, x) if self_ensemble else np.asarray(base(x), np.float32)
+    )
     return out[0]
 
 
@@ -201,7 +209,9 @@ def evaluate(
         scale = own_scale
     scale = check_scale(scale)
     if own_scale is not None and own_scale != scale:
-        raise InputError(f"The model upscales x{own_scale} but scale {scale} was asked for")
+        raise InputError(
+            f"The model upscales x{own_scale} but scale {scale} was asked for"
+        )
     variant = _resolve_chop(chop, model)
     if variant is not None and tile is not None:
         raise InputError("Choose either chop or tile, not both")
@@ -220,11 +230,19 @@ def evaluate(
             t0 = time.perf_counter()
             tiles = None
             if tile_progress is not None:
+
                 def tiles(done_tiles, all_tiles, _d=dataset.name, _i=image_name):
                     tile_progress(done_tiles, all_tiles, _d, _i)
+
             sr = upscale_image(
-                fn, lr, scale, chop=variant, tile=tile, overlap=overlap,
-                self_ensemble=self_ensemble, tile_progress=tiles,
+                fn,
+                lr,
+                scale,
+                chop=variant,
+                tile=tile,
+                overlap=overlap,
+                self_ensemble=self_ensemble,
+                tile_progress=tiles,
             )
             seconds = time.perf_counter() - t0
             sr = quantize(sr)
@@ -246,7 +264,9 @@ def evaluate(
             if save_images is not None:
                 write_image(
                     os.path.join(
-                        os.fspath(save_images), dataset.name, f"{image_name}_x{scale}_SR.png"
+                        os.fspath(save_images),
+                        dataset.name,
+                        f"{image_name}_x{scale}_SR.png",
                     ),
                     sr,
                 )

@@ -45,7 +45,9 @@ def rgb_to_y(image):
     """
     array = quantize(image)
     if array.ndim != 3 or array.shape[-1] != 3:
-        raise InputError(f"rgb_to_y expects an (H, W, 3) image, got shape {array.shape}")
+        raise InputError(
+            f"rgb_to_y expects an (H, W, 3) image, got shape {array.shape}"
+        )
     rgb = array.astype(np.float64) / 255.0
     y = (
         rgb[..., 0] * (Y_WEIGHTS[0] / 255.0)

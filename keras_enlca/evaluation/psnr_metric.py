@@ -29,17 +29,25 @@ class PSNR(_PerImageMean):
     Example:
 
     ```python
-    model.compile(optimizer="adam", loss="mae",
-                  metrics=[keras_enlca.evaluation.PSNR(shave=4)])
+    model.compile(
+        optimizer="adam", loss="mae", metrics=[keras_enlca.evaluation.PSNR(shave=4)]
+    )
     ```
 
     Reference:
         - [Zhang et al., RCAN test code `Evaluate_PSNR_SSIM.m`, ECCV 2018](https://github.com/yulunzhang/RCAN)
     """
 
-    def __init__(self, shave=0, y_channel=True, quantize=True, name="psnr", dtype=None, **kwargs):
+    def __init__(
+        self, shave=0, y_channel=True, quantize=True, name="psnr", dtype=None, **kwargs
+    ):
         super().__init__(
-            shave=shave, y_channel=y_channel, quantize=quantize, name=name, dtype=dtype, **kwargs
+            shave=shave,
+            y_channel=y_channel,
+            quantize=quantize,
+            name=name,
+            dtype=dtype,
+            **kwargs,
         )
 
     def per_image(self, y_true, y_pred):

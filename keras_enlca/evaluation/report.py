@@ -67,7 +67,8 @@ class EvaluationReport:
 
     def __repr__(self):
         parts = ", ".join(
-            f"{d['name']}: {_fmt(d['psnr'], 2)}/{_fmt(d['ssim'], 4)}" for d in self.datasets
+            f"{d['name']}: {_fmt(d['psnr'], 2)}/{_fmt(d['ssim'], 4)}"
+            for d in self.datasets
         )
         return f"EvaluationReport({self.model_name} x{self.scale}; {parts})"
 
@@ -99,7 +100,9 @@ class EvaluationReport:
         header.append(f"{self.model_name} PSNR / SSIM")
         rows = []
         for dataset in self.datasets:
-            name = dataset["name"] + (" (LR made)" if dataset.get("lr_source") == "bicubic" else "")
+            name = dataset["name"] + (
+                " (LR made)" if dataset.get("lr_source") == "bicubic" else ""
+            )
             row = [name, str(dataset["num_images"]), f"x{self.scale}"]
             if has_baseline:
                 row.append(

@@ -13,7 +13,9 @@ from keras_enlca.evaluation.metrics import ssim
 from keras_enlca.evaluation.report import EvaluationReport
 
 
-def score_folders(sr_dir, hr_dir, scale, y_channel=True, shave=None, method=None, progress=None):
+def score_folders(
+    sr_dir, hr_dir, scale, y_channel=True, shave=None, method=None, progress=None
+):
     """PSNR/SSIM of the SR images in `sr_dir` against the HR images in `hr_dir`.
 
     Files are paired by name, ignoring suffixes such as `_x4`, `x4`, `_SR`,

@@ -28,17 +28,25 @@ class SSIM(_PerImageMean):
     Example:
 
     ```python
-    model.compile(optimizer="adam", loss="mae",
-                  metrics=[keras_enlca.evaluation.SSIM(shave=4)])
+    model.compile(
+        optimizer="adam", loss="mae", metrics=[keras_enlca.evaluation.SSIM(shave=4)]
+    )
     ```
 
     Reference:
         - [Wang et al., Image quality assessment: from error visibility to structural similarity, TIP 2004](https://ieeexplore.ieee.org/document/1284395)
     """
 
-    def __init__(self, shave=0, y_channel=True, quantize=True, name="ssim", dtype=None, **kwargs):
+    def __init__(
+        self, shave=0, y_channel=True, quantize=True, name="ssim", dtype=None, **kwargs
+    ):
         super().__init__(
-            shave=shave, y_channel=y_channel, quantize=quantize, name=name, dtype=dtype, **kwargs
+            shave=shave,
+            y_channel=y_channel,
+            quantize=quantize,
+            name=name,
+            dtype=dtype,
+            **kwargs,
         )
 
     def per_image(self, y_true, y_pred):

@@ -92,8 +92,10 @@ def crop_sizes(crop_size):
 
     if isinstance(crop_size, (int, np.integer)):
         return [one(crop_size)]
-    if isinstance(crop_size, tuple) and len(crop_size) == 2 and all(
-        isinstance(c, (int, np.integer)) for c in crop_size
+    if (
+        isinstance(crop_size, tuple)
+        and len(crop_size) == 2
+        and all(isinstance(c, (int, np.integer)) for c in crop_size)
     ):
         return [one(crop_size)]
     return [one(size) for size in crop_size]
@@ -173,7 +175,11 @@ def representative_dataset(crops, size=None):
 
 
 def selection_pairs(
-    source=None, scale=2, num_pairs=DEFAULT_NUM_PAIRS, size=DEFAULT_PAIR_SIZE, seed=1,
+    source=None,
+    scale=2,
+    num_pairs=DEFAULT_NUM_PAIRS,
+    size=DEFAULT_PAIR_SIZE,
+    seed=1,
     images=None,
 ):
     """`(lr, hr)` uint8 crop pairs from calibration images, to measure drops.
@@ -191,8 +197,9 @@ def selection_pairs(
         images = read_calibration_images(
             source if source is not None else default_calibration_dir()
         )
-    crops = calibration_crops(num_crops=num_pairs, crop_size=int(size) * int(scale),
-                              seed=seed, images=images)
+    crops = calibration_crops(
+        num_crops=num_pairs, crop_size=int(size) * int(scale), seed=seed, images=images
+    )
     pairs = []
     for crop in crops:
         hr = crop[0]
@@ -202,4 +209,3 @@ def selection_pairs(
     if not pairs:
         raise InputError(f"--calibration: the images are too small for x{scale} pairs.")
     return pairs
-

@@ -55,17 +55,27 @@ def base_metadata(model, fmt, scale, tile, quantization, source):
         "network": type(model).__name__,
         "scale": int(scale),
         "parameters": parameter_count(model),
-        "input": {"dtype": "uint8", "range": [0, 255], "layout": "NHWC RGB",
-                  "shape": [batch, height, width, 3]},
-        "output": {"dtype": "uint8", "range": [0, 255], "layout": "NHWC RGB",
-                   "shape": [batch, height and height * scale, width and width * scale, 3]},
+        "input": {
+            "dtype": "uint8",
+            "range": [0, 255],
+            "layout": "NHWC RGB",
+            "shape": [batch, height, width, 3],
+        },
+        "output": {
+            "dtype": "uint8",
+            "range": [0, 255],
+            "layout": "NHWC RGB",
+            "shape": [batch, height and height * scale, width and width * scale, 3],
+        },
         "tile": list(tile) if tile else None,
         "quantization": quantization,
         "source_model": source,
         "keras_enlca_version": __version__,
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"
+        ),
     }
 
 
@@ -161,43 +171,64 @@ def export_model(
     Example:
 
     ```python
-    export_model("enlcn_small_x2.keras", "enlcn_x2_int8.tflite", quantize="int8",
-                 verify="Set5/HR")
+    export_model(
+        "enlcn_small_x2.keras",
+        "enlcn_x2_int8.tflite",
+        quantize="int8",
+        verify="Set5/HR",
+    )
     ```
     """
     from keras_enlca.inference.keras_runner import KerasRunner
 
     if format not in FORMATS:
-        raise InputError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}.")
+        raise InputError(
+            f"--format must be one of {', '.join(FORMATS)}, got {format!r}."
+        )
     if quantize not in QUANTIZATIONS:
-        raise InputError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}.")
+        raise InputError(
+            f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}."
+        )
     out = os.fspath(out).rstrip("/\\")
     if format == "savedmodel" and quantize != "none":
-        raise InputError("--quantize applies to --format tflite only (a SavedModel stays float32).")
+        raise InputError(
+            "--quantize applies to --format tflite only (a SavedModel stays float32)."
+        )
     integer = quantize in INTEGER_QUANTIZATIONS
     if calibration is not None and not integer:
         raise InputError("--calibration is only used with --quantize int8 or int16x8.")
     if report is not None and quantize != "int8":
         raise InputError("--report is only used with --quantize int8.")
     if max_drop is not None and quantize != "int8" and verify is None:
-        raise InputError("--max-drop needs --quantize int8 (layer choice) or --verify (gate).")
+        raise InputError(
+            "--max-drop needs --quantize int8 (layer choice) or --verify (gate)."
+        )
     if report is not None:
         from keras_enlca.export.quantization_report import check_report_path
 
         check_report_path(report)
     if format == "tflite" and not out.lower().endswith(".tflite"):
         raise InputError(f"--out {out}: a TFLite model path must end with .tflite.")
-    if format == "savedmodel" and out.lower().endswith((".tflite", ".keras", ".h5", ".json")):
+    if format == "savedmodel" and out.lower().endswith(
+        (".tflite", ".keras", ".h5", ".json")
+    ):
         raise InputError(f"--out {out}: a SavedModel is a folder; give a folder name.")
     tile = check_tile(tile)
-    if not hasattr(model, "predict") and os.path.exists(os.fspath(model)) and (
-        os.path.realpath(out) == os.path.realpath(os.fspath(model))
+    if (
+        not hasattr(model, "predict")
+        and os.path.exists(os.fspath(model))
+        and (os.path.realpath(out) == os.path.realpath(os.fspath(model)))
     ):
         raise InputError(f"--out {out}: would overwrite the model being exported.")
     # Where the artifact goes, before any work (loading, converting).
-    check_output(out, overwrite=overwrite, folder=format == "savedmodel",
-                 artifact_entries=SAVED_MODEL_ENTRIES, sidecars=[metadata_path(out)],
-                 option="--out")
+    check_output(
+        out,
+        overwrite=overwrite,
+        folder=format == "savedmodel",
+        artifact_entries=SAVED_MODEL_ENTRIES,
+        sidecars=[metadata_path(out)],
+        option="--out",
+    )
     if calibration is not None:
         from keras_enlca.export.calibration import calibration_image_paths
 
@@ -210,41 +241,61 @@ def export_model(
     if not hasattr(model, "predict"):
         fmt = model_format(model)
         if fmt != "keras":
-            raise InputError(f"{model}: is a {fmt} model; export needs the .keras model.")
+            raise InputError(
+                f"{model}: is a {fmt} model; export needs the .keras model."
+            )
     reference = KerasRunner(model)
     reference.check_scale(scale)
     keras_model = reference.model
     if source is None:
-        source = os.path.abspath(reference.path) if os.path.exists(reference.path) else reference.path
+        source = (
+            os.path.abspath(reference.path)
+            if os.path.exists(reference.path)
+            else reference.path
+        )
     if os.path.abspath(out) == os.path.abspath(reference.path):
         raise InputError(f"--out {out}: would overwrite the model being exported.")
     per_weight = _MIN_BYTES_PER_WEIGHT.get(quantize, 1)
-    check_writable(out, option="--out", needed_bytes=per_weight * keras_model.count_params())
+    check_writable(
+        out, option="--out", needed_bytes=per_weight * keras_model.count_params()
+    )
     import tensorflow as tf
 
-    metadata = base_metadata(keras_model, format, reference.scale, tile, quantize, source)
+    metadata = base_metadata(
+        keras_model, format, reference.scale, tile, quantize, source
+    )
     before = _stat_key(out)
     try:
         if format == "savedmodel":
-            export_saved_model(keras_model, out, tile=tile, metadata=metadata,
-                               overwrite=overwrite)
+            export_saved_model(
+                keras_model, out, tile=tile, metadata=metadata, overwrite=overwrite
+            )
         else:
             dataset = None
             fallback, info = None, {}
             if integer:
-                folder = calibration if calibration is not None else default_calibration_dir()
+                folder = (
+                    calibration
+                    if calibration is not None
+                    else default_calibration_dir()
+                )
                 crop = [tile] if tile is not None else calibration_crop_size
                 images = read_calibration_images(folder)
-                crops = calibration_crops(num_crops=num_calibration_crops, crop_size=crop,
-                                          images=images)
+                crops = calibration_crops(
+                    num_crops=num_calibration_crops, crop_size=crop, images=images
+                )
                 dataset = representative_dataset(crops, size=tile)
                 if quantize == "int8" and (max_drop is not None or report is not None):
                     pairs = selection_pairs(
-                        scale=reference.scale, images=images,
+                        scale=reference.scale,
+                        images=images,
                         size=min(tile) if tile is not None else DEFAULT_PAIR_SIZE,
                     )
-                    fallback = {"measure": pair_drop_measure(reference, pairs, reference.scale),
-                                "max_drop": max_drop, "measure_all": report is not None}
+                    fallback = {
+                        "measure": pair_drop_measure(reference, pairs, reference.scale),
+                        "max_drop": max_drop,
+                        "measure_all": report is not None,
+                    }
             if quantize == "int8":
                 if float_layers == ATTENTION_LAYERS:
                     float_layers = attention_layer_names(keras_model)
@@ -255,10 +306,13 @@ def export_model(
             if integer:
                 sizes = crop_sizes(crop)
                 metadata["calibration"] = {
-                    "source": os.path.abspath(folder) if calibration is not None
+                    "source": os.path.abspath(folder)
+                    if calibration is not None
                     else "bundled sample images",
                     "crops": len(crops),
-                    "crop_size": list(sizes[0]) if len(sizes) == 1 else [list(c) for c in sizes],
+                    "crop_size": list(sizes[0])
+                    if len(sizes) == 1
+                    else [list(c) for c in sizes],
                 }
             try:
                 export_tflite(
@@ -292,7 +346,10 @@ def export_model(
 
             artifact = open_runner(out)
             metadata["verification"] = verify_artifact(
-                artifact, reference, verify, scale=reference.scale,
+                artifact,
+                reference,
+                verify,
+                scale=reference.scale,
                 tile=verify_tile or DEFAULT_TILE,
             )
             check_drop(metadata["verification"], max_drop, out)

@@ -53,12 +53,15 @@ def _safe_measure(measure, content):
     try:
         value = float(measure(content))
     except (RuntimeError, ValueError) as error:  # the interpreter failed
-        return math.inf, str(error).splitlines()[0] if str(error) else type(error).__name__
+        return math.inf, str(error).splitlines()[0] if str(error) else type(
+            error
+        ).__name__
     return (value if math.isfinite(value) else math.inf), None
 
 
-def choose_float_layers(quantize, measure, groups, required=(), max_drop=None,
-                        measure_all=False):
+def choose_float_layers(
+    quantize, measure, groups, required=(), max_drop=None, measure_all=False
+):
     """Greedy float fallback on measured drops.
 
     Args:
@@ -82,30 +85,55 @@ def choose_float_layers(quantize, measure, groups, required=(), max_drop=None,
     required = list(required)
     required_set = set(required)
     groups = {
-        name: [n for n in nodes if n not in required_set] for name, nodes in groups.items()
+        name: [n for n in nodes if n not in required_set]
+        for name, nodes in groups.items()
     }
     groups = {name: nodes for name, nodes in groups.items() if nodes}
     content = quantize(required)
     drop, error = _safe_measure(measure, content)
     result = {
-        "max_drop": max_drop, "integer_drop": drop, "integer_error": error, "table": [],
-        "steps": [], "float_layers": [], "drop": drop, "reached": True, "content": content,
+        "max_drop": max_drop,
+        "integer_drop": drop,
+        "integer_error": error,
+        "table": [],
+        "steps": [],
+        "float_layers": [],
+        "drop": drop,
+        "reached": True,
+        "content": content,
     }
     within = max_drop is None or drop <= max_drop
     if within and not measure_all:
         result["table"] = [
-            {"layer": name, "ops": len(nodes), "drop_if_float": None, "gain": None,
-             "kept_float": False, "reason": "integer: the whole model is within the budget"}
+            {
+                "layer": name,
+                "ops": len(nodes),
+                "drop_if_float": None,
+                "gain": None,
+                "kept_float": False,
+                "reason": "integer: the whole model is within the budget",
+            }
             for name, nodes in groups.items()
         ]
         return result
     table = []
     for name, nodes in groups.items():
         layer_drop, layer_error = _safe_measure(measure, quantize(required + nodes))
-        gain = drop - layer_drop if math.isfinite(drop) else (
-            math.inf if math.isfinite(layer_drop) else 0.0)
-        table.append({"layer": name, "ops": len(nodes), "drop_if_float": layer_drop,
-                      "gain": gain, "kept_float": False, "error": layer_error})
+        gain = (
+            drop - layer_drop
+            if math.isfinite(drop)
+            else (math.inf if math.isfinite(layer_drop) else 0.0)
+        )
+        table.append(
+            {
+                "layer": name,
+                "ops": len(nodes),
+                "drop_if_float": layer_drop,
+                "gain": gain,
+                "kept_float": False,
+                "error": layer_error,
+            }
+        )
     order = sorted(table, key=lambda row: (-row["gain"], row["ops"]))
     chosen, nodes, current, ranked_at = [], list(required), drop, drop
     while order and not within and current > max_drop:
@@ -116,9 +144,13 @@ def choose_float_layers(quantize, measure, groups, required=(), max_drop=None,
             ranked_at = current
             for row in order:
                 row["drop_if_float"], _ = _safe_measure(
-                    measure, quantize(nodes + groups[row["layer"]]))
-                row["gain"] = current - row["drop_if_float"] if math.isfinite(current) else (
-                    math.inf if math.isfinite(row["drop_if_float"]) else 0.0)
+                    measure, quantize(nodes + groups[row["layer"]])
+                )
+                row["gain"] = (
+                    current - row["drop_if_float"]
+                    if math.isfinite(current)
+                    else (math.inf if math.isfinite(row["drop_if_float"]) else 0.0)
+                )
             order.sort(key=lambda row: (-row["gain"], row["ops"]))
             if not order[0]["gain"] > 0:
                 break  # nothing left that measurably helps
@@ -133,8 +165,9 @@ def choose_float_layers(quantize, measure, groups, required=(), max_drop=None,
         chosen.append(row["layer"])
         nodes, current, content = candidate, candidate_drop, candidate_content
         row["kept_float"] = True
-        result["steps"].append({"layer": row["layer"], "drop_before": previous,
-                                "drop": candidate_drop})
+        result["steps"].append(
+            {"layer": row["layer"], "drop_before": previous, "drop": candidate_drop}
+        )
     for row in table:
         if row.get("error") is None:
             row.pop("error", None)
@@ -147,13 +180,18 @@ def choose_float_layers(quantize, measure, groups, required=(), max_drop=None,
                 f"{len(chosen)} towards {max_drop:g} dB)"
             )
         elif "tried" in row:
-            row["reason"] = (f"integer: kept float it made the drop {_db(row.pop('tried'))}, "
-                             "no better")
+            row["reason"] = (
+                f"integer: kept float it made the drop {_db(row.pop('tried'))}, "
+                "no better"
+            )
         else:
             row["reason"] = "integer"
     result.update(
-        table=table, float_layers=chosen, drop=current,
-        reached=max_drop is None or current <= max_drop, content=content,
+        table=table,
+        float_layers=chosen,
+        drop=current,
+        reached=max_drop is None or current <= max_drop,
+        content=content,
     )
     return result
 
@@ -183,9 +221,14 @@ def pair_drop_measure(reference, pairs, scale, num_threads=None):
     from keras_enlca.inference.litert_runner import LiteRTRunner
 
     inputs = [lr.astype(np.float32)[None] / 255.0 for lr, _ in pairs]
-    reference_psnr = float(np.mean([
-        psnr(reference(x)[0], hr, shave=scale) for x, (_, hr) in zip(inputs, pairs)
-    ]))
+    reference_psnr = float(
+        np.mean(
+            [
+                psnr(reference(x)[0], hr, shave=scale)
+                for x, (_, hr) in zip(inputs, pairs)
+            ]
+        )
+    )
 
     def measure(content):
         with tempfile.TemporaryDirectory(prefix="enlca-fallback-") as folder:
@@ -193,7 +236,9 @@ def pair_drop_measure(reference, pairs, scale, num_threads=None):
             with open(path, "wb") as f:
                 f.write(content)
             runner = LiteRTRunner(path, num_threads=num_threads)
-            values = [psnr(runner(x)[0], hr, shave=scale) for x, (_, hr) in zip(inputs, pairs)]
+            values = [
+                psnr(runner(x)[0], hr, shave=scale) for x, (_, hr) in zip(inputs, pairs)
+            ]
         return reference_psnr - float(np.mean(values))
 
     return measure

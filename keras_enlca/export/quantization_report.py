@@ -9,8 +9,14 @@ from keras_enlca.errors import InputError
 from keras_enlca.utils.atomic import atomic_path
 
 REPORT_COLUMNS = (
-    "layer", "ops", "calibrated_min", "calibrated_max", "drop_if_float", "gain",
-    "kept_float", "reason",
+    "layer",
+    "ops",
+    "calibrated_min",
+    "calibrated_max",
+    "drop_if_float",
+    "gain",
+    "kept_float",
+    "reason",
 )
 
 
@@ -21,11 +27,18 @@ def report_rows(info):
     rows = []
     for row in finite_json((info.get("fallback") or {}).get("table", [])):
         low, high = row.get("calibrated_range") or (None, None)
-        rows.append({
-            "layer": row["layer"], "ops": row["ops"], "calibrated_min": low,
-            "calibrated_max": high, "drop_if_float": row.get("drop_if_float"),
-            "gain": row.get("gain"), "kept_float": row["kept_float"], "reason": row["reason"],
-        })
+        rows.append(
+            {
+                "layer": row["layer"],
+                "ops": row["ops"],
+                "calibrated_min": low,
+                "calibrated_max": high,
+                "drop_if_float": row.get("drop_if_float"),
+                "gain": row.get("gain"),
+                "kept_float": row["kept_float"],
+                "reason": row["reason"],
+            }
+        )
     return rows
 
 
@@ -53,11 +66,22 @@ def write_quantization_report(path, info):
         writer.writerows(rows)
         text = buffer.getvalue()
     else:
-        fallback = {k: v for k, v in (info.get("fallback") or {}).items() if k != "table"}
-        text = json.dumps(finite_json({
-            "layers": rows, "fallback": fallback,
-            "clamped_ranges": info.get("clamped_ranges", []),
-        }), indent=2) + "\n"
+        fallback = {
+            k: v for k, v in (info.get("fallback") or {}).items() if k != "table"
+        }
+        text = (
+            json.dumps(
+                finite_json(
+                    {
+                        "layers": rows,
+                        "fallback": fallback,
+                        "clamped_ranges": info.get("clamped_ranges", []),
+                    }
+                ),
+                indent=2,
+            )
+            + "\n"
+        )
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)

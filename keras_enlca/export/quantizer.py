@@ -25,7 +25,10 @@ import math
 ACTIVATIONS = ("int8", "int16")
 # |logit| beyond which an integer sigmoid of that activation type is
 # saturated (its output step is 2 ** -bits): log(2 ** bits), rounded up.
-SATURATION_LOGIT = {"int8": math.ceil(math.log(2**8)), "int16": math.ceil(math.log(2**16))}
+SATURATION_LOGIT = {
+    "int8": math.ceil(math.log(2**8)),
+    "int16": math.ceil(math.log(2**16)),
+}
 SATURATING_OPS = ("LOGISTIC", "TANH")
 
 
@@ -57,9 +60,13 @@ def quantize_calibrated(calibrated, activations="int8", float_nodes=(), float_op
     from tensorflow.lite.python import convert
 
     if activations not in ACTIVATIONS:
-        raise ValueError(f"activations must be one of {ACTIVATIONS}, got {activations!r}")
+        raise ValueError(
+            f"activations must be one of {ACTIVATIONS}, got {activations!r}"
+        )
     types = convert._types_pb2
-    inference_type = types.QUANTIZED_INT8 if activations == "int8" else types.QUANTIZED_INT16
+    inference_type = (
+        types.QUANTIZED_INT8 if activations == "int8" else types.QUANTIZED_INT16
+    )
     return bytes(
         convert.mlir_quantize(
             calibrated,
@@ -76,7 +83,9 @@ def _op_type(model, op):
 
     code = model.operatorCodes[op.opcodeIndex]
     builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    names = {
+        v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")
+    }
     return names.get(builtin, f"BUILTIN_{builtin}")
 
 
@@ -117,10 +126,15 @@ def clamp_saturating_ranges(calibrated, activations="int8"):
             if low >= -limit and high <= limit:
                 continue
             name = graph.tensors[index].name
-            changed.append({
-                "tensor": name.decode() if isinstance(name, bytes) else name,
-                "op": sorted(ops)[0], "min": low, "max": high, "clamped_to": limit,
-            })
+            changed.append(
+                {
+                    "tensor": name.decode() if isinstance(name, bytes) else name,
+                    "op": sorted(ops)[0],
+                    "min": low,
+                    "max": high,
+                    "clamped_to": limit,
+                }
+            )
             for i in range(len(q.min)):
                 q.min[i] = max(float(q.min[i]), -limit)
                 q.max[i] = min(float(q.max[i]), limit)
@@ -153,21 +167,35 @@ def clamp_saturating_scales(content, activations="int16"):
         for index, ops in readers.items():
             tensor = graph.tensors[index]
             q = tensor.quantization
-            if not ops or not ops <= set(SATURATING_OPS) or tensor.type != (
-                schema.TensorType.INT16
+            if (
+                not ops
+                or not ops <= set(SATURATING_OPS)
+                or tensor.type != (schema.TensorType.INT16)
             ):
                 continue
-            if q is None or q.scale is None or len(q.scale) != 1 or (
-                q.zeroPoint is not None and any(int(z) for z in q.zeroPoint)
+            if (
+                q is None
+                or q.scale is None
+                or len(q.scale) != 1
+                or (q.zeroPoint is not None and any(int(z) for z in q.zeroPoint))
             ):
                 continue
             old = float(q.scale[0])
             new = limit / 32767.0
             if old <= new:
                 continue
-            name = tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-            changed.append({"tensor": name, "op": sorted(ops)[0], "min": -old * 32767,
-                            "max": old * 32767, "clamped_to": limit})
+            name = (
+                tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
+            )
+            changed.append(
+                {
+                    "tensor": name,
+                    "op": sorted(ops)[0],
+                    "min": -old * 32767,
+                    "max": old * 32767,
+                    "clamped_to": limit,
+                }
+            )
             q.scale[0] = new
     if not changed:
         return content, []

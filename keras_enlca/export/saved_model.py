@@ -25,8 +25,13 @@ FLOAT_SIGNATURE = "serving_float"
 PREPROCESS_SCOPE = "enlca_preprocess"
 POSTPROCESS_SCOPE = "enlca_postprocess"
 # Reasons in TensorFlow's file-system errors that mean "cannot write here".
-_WRITE_FAILURES = ("No space left on device", "Read-only file system",
-                   "Permission denied", "File too large", "Disk quota exceeded")
+_WRITE_FAILURES = (
+    "No space left on device",
+    "Read-only file system",
+    "Permission denied",
+    "File too large",
+    "Disk quota exceeded",
+)
 
 
 def _input_shape(tile, batch):
@@ -44,16 +49,19 @@ def check_tile(tile, option="--tile"):
         tile = (tile, tile)
     tile = tuple(int(t) for t in tile)
     if len(tile) != 2 or min(tile) < 1:
-        raise InputError(f"{option} must be two positive sizes (height width), got {tile}.")
+        raise InputError(
+            f"{option} must be two positive sizes (height width), got {tile}."
+        )
     return tile
 
 
 def _float32_config(value):
     """`value` (a Keras config) with every dtype policy replaced by float32."""
     if isinstance(value, dict):
-        if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and isinstance(
-            value.get("config"), dict
-        ):
+        if value.get("class_name") in (
+            "DTypePolicy",
+            "FloatDTypePolicy",
+        ) and isinstance(value.get("config"), dict):
             return {**value, "config": {**value["config"], "name": "float32"}}
         return {k: _float32_config(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -71,8 +79,10 @@ def float32_model(model):
     rounding noise to a SavedModel; exports use the same architecture and
     weights (stored in float32 anyway) in float32.
     """
-    policies = {layer.dtype_policy.compute_dtype
-                for layer in sublayers(model, include_self=True)}
+    policies = {
+        layer.dtype_policy.compute_dtype
+        for layer in sublayers(model, include_self=True)
+    }
     if policies <= {"float32"}:
         return model
     config = _float32_config(model.get_config())
@@ -147,7 +157,9 @@ def write_serving_saved_model(model, path, tile=None, batch=None, include_float=
     archive.track(model)
     archive.add_endpoint("serving_default", uint8_serving_function(model, tile, batch))
     if include_float:
-        archive.add_endpoint(FLOAT_SIGNATURE, float_serving_function(model, tile, batch))
+        archive.add_endpoint(
+            FLOAT_SIGNATURE, float_serving_function(model, tile, batch)
+        )
     archive.write_out(os.fspath(path), verbose=False)
 
 
@@ -216,8 +228,13 @@ def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
     """
     tile = check_tile(tile)
     sidecars = [metadata_path(path)] if metadata is not None else []
-    path = check_output(path, overwrite=overwrite, folder=True,
-                        artifact_entries=SAVED_MODEL_ENTRIES, sidecars=sidecars)
+    path = check_output(
+        path,
+        overwrite=overwrite,
+        folder=True,
+        artifact_entries=SAVED_MODEL_ENTRIES,
+        sidecars=sidecars,
+    )
     with atomic_path(path, is_dir=True, overwrite=overwrite) as tmp:
         try:
             write_serving_saved_model(model, tmp, tile=tile)
@@ -228,8 +245,11 @@ def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
             raise translated from None
         if metadata is not None:
             os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-            write_metadata(os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
-                           metadata, atomic=False)
+            write_metadata(
+                os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
+                metadata,
+                atomic=False,
+            )
     if metadata is not None:
         try:
             write_metadata(metadata_path(path), metadata)

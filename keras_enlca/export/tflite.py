@@ -129,7 +129,11 @@ def _unsupported_from_converter_error(error, source):
     if not ops:
         # Parse the text form when the structured errors are missing.
         text = str(error)
-        ops = sorted(set(re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)))
+        ops = sorted(
+            set(
+                re.findall(r"'(tf\.\w+)' op is neither a custom op nor a flex op", text)
+            )
+        )
     return UnsupportedOpError(source, ops, locations) if ops else None
 
 
@@ -159,7 +163,11 @@ def image_layer_names(model):
         shape = getattr(layer.output, "shape", None)
         return shape is not None and shape[-1] == 3
 
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    layers = [
+        layer
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
     head = []
     for layer in layers:
         if not three_channels(layer):
@@ -206,8 +214,11 @@ def top_level_layer_names(model):
     """Names of the model's own layers (the fallback's candidates)."""
     import keras
 
-    return [layer.name for layer in model.layers
-            if not isinstance(layer, keras.layers.InputLayer)]
+    return [
+        layer.name
+        for layer in model.layers
+        if not isinstance(layer, keras.layers.InputLayer)
+    ]
 
 
 def _quantize_int8(converter, model, float_ops, layer_names, whole_layers, fallback):
@@ -237,13 +248,19 @@ def _quantize_int8(converter, model, float_ops, layer_names, whole_layers, fallb
         info["float_layers"] = [
             {"layer": name, "reason": "attention arithmetic (exp, division, softmax)"}
             for name in layer_names
-        ] + [{"layer": name, "reason": "image end (default float_image_layers)"}
-             for name in whole_layers]
+        ] + [
+            {"layer": name, "reason": "image end (default float_image_layers)"}
+            for name in whole_layers
+        ]
         return quantize(nodes), info
     groups = layer_nodes(calibrated, top_level_layer_names(model))
     result = choose_float_layers(
-        quantize, fallback["measure"], groups, required=required,
-        max_drop=fallback["max_drop"], measure_all=fallback.get("measure_all", False),
+        quantize,
+        fallback["measure"],
+        groups,
+        required=required,
+        max_drop=fallback["max_drop"],
+        measure_all=fallback.get("measure_all", False),
     )
     ranges = _layer_ranges(calibrated, groups)
     for row in result["table"]:
@@ -251,8 +268,11 @@ def _quantize_int8(converter, model, float_ops, layer_names, whole_layers, fallb
     info["float_layers"] = [
         {"layer": name, "reason": "attention arithmetic (exp, division, softmax)"}
         for name in layer_names
-    ] + [{"layer": row["layer"], "reason": row["reason"]}
-         for row in result["table"] if row["kept_float"]]
+    ] + [
+        {"layer": row["layer"], "reason": row["reason"]}
+        for row in result["table"]
+        if row["kept_float"]
+    ]
     info["fallback"] = {key: value for key, value in result.items() if key != "content"}
     return result["content"], info
 
@@ -269,8 +289,10 @@ def _layer_ranges(calibrated, groups):
         q = tensor.Quantization()
         if q is None or q.MinLength() == 0:
             continue
-        ranges[tensor.Name().decode()] = (float(q.MinAsNumpy().min()),
-                                          float(q.MaxAsNumpy().max()))
+        ranges[tensor.Name().decode()] = (
+            float(q.MinAsNumpy().min()),
+            float(q.MaxAsNumpy().max()),
+        )
     out = {}
     for layer, nodes in groups.items():
         values = [ranges[n] for n in nodes if n in ranges]
@@ -367,7 +389,9 @@ def convert_to_tflite(
     from tensorflow.lite.python.convert_phase import ConverterError
 
     if quantize not in QUANTIZATIONS:
-        raise InputError(f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}.")
+        raise InputError(
+            f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}."
+        )
     if quantize in ("int8", "int16x8") and representative_dataset is None:
         raise InputError(
             f"{quantize} quantisation needs calibration images (a representative dataset)."
@@ -395,8 +419,12 @@ def convert_to_tflite(
             with quiet_native_output():
                 if quantize == "int8":
                     content, done = _quantize_int8(
-                        converter, model, float_ops or (), float_layers or (),
-                        image_layer_names(model) if float_image_layers else (), fallback,
+                        converter,
+                        model,
+                        float_ops or (),
+                        float_layers or (),
+                        image_layer_names(model) if float_image_layers else (),
+                        fallback,
                     )
                     info.update(done)
                 elif quantize == "int16x8":
@@ -442,12 +470,15 @@ def quantization_metadata(info):
     out = {}
     if "float_layers" in info:
         out["float_layers"] = [row["layer"] for row in info["float_layers"]]
-        out["float_layer_reasons"] = {row["layer"]: row["reason"] for row in info["float_layers"]}
+        out["float_layer_reasons"] = {
+            row["layer"]: row["reason"] for row in info["float_layers"]
+        }
     if "clamped_ranges" in info:
         out["clamped_ranges"] = info["clamped_ranges"]
     if "fallback" in info:
-        out["fallback"] = {key: value for key, value in info["fallback"].items()
-                           if key != "table"}
+        out["fallback"] = {
+            key: value for key, value in info["fallback"].items() if key != "table"
+        }
     return out
 
 
@@ -486,7 +517,9 @@ def export_tflite(
     """
     path = os.fspath(path)
     if os.path.isdir(path):
-        raise InputError(f"{path}: is a folder; a TFLite model is one file (e.g. model.tflite).")
+        raise InputError(
+            f"{path}: is a folder; a TFLite model is one file (e.g. model.tflite)."
+        )
     content = convert_to_tflite(
         model,
         quantize=quantize,

@@ -20,8 +20,9 @@ class VerificationError(InputError):
 
     ```python
     try:
-        export_model("m.keras", "m.tflite", quantize="int8", verify="Set5/HR",
-                     max_drop=0.1)
+        export_model(
+            "m.keras", "m.tflite", quantize="int8", verify="Set5/HR", max_drop=0.1
+        )
     except VerificationError as error:
         print(error.drop)
     ```

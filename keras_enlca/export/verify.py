@@ -13,7 +13,13 @@ from keras_enlca.inference.tiling import upscale_tiled
 def _tiled(runner, lr, scale, tile, overlap, fixed):
     overlap = min(int(overlap), (min(tile) - 1) // 2)
     return upscale_tiled(
-        runner, lr, scale, tile=tile, overlap=overlap, fixed_tile_shape=fixed, dtype="uint8"
+        runner,
+        lr,
+        scale,
+        tile=tile,
+        overlap=overlap,
+        fixed_tile_shape=fixed,
+        dtype="uint8",
     )
 
 
@@ -54,7 +60,9 @@ def verify_artifact(
     Example:
 
     ```python
-    result = verify_artifact(LiteRTRunner("m.tflite"), KerasRunner("m.keras"), "Set5/HR")
+    result = verify_artifact(
+        LiteRTRunner("m.tflite"), KerasRunner("m.keras"), "Set5/HR"
+    )
     print(result["psnr_y_vs_keras"], result["psnr_y_drop"])
     ```
     """
@@ -88,7 +96,9 @@ def verify_artifact(
     for path in paths:
         hr = read_image(path)
         if min(hr.shape[:2]) < 2 * scale + 1 or min(hr.shape[:2]) // scale < 4:
-            raise InputError(f"{path}: too small ({hr.shape[1]}x{hr.shape[0]}) to verify x{scale}.")
+            raise InputError(
+                f"{path}: too small ({hr.shape[1]}x{hr.shape[0]}) to verify x{scale}."
+            )
         lr, hr = bicubic_downscale(hr, scale)
         sr_artifact = _tiled(artifact, lr, scale, tile, overlap, fixed)
         sr_keras = _tiled(reference, lr, scale, tile, overlap, fixed)
@@ -118,7 +128,9 @@ def verify_artifact(
         "psnr_y_keras_vs_hr": mean("psnr_y_keras_vs_hr"),
         "psnr_y_bicubic_vs_hr": mean("psnr_y_bicubic_vs_hr"),
     }
-    result["psnr_y_drop"] = result["psnr_y_keras_vs_hr"] - result["psnr_y_artifact_vs_hr"]
+    result["psnr_y_drop"] = (
+        result["psnr_y_keras_vs_hr"] - result["psnr_y_artifact_vs_hr"]
+    )
     result["per_image"] = per_image
     return result
 
@@ -132,4 +144,6 @@ def check_drop(result, max_drop, path):
 
     if max_drop is None or result["psnr_y_drop"] <= float(max_drop):
         return
-    raise VerificationError(path, result["psnr_y_drop"], float(max_drop), result["images"])
+    raise VerificationError(
+        path, result["psnr_y_drop"], float(max_drop), result["images"]
+    )

@@ -27,7 +27,11 @@ def load_keras_model(path):
     try:
         return keras.saving.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - any failure means a bad file
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = (
+            str(error).strip().splitlines()[0]
+            if str(error).strip()
+            else type(error).__name__
+        )
         raise InputError(f"{path}: cannot load the Keras model ({first}).") from None
 
 
@@ -36,7 +40,9 @@ def infer_scale(fn, probe=24):
     out = fn(np.zeros((1, probe, probe, 3), np.float32))
     height = np.shape(out)[1]
     if height % probe:
-        raise InputError(f"the model maps {probe} rows to {height}: not an integer scale.")
+        raise InputError(
+            f"the model maps {probe} rows to {height}: not an integer scale."
+        )
     return height // probe
 
 
@@ -153,7 +159,11 @@ class KerasRunner(ModelRunner):
             "preset": getattr(model, "preset", None) or config.get("preset"),
             "scale": self.scale,
             "parameters": parameter_count(model),
-            "input": {"dtype": "float32", "range": [0.0, 1.0], "layout": "NHWC RGB",
-                      "shape": [None, None, None, 3]},
+            "input": {
+                "dtype": "float32",
+                "range": [0.0, 1.0],
+                "layout": "NHWC RGB",
+                "shape": [None, None, None, 3],
+            },
             "rgb_range": config.get("rgb_range"),
         }

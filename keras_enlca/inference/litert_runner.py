@@ -92,7 +92,9 @@ class LiteRTRunner(ModelRunner):
             )
         self.num_threads = int(num_threads or os.cpu_count() or 1)
         try:
-            self.interpreter = Interpreter(model_content=content, num_threads=self.num_threads)
+            self.interpreter = Interpreter(
+                model_content=content, num_threads=self.num_threads
+            )
         except (ValueError, RuntimeError) as error:
             raise InputError(f"{path}: LiteRT cannot load it ({error}).") from None
         inputs = self.interpreter.get_input_details()
@@ -109,7 +111,9 @@ class LiteRTRunner(ModelRunner):
             )
         signature = [int(d) for d in self._input["shape_signature"]]
         if len(signature) != 4 or signature[-1] != 3:
-            raise InputError(f"{path}: expected an NHWC RGB input, got shape {signature}.")
+            raise InputError(
+                f"{path}: expected an NHWC RGB input, got shape {signature}."
+            )
         self.shape_signature = signature
         input_size = (signature[1], signature[2]) if min(signature[1:3]) > 0 else None
         self.size_bytes = len(content)
@@ -126,7 +130,9 @@ class LiteRTRunner(ModelRunner):
         shape = list(image.shape)
         if self._allocated_shape != shape:
             if self.input_size is None:
-                self.interpreter.resize_tensor_input(self._input["index"], shape, strict=True)
+                self.interpreter.resize_tensor_input(
+                    self._input["index"], shape, strict=True
+                )
             self.interpreter.allocate_tensors()
             self._allocated_shape = shape
         if self.input_dtype == "uint8":
@@ -146,8 +152,12 @@ class LiteRTRunner(ModelRunner):
             image = image[None]
             height, width = image.shape[1:3]
             if self.input_size is not None and (height, width) != self.input_size:
-                pad = ((0, 0), (0, self.input_size[0] - height),
-                       (0, self.input_size[1] - width), (0, 0))
+                pad = (
+                    (0, 0),
+                    (0, self.input_size[0] - height),
+                    (0, self.input_size[1] - width),
+                    (0, 0),
+                )
                 out = self._invoke(np.pad(image, pad, mode="symmetric"))
                 out = out[:, : height * self.scale, : width * self.scale]
             else:
@@ -174,7 +184,9 @@ class LiteRTRunner(ModelRunner):
             "size_bytes": self.size_bytes,
             "operators": len(operators),
             "int8_operators": sum(
-                1 for op in operators if "INT8" in op["outputs"] and op["op"] != "QUANTIZE"
+                1
+                for op in operators
+                if "INT8" in op["outputs"] and op["op"] != "QUANTIZE"
             ),
         }
         info.update(self.metadata)

@@ -66,7 +66,9 @@ def read_json(path):
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InputError(f"{path}: cannot read the model metadata JSON ({error}).") from None
+        raise InputError(
+            f"{path}: cannot read the model metadata JSON ({error})."
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: the model metadata JSON is not an object.")
     return data
@@ -102,7 +104,8 @@ def embed_tflite_metadata(content, metadata):
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     data = np.frombuffer(json.dumps(metadata).encode("utf-8"), dtype=np.uint8)
     entries = [
-        m for m in (model.metadata or [])
+        m
+        for m in (model.metadata or [])
         if (m.name.decode() if isinstance(m.name, bytes) else m.name) != METADATA_NAME
     ]
     buffer = schema.BufferT()

@@ -57,8 +57,12 @@ def format_info(info):
         )
     if info["format"] != "keras":
         tile = info.get("tile")
-        lines.append(f"tile:          {'x'.join(map(str, tile)) if tile else 'any size'}")
-        lines.append(f"quantization:  {info.get('quantization') or 'unknown (no metadata)'}")
+        lines.append(
+            f"tile:          {'x'.join(map(str, tile)) if tile else 'any size'}"
+        )
+        lines.append(
+            f"quantization:  {info.get('quantization') or 'unknown (no metadata)'}"
+        )
         if info.get("float_ops"):
             lines.append(f"float ops:     {', '.join(info['float_ops'])}")
         if info.get("source_model"):

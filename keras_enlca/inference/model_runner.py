@@ -99,7 +99,9 @@ class ModelRunner:
         size = self.input_size or (24, 24)
         out = run_one(probe_image(size))
         if out.shape[1] % size[0] or out.shape[2] % size[1]:
-            raise InputError(f"{self.path}: the model's output is not an integer upscale.")
+            raise InputError(
+                f"{self.path}: the model's output is not an integer upscale."
+            )
         probed = out.shape[1] // size[0]
         declared = self.metadata.get("scale")
         if declared is not None and int(declared) != probed:

@@ -51,8 +51,10 @@ class SavedModelRunner(ModelRunner):
         self.signature = signatures[signature]
         inputs = self.signature.structured_input_signature[1]
         if len(inputs) != 1:
-            raise InputError(f"{path}: the {signature!r} signature must take one image tensor.")
-        (self._input_name, spec), = inputs.items()
+            raise InputError(
+                f"{path}: the {signature!r} signature must take one image tensor."
+            )
+        ((self._input_name, spec),) = inputs.items()
         self.input_dtype = spec.dtype.name
         shape = spec.shape.as_list()
         if len(shape) != 4 or shape[-1] != 3:
@@ -77,7 +79,9 @@ class SavedModelRunner(ModelRunner):
         return np.clip(out.astype(np.float32), 0.0, 1.0)
 
     def describe(self):
-        parameters = int(sum(int(np.prod(v.shape)) for v in getattr(self.loaded, "variables", [])))
+        parameters = int(
+            sum(int(np.prod(v.shape)) for v in getattr(self.loaded, "variables", []))
+        )
         info = {
             "format": "savedmodel",
             "network": None,
@@ -87,8 +91,9 @@ class SavedModelRunner(ModelRunner):
                 "dtype": self.input_dtype,
                 "range": [0, 255] if self.input_dtype == "uint8" else [0.0, 1.0],
                 "layout": "NHWC RGB",
-                "shape": self.signature.structured_input_signature[1][self._input_name]
-                .shape.as_list(),
+                "shape": self.signature.structured_input_signature[1][
+                    self._input_name
+                ].shape.as_list(),
             },
             "tile": list(self.input_size) if self.input_size else None,
         }

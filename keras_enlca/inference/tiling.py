@@ -43,8 +43,13 @@ def _pair(value, name):
     return int(value), int(value)
 
 
-def tile_settings(tile, overlap=None, min_tile=MIN_TILE, tile_option="--tile",
-                  overlap_option="--overlap"):
+def tile_settings(
+    tile,
+    overlap=None,
+    min_tile=MIN_TILE,
+    tile_option="--tile",
+    overlap_option="--overlap",
+):
     """`(tile, overlap)` from a tile and overlap request: the one tiling rule.
 
     `eval --tile`, `upscale --tile` and `TiledUpscaler` all go through it:
@@ -74,7 +79,7 @@ def tile_settings(tile, overlap=None, min_tile=MIN_TILE, tile_option="--tile",
     Example:
 
     ```python
-    tile_settings(64)      # ((64, 64), 31)
+    tile_settings(64)  # ((64, 64), 31)
     tile_settings(256, 24)  # ((256, 256), 24)
     ```
     """
@@ -239,7 +244,9 @@ class TiledUpscaler:
         pad_h = self.tile[0] - th if self.fixed_tile_shape else 0
         pad_w = self.tile[1] - tw if self.fixed_tile_shape else 0
         if pad_h > 0 or pad_w > 0:
-            crop = np.pad(crop, ((0, max(pad_h, 0)), (0, max(pad_w, 0)), (0, 0)), mode="symmetric")
+            crop = np.pad(
+                crop, ((0, max(pad_h, 0)), (0, max(pad_w, 0)), (0, 0)), mode="symmetric"
+            )
         return crop
 
     def _run(self, batch, th, tw):
@@ -277,7 +284,9 @@ class TiledUpscaler:
                 )
             array = array[0]
         if array.ndim != 3:
-            raise InputError(f"Expected an (H, W, C) image, got shape {np.shape(image)}")
+            raise InputError(
+                f"Expected an (H, W, C) image, got shape {np.shape(image)}"
+            )
         height, width = array.shape[:2]
         s = self.scale
         ys, th, wy = _axis_plan(height, self.tile[0], self.overlap, s)
@@ -322,7 +331,9 @@ class TiledUpscaler:
             self._flush(out, band, band_start, done)
             carry = (y + th) * s - done
             if carry > 0:
-                band[:carry] = band[done - band_start : done - band_start + carry].copy()
+                band[:carry] = band[
+                    done - band_start : done - band_start + carry
+                ].copy()
             band[max(carry, 0) :] = 0.0
             band_start = done
         return out[None] if batched else out

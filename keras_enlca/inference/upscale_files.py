@@ -118,8 +118,14 @@ def upscale_file(runner, source, destination, tile=None, overlap=None, progress=
     if tile is None:
         tile = image.shape[:2]
     sr = upscale_tiled(
-        runner, image, runner.scale, tile=tile, overlap=overlap,
-        fixed_tile_shape=fixed, dtype="uint8", progress=progress,
+        runner,
+        image,
+        runner.scale,
+        tile=tile,
+        overlap=overlap,
+        fixed_tile_shape=fixed,
+        dtype="uint8",
+        progress=progress,
     )
     write_image(destination, sr)
     return sr.shape[:2]

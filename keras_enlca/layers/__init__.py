@@ -1,11 +1,11 @@
+from keras_enlca.layers.attention_in_attention_block import AttentionInAttentionBlock
 from keras_enlca.layers.efficient_non_local_contrastive_attention import ENLCA
 from keras_enlca.layers.efficient_non_local_contrastive_attention import (
     EfficientNonLocalContrastiveAttention,
 )
+from keras_enlca.layers.mean_shift import MeanShift
 from keras_enlca.layers.non_local_attention import NonLocalAttention
 from keras_enlca.layers.non_local_sparse_attention import NonLocalSparseAttention
-from keras_enlca.layers.attention_in_attention_block import AttentionInAttentionBlock
-from keras_enlca.layers.mean_shift import MeanShift
 from keras_enlca.layers.pixel_attention import PixelAttention
 from keras_enlca.layers.pixel_shuffle import PixelShuffle
 from keras_enlca.layers.residual_block import ResidualBlock

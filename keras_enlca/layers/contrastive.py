@@ -14,8 +14,14 @@ import tensorflow as tf
 CONTRASTIVE_FORMS = ("code", "paper")
 
 
-def contrastive_ranks(form, num_positions, top=15, negative_start=50,
-                      relevant_fraction=0.02, irrelevant_start_fraction=0.08):
+def contrastive_ranks(
+    form,
+    num_positions,
+    top=15,
+    negative_start=50,
+    relevant_fraction=0.02,
+    irrelevant_start_fraction=0.08,
+):
     """Return `(num_relevant, negative_start, num_irrelevant)` for a form.
 
     `"code"` (reference): ranks `[0, top)` against `[negative_start,
@@ -35,7 +41,9 @@ def contrastive_ranks(form, num_positions, top=15, negative_start=50,
         count = tf.maximum(1, tf.cast(tf.round(relevant_fraction * n), tf.int32))
         start = tf.cast(tf.round(irrelevant_start_fraction * n), tf.int32)
         return count, start, count
-    raise ValueError(f"`contrastive` must be one of {CONTRASTIVE_FORMS} or None, got {form!r}.")
+    raise ValueError(
+        f"`contrastive` must be one of {CONTRASTIVE_FORMS} or None, got {form!r}."
+    )
 
 
 @tf.custom_gradient
@@ -63,19 +71,23 @@ def _selected_logits(query, key, indices):
         flat_ids = indices + (tf.range(batch) * num_keys)[:, None, None]
         grad_key = tf.math.unsorted_segment_sum(
             tf.reshape(contributions, [-1, tf.shape(key)[2]]),
-            tf.reshape(flat_ids, [-1]), batch * num_keys)
+            tf.reshape(flat_ids, [-1]),
+            batch * num_keys,
+        )
         return grad_query, tf.reshape(grad_key, tf.shape(key)), None
 
     return logits, grad
 
 
-def _per_query_loss(query, key, key_t, form, num_relevant, negative_start,
-                    num_irrelevant, margin):
+def _per_query_loss(
+    query, key, key_t, form, num_relevant, negative_start, num_irrelevant, margin
+):
     """Loss of every query of `query` `(batch, queries, d)`: `(batch, queries)`."""
     depth = negative_start + num_irrelevant
     # Ranking needs no gradient; the selected logits are recomputed with one.
     _, indices = tf.math.top_k(
-        tf.stop_gradient(tf.matmul(query, key_t)), k=depth, sorted=True)
+        tf.stop_gradient(tf.matmul(query, key_t)), k=depth, sorted=True
+    )
     top = tf.exp(_selected_logits(query, key, indices))
     positive = tf.reduce_mean(top[..., :num_relevant], axis=-1)
     negative = tf.reduce_mean(top[..., negative_start:depth], axis=-1)
@@ -86,9 +98,18 @@ def _per_query_loss(query, key, key_t, form, num_relevant, negative_start,
     return -tf.math.log(positive / negative) + margin
 
 
-def contrastive_loss(query, key, form="code", margin=1.0, top=15, negative_start=50,
-                     relevant_fraction=0.02, irrelevant_start_fraction=0.08,
-                     query_chunk_size=512, name="input"):
+def contrastive_loss(
+    query,
+    key,
+    form="code",
+    margin=1.0,
+    top=15,
+    negative_start=50,
+    relevant_fraction=0.02,
+    irrelevant_start_fraction=0.08,
+    query_chunk_size=512,
+    name="input",
+):
     """Mean ENLCA contrastive loss over batch and query positions.
 
     Args:
@@ -112,8 +133,13 @@ def contrastive_loss(query, key, form="code", margin=1.0, top=15, negative_start
     if num_positions is None:
         num_positions = tf.shape(query)[1]
     num_relevant, negative_start_rank, num_irrelevant = contrastive_ranks(
-        form, num_positions, top, negative_start, relevant_fraction,
-        irrelevant_start_fraction)
+        form,
+        num_positions,
+        top,
+        negative_start,
+        relevant_fraction,
+        irrelevant_start_fraction,
+    )
     needed = negative_start_rank + num_irrelevant
     if isinstance(num_positions, int) and isinstance(needed, int):
         if num_positions < needed:
@@ -121,20 +147,35 @@ def contrastive_loss(query, key, form="code", margin=1.0, top=15, negative_start
                 f"The ENLCA contrastive loss ({form} form) ranks {needed} keys per "
                 f"query but {name} has only {num_positions} positions (height x "
                 f"width). Use a larger input (the reference trains on 48x48 "
-                f"patches), `contrastive='paper'`, or `contrastive=None`.")
+                f"patches), `contrastive='paper'`, or `contrastive=None`."
+            )
         checks = []
     else:
-        checks = [tf.debugging.assert_greater_equal(
-            num_positions, needed,
-            message=(f"The ENLCA contrastive loss ({form} form) needs more "
-                     f"positions (height x width) in {name} than it ranks per query."))]
+        checks = [
+            tf.debugging.assert_greater_equal(
+                num_positions,
+                needed,
+                message=(
+                    f"The ENLCA contrastive loss ({form} form) needs more "
+                    f"positions (height x width) in {name} than it ranks per query."
+                ),
+            )
+        ]
 
     with tf.control_dependencies(checks):
         key_t = tf.transpose(key, [0, 2, 1])
 
     def loss_of(query_chunk):
-        return _per_query_loss(query_chunk, key, key_t, form, num_relevant,
-                               negative_start_rank, num_irrelevant, margin)
+        return _per_query_loss(
+            query_chunk,
+            key,
+            key_t,
+            form,
+            num_relevant,
+            negative_start_rank,
+            num_irrelevant,
+            margin,
+        )
 
     if isinstance(num_positions, int) and num_positions <= query_chunk_size:
         return tf.reduce_mean(loss_of(query))
@@ -149,4 +190,3 @@ def contrastive_loss(query, key, form="code", margin=1.0, top=15, negative_start
     losses = tf.map_fn(loss_of, chunks, fn_output_signature=query.dtype)
     losses = tf.reshape(tf.transpose(losses, [1, 0, 2]), [batch, padded])
     return tf.reduce_mean(losses[:, :num_positions])
-

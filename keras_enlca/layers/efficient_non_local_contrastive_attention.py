@@ -111,7 +111,8 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         if contrastive is not None and contrastive not in CONTRASTIVE_FORMS:
             raise ValueError(
                 f"`contrastive` must be one of {CONTRASTIVE_FORMS} or None, "
-                f"got {contrastive!r}.")
+                f"got {contrastive!r}."
+            )
         self.reduction = reduction
         self.res_scale = res_scale
         self.num_random_features = num_random_features
@@ -125,7 +126,9 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         self.contrastive_top = contrastive_top
         self.contrastive_negative_start = contrastive_negative_start
         self.contrastive_relevant_fraction = contrastive_relevant_fraction
-        self.contrastive_irrelevant_start_fraction = contrastive_irrelevant_start_fraction
+        self.contrastive_irrelevant_start_fraction = (
+            contrastive_irrelevant_start_fraction
+        )
         self.contrastive_query_chunk_size = contrastive_query_chunk_size
         self.projection_seed = projection_seed
         self.supports_masking = False
@@ -136,11 +139,14 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
             raise ValueError("ENLCA needs a known channel dimension.")
         self.embedding_dim = max(1, channels // self.reduction)
         self.query_embedding = keras.layers.Conv2D(
-            self.embedding_dim, 1, dtype=self.dtype_policy, name="query_embedding")
+            self.embedding_dim, 1, dtype=self.dtype_policy, name="query_embedding"
+        )
         self.key_embedding = keras.layers.Conv2D(
-            self.embedding_dim, 1, dtype=self.dtype_policy, name="key_embedding")
+            self.embedding_dim, 1, dtype=self.dtype_policy, name="key_embedding"
+        )
         self.value_embedding = keras.layers.Conv2D(
-            channels, 1, dtype=self.dtype_policy, name="value_embedding")
+            channels, 1, dtype=self.dtype_policy, name="value_embedding"
+        )
         for layer in (self.query_embedding, self.key_embedding, self.value_embedding):
             layer.build(input_shape)
         self.projection_matrix = self.add_weight(
@@ -160,9 +166,12 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
             seed: optional int; `None` draws from NumPy's global state.
         """
         matrix = gaussian_orthogonal_random_matrix(
-            self.num_random_features, self.embedding_dim, seed=seed,
+            self.num_random_features,
+            self.embedding_dim,
+            seed=seed,
             orthogonal=self.orthogonal_features,
-            sign_correction=self.projection_sign_correction)
+            sign_correction=self.projection_sign_correction,
+        )
         self.projection_matrix.assign(matrix)
         return matrix
 
@@ -184,20 +193,27 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         value = tf.reshape(value, [batch, -1, channels])
 
         if training and self.contrastive is not None:
-            self.add_loss(contrastive_loss(
-                query, key, form=self.contrastive, margin=self.contrastive_margin,
-                top=self.contrastive_top,
-                negative_start=self.contrastive_negative_start,
-                relevant_fraction=self.contrastive_relevant_fraction,
-                irrelevant_start_fraction=self.contrastive_irrelevant_start_fraction,
-                query_chunk_size=self.contrastive_query_chunk_size,
-                name=f"the input of layer '{self.name}'"))
+            self.add_loss(
+                contrastive_loss(
+                    query,
+                    key,
+                    form=self.contrastive,
+                    margin=self.contrastive_margin,
+                    top=self.contrastive_top,
+                    negative_start=self.contrastive_negative_start,
+                    relevant_fraction=self.contrastive_relevant_fraction,
+                    irrelevant_start_fraction=self.contrastive_irrelevant_start_fraction,
+                    query_chunk_size=self.contrastive_query_chunk_size,
+                    name=f"the input of layer '{self.name}'",
+                )
+            )
 
         projection = tf.convert_to_tensor(self.projection_matrix)
         attended = linear_attention(
             positive_random_features(query, projection, self.feature_epsilon),
             positive_random_features(key, projection, self.feature_epsilon),
-            value)
+            value,
+        )
         attended = tf.reshape(attended, [batch, height, width, channels])
         return inputs + tf.cast(attended * self.res_scale, inputs.dtype)
 
@@ -206,24 +222,26 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "reduction": self.reduction,
-            "res_scale": self.res_scale,
-            "num_random_features": self.num_random_features,
-            "amplification": self.amplification,
-            "orthogonal_features": self.orthogonal_features,
-            "projection_sign_correction": self.projection_sign_correction,
-            "feature_epsilon": self.feature_epsilon,
-            "normalize_epsilon": self.normalize_epsilon,
-            "contrastive": self.contrastive,
-            "contrastive_margin": self.contrastive_margin,
-            "contrastive_top": self.contrastive_top,
-            "contrastive_negative_start": self.contrastive_negative_start,
-            "contrastive_relevant_fraction": self.contrastive_relevant_fraction,
-            "contrastive_irrelevant_start_fraction": self.contrastive_irrelevant_start_fraction,
-            "contrastive_query_chunk_size": self.contrastive_query_chunk_size,
-            "projection_seed": self.projection_seed,
-        })
+        config.update(
+            {
+                "reduction": self.reduction,
+                "res_scale": self.res_scale,
+                "num_random_features": self.num_random_features,
+                "amplification": self.amplification,
+                "orthogonal_features": self.orthogonal_features,
+                "projection_sign_correction": self.projection_sign_correction,
+                "feature_epsilon": self.feature_epsilon,
+                "normalize_epsilon": self.normalize_epsilon,
+                "contrastive": self.contrastive,
+                "contrastive_margin": self.contrastive_margin,
+                "contrastive_top": self.contrastive_top,
+                "contrastive_negative_start": self.contrastive_negative_start,
+                "contrastive_relevant_fraction": self.contrastive_relevant_fraction,
+                "contrastive_irrelevant_start_fraction": self.contrastive_irrelevant_start_fraction,
+                "contrastive_query_chunk_size": self.contrastive_query_chunk_size,
+                "projection_seed": self.projection_seed,
+            }
+        )
         return config
 
 

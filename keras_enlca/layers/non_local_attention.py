@@ -48,29 +48,37 @@ class NonLocalAttention(keras.layers.Layer):
             raise ValueError("NonLocalAttention needs a known channel dimension.")
         self.embedding_dim = max(1, channels // self.reduction)
         self.query_embedding = keras.layers.Conv2D(
-            self.embedding_dim, 1, dtype=self.dtype_policy, name="query_embedding")
+            self.embedding_dim, 1, dtype=self.dtype_policy, name="query_embedding"
+        )
         self.query_embedding.build(input_shape)
         self.key_embedding = None
         if not self.shared_query_key:
             self.key_embedding = keras.layers.Conv2D(
-                self.embedding_dim, 1, dtype=self.dtype_policy, name="key_embedding")
+                self.embedding_dim, 1, dtype=self.dtype_policy, name="key_embedding"
+            )
             self.key_embedding.build(input_shape)
         self.value_embedding = keras.layers.Conv2D(
-            channels, 1, dtype=self.dtype_policy, name="value_embedding")
+            channels, 1, dtype=self.dtype_policy, name="value_embedding"
+        )
         self.value_embedding.build(input_shape)
 
     def call(self, inputs):
         shape = tf.shape(inputs)
         batch, height, width = shape[0], shape[1], shape[2]
         channels = inputs.shape[-1]
-        query = tf.reshape(self.query_embedding(inputs), [batch, -1, self.embedding_dim])
+        query = tf.reshape(
+            self.query_embedding(inputs), [batch, -1, self.embedding_dim]
+        )
         if self.key_embedding is None:
             key = query
         else:
-            key = tf.reshape(self.key_embedding(inputs), [batch, -1, self.embedding_dim])
+            key = tf.reshape(
+                self.key_embedding(inputs), [batch, -1, self.embedding_dim]
+            )
         value = tf.reshape(self.value_embedding(inputs), [batch, -1, channels])
-        scores = tf.matmul(tf.cast(query, "float32"), tf.cast(key, "float32"),
-                           transpose_b=True)
+        scores = tf.matmul(
+            tf.cast(query, "float32"), tf.cast(key, "float32"), transpose_b=True
+        )
         weights = tf.nn.softmax(scores, axis=-1)
         out = tf.matmul(weights, tf.cast(value, "float32"))
         out = tf.reshape(out, [batch, height, width, channels])
@@ -81,9 +89,11 @@ class NonLocalAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "reduction": self.reduction,
-            "res_scale": self.res_scale,
-            "shared_query_key": self.shared_query_key,
-        })
+        config.update(
+            {
+                "reduction": self.reduction,
+                "res_scale": self.res_scale,
+                "shared_query_key": self.shared_query_key,
+            }
+        )
         return config

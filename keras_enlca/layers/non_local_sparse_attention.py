@@ -102,10 +102,15 @@ class NonLocalSparseAttention(keras.layers.Layer):
             raise ValueError("NonLocalSparseAttention needs a known channel dimension.")
         self.embedding_dim = max(1, channels // self.reduction)
         self.match_embedding = keras.layers.Conv2D(
-            self.embedding_dim, 3, padding="same", dtype=self.dtype_policy,
-            name="match_embedding")
+            self.embedding_dim,
+            3,
+            padding="same",
+            dtype=self.dtype_policy,
+            name="match_embedding",
+        )
         self.assembly_embedding = keras.layers.Conv2D(
-            channels, 1, dtype=self.dtype_policy, name="assembly_embedding")
+            channels, 1, dtype=self.dtype_policy, name="assembly_embedding"
+        )
         self.match_embedding.build(input_shape)
         self.assembly_embedding.build(input_shape)
         self.rotations = self.add_weight(
@@ -122,8 +127,11 @@ class NonLocalSparseAttention(keras.layers.Layer):
         """Draw new stored rotations `N(0, 1)` (in place) and return them."""
         if seed is None:
             seed = np.random.randint(0, 2**31 - 1)
-        values = np.random.default_rng(seed).standard_normal(
-            tuple(self.rotations.shape)).astype("float32")
+        values = (
+            np.random.default_rng(seed)
+            .standard_normal(tuple(self.rotations.shape))
+            .astype("float32")
+        )
         self.rotations.assign(values)
         return values
 
@@ -139,8 +147,10 @@ class NonLocalSparseAttention(keras.layers.Layer):
         """Bucket codes `(batch, n_hashes, L)` in `[0, num_buckets)`."""
         if _is_static(num_buckets) and num_buckets < 2:
             # One bucket: fewer positions than two chunks' worth.
-            return tf.zeros([tf.shape(embedding)[0], self.n_hashes, tf.shape(embedding)[1]],
-                            dtype=tf.int32)
+            return tf.zeros(
+                [tf.shape(embedding)[0], self.n_hashes, tf.shape(embedding)[1]],
+                dtype=tf.int32,
+            )
         # At least one rotation column, so argmax never sees an empty axis
         # when the bucket count is only known at run time.
         half = _maximum(num_buckets // 2, 1)
@@ -182,15 +192,19 @@ class NonLocalSparseAttention(keras.layers.Layer):
 
         flat_order = tf.reshape(order, [batch, rounds * length])
         sorted_match = tf.reshape(
-            tf.gather(match, flat_order, batch_dims=1), [batch, rounds, length, dim])
+            tf.gather(match, flat_order, batch_dims=1), [batch, rounds, length, dim]
+        )
         sorted_assembly = tf.reshape(
             tf.gather(assembly, flat_order, batch_dims=1),
-            [batch, rounds, length, channels])
+            [batch, rounds, length, channels],
+        )
         # Pad each round by repeating its last `pad` sorted elements.
         sorted_match = tf.concat(
-            [sorted_match, sorted_match[:, :, length - pad:]], axis=2)
+            [sorted_match, sorted_match[:, :, length - pad :]], axis=2
+        )
         sorted_assembly = tf.concat(
-            [sorted_assembly, sorted_assembly[:, :, length - pad:]], axis=2)
+            [sorted_assembly, sorted_assembly[:, :, length - pad :]], axis=2
+        )
 
         groups = batch * rounds
         queries = tf.reshape(sorted_match, [groups, num_chunks, chunk, dim])
@@ -207,8 +221,12 @@ class NonLocalSparseAttention(keras.layers.Layer):
         log_norm = tf.reduce_logsumexp(scores, axis=-1, keepdims=True)
         out = tf.matmul(tf.exp(scores - log_norm), values)
 
-        out = tf.reshape(out, [batch, rounds, num_chunks * chunk, channels])[:, :, :length]
-        log_norm = tf.reshape(log_norm, [batch, rounds, num_chunks * chunk])[:, :, :length]
+        out = tf.reshape(out, [batch, rounds, num_chunks * chunk, channels])[
+            :, :, :length
+        ]
+        log_norm = tf.reshape(log_norm, [batch, rounds, num_chunks * chunk])[
+            :, :, :length
+        ]
         out = tf.gather(out, undo, batch_dims=2)
         log_norm = tf.gather(log_norm, undo, batch_dims=2)
 
@@ -229,14 +247,16 @@ class NonLocalSparseAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "n_hashes": self.n_hashes,
-            "chunk_size": self.chunk_size,
-            "reduction": self.reduction,
-            "res_scale": self.res_scale,
-            "max_buckets": self.max_buckets,
-            "random_rotations_in_training": self.random_rotations_in_training,
-            "normalize_epsilon": self.normalize_epsilon,
-            "rotations_seed": self.rotations_seed,
-        })
+        config.update(
+            {
+                "n_hashes": self.n_hashes,
+                "chunk_size": self.chunk_size,
+                "reduction": self.reduction,
+                "res_scale": self.res_scale,
+                "max_buckets": self.max_buckets,
+                "random_rotations_in_training": self.random_rotations_in_training,
+                "normalize_epsilon": self.normalize_epsilon,
+                "rotations_seed": self.rotations_seed,
+            }
+        )
         return config

@@ -10,8 +10,9 @@ import numpy as np
 import tensorflow as tf
 
 
-def gaussian_orthogonal_random_matrix(num_rows, num_columns, seed=None, orthogonal=True,
-                                      sign_correction=False):
+def gaussian_orthogonal_random_matrix(
+    num_rows, num_columns, seed=None, orthogonal=True, sign_correction=False
+):
     """Draw the ENLA projection matrix, shape `(num_rows, num_columns)`.
 
     With `orthogonal=True` (the reference) the rows come in blocks of

@@ -1,10 +1,8 @@
 import keras
 
-from keras_enlca.layers.attention_in_attention_block import (
-    AttentionInAttentionBlock,
-)
-from keras_enlca.layers.resize_upsampling import ResizeUpsampling
+from keras_enlca.layers.attention_in_attention_block import AttentionInAttentionBlock
 from keras_enlca.layers.pixel_attention import PixelAttention
+from keras_enlca.layers.resize_upsampling import ResizeUpsampling
 from keras_enlca.models.sr_model import SuperResolutionModel
 
 

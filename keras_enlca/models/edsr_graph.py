@@ -4,7 +4,8 @@ import keras
 
 from keras_enlca.layers.mean_shift import MeanShift
 from keras_enlca.layers.residual_block import ResidualBlock
-from keras_enlca.layers.upsampler import Upsampler, upsampler_stages
+from keras_enlca.layers.upsampler import Upsampler
+from keras_enlca.layers.upsampler import upsampler_stages
 
 
 def attention_body_indices(num_blocks, attention_every):
@@ -46,9 +47,7 @@ def build_edsr_graph(
     if rgb_range <= 0:
         raise ValueError(f"`rgb_range` must be > 0. Received: {rgb_range}")
     if make_attention is not None and (attention_every is None or attention_every < 1):
-        raise ValueError(
-            f"`attention_every` must be >= 1. Received: {attention_every}"
-        )
+        raise ValueError(f"`attention_every` must be >= 1. Received: {attention_every}")
 
     layers = {}
     layers["input_scaling"] = keras.layers.Rescaling(

@@ -28,8 +28,7 @@ def _family(name):
     family = preset_family(name)
     if family is None:
         raise InputError(
-            f"Unknown preset '{name}'. Available presets: "
-            + ", ".join(list_presets())
+            f"Unknown preset '{name}'. Available presets: " + ", ".join(list_presets())
         )
     return family
 

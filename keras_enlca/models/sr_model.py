@@ -9,7 +9,6 @@ from keras.src.losses.loss import scale_loss_for_distribution
 from keras_enlca.layers.efficient_non_local_contrastive_attention import (
     EfficientNonLocalContrastiveAttention,
 )
-
 from keras_enlca.utils.sublayers import sublayers
 
 # The in-graph Y-PSNR of `val_psnr`, the `PSNR` metric and (in NumPy) `enlca
@@ -109,9 +108,13 @@ class SuperResolutionModel(keras.Model):
         contrastive_weight=1e-3,
         contrastive_warmup_steps=2_000,
     )
-    model.fit(dataset, epochs=10, callbacks=[
-        keras_enlca.training.ProjectionRedraw(every_n_steps=640),
-    ])
+    model.fit(
+        dataset,
+        epochs=10,
+        callbacks=[
+            keras_enlca.training.ProjectionRedraw(every_n_steps=640),
+        ],
+    )
     ```
 
     Reference:
@@ -213,9 +216,7 @@ class SuperResolutionModel(keras.Model):
             layer_losses = layer.losses
             if layer_losses:
                 values.append(
-                    ops.sum(
-                        ops.stack([ops.cast(v, "float32") for v in layer_losses])
-                    )
+                    ops.sum(ops.stack([ops.cast(v, "float32") for v in layer_losses]))
                 )
         if not values:
             return None
@@ -244,9 +245,7 @@ class SuperResolutionModel(keras.Model):
                 loss = l1
             # Gradients are summed over replicas: scale each replica's loss
             # by 1 / replicas, then by the mixed-precision loss scale.
-            scaled_loss = self.optimizer.scale_loss(
-                scale_loss_for_distribution(loss)
-            )
+            scaled_loss = self.optimizer.scale_loss(scale_loss_for_distribution(loss))
         trainable_weights = self.trainable_weights
         gradients = tape.gradient(scaled_loss, trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, trainable_weights))
@@ -257,9 +256,7 @@ class SuperResolutionModel(keras.Model):
         self.l1_tracker.update_state(l1, sample_weight=batch_size)
         logs = {"loss": self._loss_tracker.result(), "l1": self.l1_tracker.result()}
         if contrastive is not None:
-            self.contrastive_tracker.update_state(
-                contrastive, sample_weight=batch_size
-            )
+            self.contrastive_tracker.update_state(contrastive, sample_weight=batch_size)
             logs["contrastive"] = self.contrastive_tracker.result()
         logs.update(self._compiled_metrics_logs(y, y_pred))
         return logs

@@ -2,8 +2,8 @@
 
 import keras
 
-from keras_enlca.training.projection_redraw import ProjectionRedraw
 from keras_enlca.models.sr_model import enlca_layers
+from keras_enlca.training.projection_redraw import ProjectionRedraw
 
 
 def reference_callbacks(

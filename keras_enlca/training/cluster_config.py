@@ -41,8 +41,10 @@ def parse_tf_config(text):
     Example:
 
     ```python
-    parse_tf_config('{"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]},'
-                    ' "task": {"type": "worker", "index": 1}}')
+    parse_tf_config(
+        '{"cluster": {"worker": ["10.0.0.1:2222", "10.0.0.2:2222"]},'
+        ' "task": {"type": "worker", "index": 1}}'
+    )
     # ({'worker': ['10.0.0.1:2222', '10.0.0.2:2222']}, 'worker', 1)
     ```
     """
@@ -58,8 +60,7 @@ def parse_tf_config(text):
         raise _error("'cluster' is missing or not an object of job: [host:port, ...]")
     if not isinstance(task, dict):
         raise _error(
-            '\'task\' is missing or not an object like {"type": "worker", '
-            '"index": 0}'
+            '\'task\' is missing or not an object like {"type": "worker", "index": 0}'
         )
     seen = set()
     for job, addresses in cluster.items():
@@ -135,8 +136,9 @@ def cluster_resolver():
     8888, one per task on a node). Raises an `InputError` when neither
     describes a cluster.
     """
-    from keras_enlca.errors import InputError
     import tensorflow as tf
+
+    from keras_enlca.errors import InputError
 
     resolvers = tf.distribute.cluster_resolver
     if os.environ.get(TF_CONFIG, "").strip():

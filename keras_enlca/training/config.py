@@ -50,9 +50,9 @@ class DataSourceConfig:
     """
 
     type: str = "auto"
-    dir: typing.Optional[str] = None
-    lr_dir: typing.Optional[str] = None
-    range: typing.Optional[str] = None
+    dir: str | None = None
+    lr_dir: str | None = None
+    range: str | None = None
 
 
 @dataclasses.dataclass
@@ -67,7 +67,7 @@ class ModelConfig:
         args: constructor overrides for the preset, e.g. `{num_blocks: 8}`.
     """
 
-    preset: typing.Optional[str] = None
+    preset: str | None = None
     args: dict = dataclasses.field(default_factory=dict)
 
 
@@ -88,11 +88,11 @@ class DataConfig:
     """
 
     train: DataSourceConfig = dataclasses.field(default_factory=DataSourceConfig)
-    validation: typing.Optional[DataSourceConfig] = None
+    validation: DataSourceConfig | None = None
     patch_size: int = 48
     batch_size: int = 16
     augment: bool = True
-    validation_images: typing.Optional[int] = None
+    validation_images: int | None = None
 
 
 @dataclasses.dataclass
@@ -115,18 +115,18 @@ class ScheduleConfig:
             every this many steps (reference 640); None or 0 never redraws.
     """
 
-    epochs: typing.Optional[int] = 1000
+    epochs: int | None = 1000
     steps_per_epoch: int = 1000
-    total_steps: typing.Optional[int] = None
+    total_steps: int | None = None
     learning_rate: float = 1e-4
-    decay_milestones: typing.List[int] = dataclasses.field(
+    decay_milestones: list[int] = dataclasses.field(
         default_factory=lambda: [200, 400, 600, 800]
     )
     decay_factor: float = 0.5
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
-    projection_redraw_interval: typing.Optional[int] = 640
+    projection_redraw_interval: int | None = 640
 
 
 @dataclasses.dataclass
@@ -144,9 +144,9 @@ class ContrastiveConfig:
     """
 
     weight: float = 1e-3
-    warmup_epochs: typing.Optional[int] = 101
-    warmup_steps: typing.Optional[int] = None
-    form: typing.Optional[str] = None
+    warmup_epochs: int | None = 101
+    warmup_steps: int | None = None
+    form: str | None = None
 
 
 @dataclasses.dataclass
@@ -177,7 +177,7 @@ class RuntimeConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
     validate_every: int = 1
-    time_limit_minutes: typing.Optional[float] = None
+    time_limit_minutes: float | None = None
 
 
 @dataclasses.dataclass
@@ -208,7 +208,7 @@ class TrainConfig:
     """
 
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
-    scale: typing.Optional[int] = None
+    scale: int | None = None
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
     contrastive: ContrastiveConfig = dataclasses.field(
@@ -333,7 +333,11 @@ def _field_names(cls):
 def _unknown_key(key, known, source):
     parent, _, name = key.rpartition(".")
     close = difflib.get_close_matches(name, known, n=1)
-    hint = f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)" if close else ""
+    hint = (
+        f" (did you mean '{parent + '.' if parent else ''}{close[0]}'?)"
+        if close
+        else ""
+    )
     where = f"{source}: " if source else ""
     return InputError(f"{where}unknown key '{key}'{hint}")
 
@@ -343,12 +347,17 @@ def _type_name(tp):
     if origin is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(_type_name(a) for a in args) + " or null"
-    if origin in (list, typing.List):
+    if origin in (list, list):
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
-    return {int: "an integer", float: "a number", bool: "true/false", str: "a string",
-            dict: "a mapping"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {
+        int: "an integer",
+        float: "a number",
+        bool: "true/false",
+        str: "a string",
+        dict: "a mapping",
+    }.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _coerce(value, tp, key, source):
@@ -356,9 +365,7 @@ def _coerce(value, tp, key, source):
     where = f"{source}: " if source else ""
 
     def wrong():
-        return InputError(
-            f"{where}'{key}' must be {_type_name(tp)}, got {value!r}"
-        )
+        return InputError(f"{where}'{key}' must be {_type_name(tp)}, got {value!r}")
 
     origin = typing.get_origin(tp)
     if origin is typing.Union:
@@ -375,7 +382,7 @@ def _coerce(value, tp, key, source):
         if not isinstance(value, dict):
             raise wrong()
         return _build(tp, value, key, source)
-    if origin in (list, typing.List):
+    if origin in (list, list):
         if not isinstance(value, (list, tuple)):
             raise wrong()
         (item_tp,) = typing.get_args(tp)
@@ -425,8 +432,17 @@ def _build(cls, values, prefix, source, base=None):
         sub_cls = _dataclass_in(tp)
         if sub_cls is not None and isinstance(value, dict):
             # Merge into the existing section instead of replacing it.
-            setattr(obj, name, _build(sub_cls, value, key, source,
-                                      base=current if current is not None else sub_cls()))
+            setattr(
+                obj,
+                name,
+                _build(
+                    sub_cls,
+                    value,
+                    key,
+                    source,
+                    base=current if current is not None else sub_cls(),
+                ),
+            )
         elif name == "args" and cls is ModelConfig and isinstance(value, dict):
             merged = dict(current)
             merged.update(value)
@@ -473,7 +489,7 @@ def read_config_file(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(f"config file '{path}' does not exist")
-    with open(path, "r", encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         text = f.read()
     try:
         if path.lower().endswith(".json"):
@@ -518,7 +534,9 @@ def config_from_dict(values, source=None, overrides=(), preset=None):
     if preset is not None:
         probe.model.preset = preset
     if not probe.model.preset:
-        raise InputError("'model.preset' is not set (use --preset NAME or a config file)")
+        raise InputError(
+            "'model.preset' is not set (use --preset NAME or a config file)"
+        )
     full_name, scale = resolve_preset(probe, available_presets())
     check_model_args(full_name, probe.model.args)
     config = TrainConfig()
@@ -580,21 +598,29 @@ def load_config(path=None, overrides=(), preset=None):
         A validated `TrainConfig`.
     """
     values = read_config_file(path) if path is not None else {}
-    return config_from_dict(values, source=os.fspath(path) if path else None,
-                            overrides=overrides, preset=preset)
+    return config_from_dict(
+        values,
+        source=os.fspath(path) if path else None,
+        overrides=overrides,
+        preset=preset,
+    )
 
 
 def _positive(value, key, allow_none=False, allow_zero=False):
     if value is None and allow_none:
         return
     if value is None or value < 0 or (value == 0 and not allow_zero):
-        raise InputError(f"'{key}' must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+        raise InputError(
+            f"'{key}' must be {'>= 0' if allow_zero else '> 0'}, got {value!r}"
+        )
 
 
 def validate(config):
     """Check values that the types alone do not catch; return the config."""
     if not config.model.preset:
-        raise InputError("'model.preset' is not set (use --preset NAME or a config file)")
+        raise InputError(
+            "'model.preset' is not set (use --preset NAME or a config file)"
+        )
     s = config.schedule
     if (s.epochs is None) == (s.total_steps is None):
         raise InputError(
@@ -606,8 +632,12 @@ def validate(config):
     _positive(s.steps_per_epoch, "schedule.steps_per_epoch")
     _positive(s.learning_rate, "schedule.learning_rate")
     _positive(s.decay_factor, "schedule.decay_factor")
-    _positive(s.projection_redraw_interval, "schedule.projection_redraw_interval",
-              allow_none=True, allow_zero=True)
+    _positive(
+        s.projection_redraw_interval,
+        "schedule.projection_redraw_interval",
+        allow_none=True,
+        allow_zero=True,
+    )
     if list(s.decay_milestones) != sorted(set(s.decay_milestones)) or any(
         m <= 0 for m in s.decay_milestones
     ):
@@ -625,8 +655,12 @@ def validate(config):
         raise InputError(
             "set at most one of 'contrastive.warmup_epochs' and 'contrastive.warmup_steps'"
         )
-    _positive(c.warmup_epochs, "contrastive.warmup_epochs", allow_none=True, allow_zero=True)
-    _positive(c.warmup_steps, "contrastive.warmup_steps", allow_none=True, allow_zero=True)
+    _positive(
+        c.warmup_epochs, "contrastive.warmup_epochs", allow_none=True, allow_zero=True
+    )
+    _positive(
+        c.warmup_steps, "contrastive.warmup_steps", allow_none=True, allow_zero=True
+    )
     if c.form is not None and c.form not in CONTRASTIVE_FORMS:
         raise InputError(
             f"'contrastive.form' must be one of {', '.join(CONTRASTIVE_FORMS)}, got {c.form!r}"
@@ -644,8 +678,12 @@ def validate(config):
             )
         if source.type == "paired" and not source.lr_dir:
             raise InputError(f"'{name}.lr_dir' is required for paired data")
-        if source.range is not None and not re.fullmatch(r"\s*\d+\s*-\s*\d+\s*", source.range):
-            raise InputError(f"'{name}.range' must look like '1-800', got {source.range!r}")
+        if source.range is not None and not re.fullmatch(
+            r"\s*\d+\s*-\s*\d+\s*", source.range
+        ):
+            raise InputError(
+                f"'{name}.range' must look like '1-800', got {source.range!r}"
+            )
     r = config.runtime
     if r.strategy not in STRATEGIES:
         raise InputError(
@@ -677,7 +715,11 @@ def diff_configs(old, new):
     out = []
 
     def walk(a, b, prefix):
-        keys = sorted(set(a) | set(b)) if isinstance(a, dict) and isinstance(b, dict) else None
+        keys = (
+            sorted(set(a) | set(b))
+            if isinstance(a, dict) and isinstance(b, dict)
+            else None
+        )
         if keys is None:
             if a != b:
                 out.append(prefix)

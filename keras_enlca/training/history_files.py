@@ -60,9 +60,7 @@ class HistoryFiles(keras.callbacks.Callback):
 
     ```python
     checkpoint = RunCheckpoint("run/checkpoints")
-    files = HistoryFiles(
-        checkpoint, "run/history.json", "run/history.csv", 1000, 10000
-    )
+    files = HistoryFiles(checkpoint, "run/history.json", "run/history.csv", 1000, 10000)
     files.cut_back(checkpoint.restore(model))
     callbacks = [TrainingLogger(checkpoint, 1000, 10000, 1e-4), checkpoint, files]
     ```

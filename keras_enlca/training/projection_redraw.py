@@ -31,9 +31,13 @@ class ProjectionRedraw(keras.callbacks.Callback):
     Example:
 
     ```python
-    model.fit(dataset, epochs=10, callbacks=[
-        keras_enlca.training.ProjectionRedraw(every_n_steps=640),
-    ])
+    model.fit(
+        dataset,
+        epochs=10,
+        callbacks=[
+            keras_enlca.training.ProjectionRedraw(every_n_steps=640),
+        ],
+    )
     ```
 
     Reference:
@@ -63,7 +67,9 @@ class ProjectionRedraw(keras.callbacks.Callback):
             seed = None
             if self.seed is not None:
                 seed = int(
-                    np.random.SeedSequence([self.seed, *key, index]).generate_state(1)[0]
+                    np.random.SeedSequence([self.seed, *key, index]).generate_state(1)[
+                        0
+                    ]
                     % (2**31 - 1)
                 )
             layer.redraw_projection(seed=seed)

@@ -143,7 +143,8 @@ def _check_previous_config(config, paths, has_checkpoint, log):
         return
     changed = diff_configs(previous, config.to_dict())
     fixed = [
-        key for key in changed
+        key
+        for key in changed
         if any(key == f or key.startswith(f + ".") for f in FIXED_KEYS)
     ]
     if fixed and has_checkpoint:
@@ -205,7 +206,10 @@ def build_optimizer(config):
 
     s = config.schedule
     return reference_adam(
-        learning_rate_schedule(config), beta_1=s.beta_1, beta_2=s.beta_2, epsilon=s.epsilon
+        learning_rate_schedule(config),
+        beta_1=s.beta_1,
+        beta_2=s.beta_2,
+        epsilon=s.epsilon,
     )
 
 
@@ -258,8 +262,8 @@ def _make_callbacks(
 
 def _attention_callbacks(config, model):
     """Projection redraws for networks with ENLCA layers."""
-    from keras_enlca.training.projection_redraw import ProjectionRedraw
     from keras_enlca.models.sr_model import enlca_layers
+    from keras_enlca.training.projection_redraw import ProjectionRedraw
 
     interval = config.schedule.projection_redraw_interval
     if not interval or not enlca_layers(model):
@@ -337,8 +341,10 @@ def _stop_on_signals(checkpoint, log):
         if checkpoint._stop_requested is not None:
             raise KeyboardInterrupt
         name = signal.Signals(signum).name
-        log(f"{name}: saving a checkpoint and stopping after this step "
-            "(send it again to abort at once)")
+        log(
+            f"{name}: saving a checkpoint and stopping after this step "
+            "(send it again to abort at once)"
+        )
         checkpoint.request_stop(name)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -365,8 +371,9 @@ def run_training(config, run_dir, log=print):
     Example:
 
     ```python
-    config = load_config("configs/enlcn_small_cpu.yaml",
-                         overrides=["schedule.epochs=2"])
+    config = load_config(
+        "configs/enlcn_small_cpu.yaml", overrides=["schedule.epochs=2"]
+    )
     result = run_training(config, "runs/small")
     result.model_path  # runs/small/model.keras
     ```
@@ -401,7 +408,11 @@ def run_training(config, run_dir, log=print):
     )
 
     def is_complete(state):
-        return state is not None and state["step"] >= total and os.path.isfile(paths["model"])
+        return (
+            state is not None
+            and state["step"] >= total
+            and os.path.isfile(paths["model"])
+        )
 
     train_sets = validation_sets = None
     state = checkpoint.latest_state()
@@ -414,7 +425,9 @@ def run_training(config, run_dir, log=print):
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as error:
-        raise InputError(f"cannot create run folder '{run_dir}': {error.strerror}") from None
+        raise InputError(
+            f"cannot create run folder '{run_dir}': {error.strerror}"
+        ) from None
 
     with _run_lock(run_dir):
         _remove_debris(checkpoint, paths)
@@ -427,8 +440,16 @@ def run_training(config, run_dir, log=print):
                 f"model in {paths['model']}. Raise schedule.epochs to train longer."
             )
             history = latest.get("state", {}).get(HISTORY_KEY, [])
-            return RunResult("complete", done, total, run_dir, paths["model"],
-                             history, resumed_from=done, already_complete=True)
+            return RunResult(
+                "complete",
+                done,
+                total,
+                run_dir,
+                paths["model"],
+                history,
+                resumed_from=done,
+                already_complete=True,
+            )
         dump_config(config, paths["config"])
 
         previous_policy = keras.mixed_precision.global_policy()
@@ -449,23 +470,31 @@ def run_training(config, run_dir, log=print):
                 try:
                     start = checkpoint.restore(model)
                 except (OSError, ValueError) as error:
-                    raise InputError(f"cannot resume the run in '{run_dir}': {error}") from None
+                    raise InputError(
+                        f"cannot resume the run in '{run_dir}': {error}"
+                    ) from None
                 start = sync_from_chief(strategy, model, checkpoint, start)
             history_files = _history_files(config, checkpoint, paths)
             history_files.cut_back(start)
             if start:
-                log(f"Resuming {run_dir} at step {start} of {total} "
-                    f"(epoch {start // spe + 1}).")
+                log(
+                    f"Resuming {run_dir} at step {start} of {total} "
+                    f"(epoch {start // spe + 1})."
+                )
             else:
-                log(f"Training {name} (x{scale}) for {total} steps "
+                log(
+                    f"Training {name} (x{scale}) for {total} steps "
                     f"({config.num_epochs} epochs of {spe}) in {run_dir} "
-                    f"on {strategy.num_replicas_in_sync} replica(s).")
+                    f"on {strategy.num_replicas_in_sync} replica(s)."
+                )
             if start < total:
                 # A different data seed after a resume: the interrupted run's
                 # patches are not replayed.
                 keras.utils.set_random_seed(config.runtime.seed + start)
                 if train_sets is None:  # the folder changed since the check above
-                    train_sets = open_data_source(config.data.train, scale, "train", "data.train")
+                    train_sets = open_data_source(
+                        config.data.train, scale, "train", "data.train"
+                    )
                     validation_sets = _validation_sets(config, scale)
                 dataset = training_dataset(
                     train_sets,
@@ -505,15 +534,36 @@ def run_training(config, run_dir, log=print):
                             break
             history = history_files.rows
             if checkpoint.stop_reason is not None and checkpoint.step < total:
-                status = "time limit" if checkpoint.stop_reason == "time limit" else "interrupted"
-                log(f"Stopped ({checkpoint.stop_reason}) at step {checkpoint.step} of "
-                    f"{total}; run the same command again to continue.")
-                return RunResult(status, checkpoint.step, total, run_dir, None,
-                                 history, resumed_from=start,
-                                 stop_reason=checkpoint.stop_reason)
+                status = (
+                    "time limit"
+                    if checkpoint.stop_reason == "time limit"
+                    else "interrupted"
+                )
+                log(
+                    f"Stopped ({checkpoint.stop_reason}) at step {checkpoint.step} of "
+                    f"{total}; run the same command again to continue."
+                )
+                return RunResult(
+                    status,
+                    checkpoint.step,
+                    total,
+                    run_dir,
+                    None,
+                    history,
+                    resumed_from=start,
+                    stop_reason=checkpoint.stop_reason,
+                )
             save_final_model(model, config, name, paths["model"])
             log(f"Done: {checkpoint.step} steps. Model: {paths['model']}")
-            return RunResult("complete", checkpoint.step, total, run_dir, paths["model"],
-                             history, resumed_from=start, already_complete=start >= total)
+            return RunResult(
+                "complete",
+                checkpoint.step,
+                total,
+                run_dir,
+                paths["model"],
+                history,
+                resumed_from=start,
+                already_complete=start >= total,
+            )
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)

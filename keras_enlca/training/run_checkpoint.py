@@ -167,13 +167,23 @@ class RunCheckpoint(keras.callbacks.Callback):
     checkpoint = RunCheckpoint("run/checkpoints", every_n_steps=100)
     step = checkpoint.restore(model)  # 0 for a new run
     epoch, offset = divmod(step, 1000)
-    model.fit(data, initial_epoch=epoch, epochs=epoch + 1,
-              steps_per_epoch=1000 - offset, callbacks=[checkpoint])
+    model.fit(
+        data,
+        initial_epoch=epoch,
+        epochs=epoch + 1,
+        steps_per_epoch=1000 - offset,
+        callbacks=[checkpoint],
+    )
     ```
     """
 
     def __init__(
-        self, directory, every_n_steps=1000, keep=2, time_limit=None, state=None,
+        self,
+        directory,
+        every_n_steps=1000,
+        keep=2,
+        time_limit=None,
+        state=None,
         warn=None,
     ):
         super().__init__()
@@ -273,13 +283,15 @@ class RunCheckpoint(keras.callbacks.Callback):
         damaged = []
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        for step, folder in reversed(found):
+        for _step, folder in reversed(found):
             try:
                 saved = validate_checkpoint(folder)
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     model.load_weights(os.path.join(folder, WEIGHTS_FILE))
-                skipped = [w for w in caught if "Skipping variable loading" in str(w.message)]
+                skipped = [
+                    w for w in caught if "Skipping variable loading" in str(w.message)
+                ]
                 expected = saved.get("optimizer_iterations")
                 if skipped and expected is None:
                     raise InvalidCheckpoint("its weights do not fit this model")
@@ -289,7 +301,9 @@ class RunCheckpoint(keras.callbacks.Callback):
                 continue
             except (OSError, KeyError, ValueError) as error:
                 # A checkpoint from before manifests, damaged on disk.
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                reason = (
+                    str(error).splitlines()[0] if str(error) else type(error).__name__
+                )
                 self._skip(folder, f"{WEIGHTS_FILE} cannot be read: {reason}")
                 damaged.append(folder)
                 continue
@@ -414,8 +428,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         )
         return write_error(
             target,
-            OSError(code, f"{reason}; {kept}; free space and run the same command "
-                    "again to continue"),
+            OSError(
+                code,
+                f"{reason}; {kept}; free space and run the same command "
+                "again to continue",
+            ),
         )
 
     # -- stopping -------------------------------------------------------------

@@ -40,8 +40,9 @@ def worker_timeout():
     except ValueError:
         seconds = -1
     if seconds <= 0:
-        raise InputError(f"{WORKER_TIMEOUT_ENV} must be a positive number of seconds, "
-                         f"got {value!r}")
+        raise InputError(
+            f"{WORKER_TIMEOUT_ENV} must be a positive number of seconds, got {value!r}"
+        )
     return seconds
 
 
@@ -62,7 +63,8 @@ def _multi_worker():
     resolver = cluster_resolver()
     timeout = worker_timeout()
     peers = ", ".join(
-        address for job in resolver.cluster_spec().jobs
+        address
+        for job in resolver.cluster_spec().jobs
         for address in resolver.cluster_spec().job_tasks(job)
     )
     # TensorFlow's wait for the cluster holds the interpreter: the watchdog
@@ -86,9 +88,7 @@ def _multi_worker():
             cluster_resolver=resolver, communication_options=options
         )
         # A barrier: every worker is up and the collectives work.
-        strategy.reduce(
-            "SUM", strategy.run(lambda: tf.ones([])), axis=None
-        ).numpy()
+        strategy.reduce("SUM", strategy.run(lambda: tf.ones([])), axis=None).numpy()
     except RuntimeError as error:
         stop_watchdog()
         raise InputError(
@@ -121,8 +121,10 @@ def is_chief(strategy):
 
 def check_jit_compile(strategy, jit_compile):
     """Refuse XLA with multi-worker collectives on CPU (unimplemented in TF)."""
-    if jit_compile and is_multi_worker(strategy) and not tf.config.list_logical_devices(
-        "GPU"
+    if (
+        jit_compile
+        and is_multi_worker(strategy)
+        and not tf.config.list_logical_devices("GPU")
     ):
         raise InputError(
             "runtime.jit_compile (--xla) cannot be used with strategy 'multi_worker' "

@@ -136,8 +136,7 @@ class TrainingLogger(keras.callbacks.Callback):
             self.last_print, self.mark = now, (now, step)
             loss = python_number(logs.get("loss"))
             self.log(
-                f"  step {step}/{self.total_steps}  loss {loss:.5f}  "
-                f"{rate:.2f} steps/s"
+                f"  step {step}/{self.total_steps}  loss {loss:.5f}  {rate:.2f} steps/s"
             )
 
     def on_epoch_end(self, epoch, logs=None):

@@ -148,8 +148,7 @@ def check_output(
     Example:
 
     ```python
-    out = check_output("model.tflite", sidecars=["model.tflite.json"],
-                       option="--out")
+    out = check_output("model.tflite", sidecars=["model.tflite.json"], option="--out")
     ```
     """
     path = os.fspath(path)

@@ -91,7 +91,9 @@ def ssim_per_image(y_true, y_pred, shave=0, y_channel=True, quantize=True):
 class _PerImageMean(keras.metrics.Metric):
     """Mean over images of a per-image score (shared by PSNR and SSIM)."""
 
-    def __init__(self, shave=0, y_channel=True, quantize=True, name=None, dtype=None, **kwargs):
+    def __init__(
+        self, shave=0, y_channel=True, quantize=True, name=None, dtype=None, **kwargs
+    ):
         super().__init__(name=name, dtype=dtype, **kwargs)
         self.shave = int(shave)
         self.y_channel = bool(y_channel)
@@ -123,6 +125,10 @@ class _PerImageMean(keras.metrics.Metric):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"shave": self.shave, "y_channel": self.y_channel, "quantize": self.quantize}
+            {
+                "shave": self.shave,
+                "y_channel": self.y_channel,
+                "quantize": self.quantize,
+            }
         )
         return config

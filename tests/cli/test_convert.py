@@ -171,7 +171,10 @@ def test_a_disk_that_fills_up(a2n_checkpoint, tmp_path):
         fill(disk, leave_bytes=64 * 1024)  # above the bound, below the file
         result = run(path, "--arch", "a2n", "--scale", "3", "-o", output)
         assert result.exit_code == 1
-        assert result.output == f"Error: {output}: cannot write (No space left on device).\n"
+        assert (
+            result.output
+            == f"Error: {output}: cannot write (No space left on device).\n"
+        )
         assert listing(disk) == ["filler.bin", "notes.txt"]
 
 
@@ -180,15 +183,21 @@ def test_a_read_only_folder(a2n_checkpoint, tmp_path):
     with read_only_folder(tmp_path / "ro") as ro:
         result = run(path, "--arch", "a2n", "--scale", "3", "-o", ro / "a2n.keras")
         assert result.exit_code == 1 and result.output.count("\n") == 1
-        assert result.output.startswith(f"Error: -o {ro / 'a2n.keras'}: cannot write in {ro} (")
+        assert result.output.startswith(
+            f"Error: -o {ro / 'a2n.keras'}: cannot write in {ro} ("
+        )
         assert listing(ro) == ["notes.txt"]
 
 
 def test_a_file_size_limit_in_a_real_process(a2n_checkpoint, tmp_path):
     path, _ = a2n_checkpoint
     output = tmp_path / "out" / "a2n.keras"
-    done = run_cli_limited(["convert", path, "--arch", "a2n", "--scale", "3", "-o", output],
-                           limit_bytes=64 * 1024)
+    done = run_cli_limited(
+        ["convert", path, "--arch", "a2n", "--scale", "3", "-o", output],
+        limit_bytes=64 * 1024,
+    )
     assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines() == [f"Error: {output}: cannot write (File too large)."]
+    assert done.stderr.splitlines() == [
+        f"Error: {output}: cannot write (File too large)."
+    ]
     assert listing(tmp_path) == ["aan_x3.pt"]

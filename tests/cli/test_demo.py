@@ -19,7 +19,9 @@ from keras_enlca.evaluation import ssim
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out)], catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["demo", "--quick", "--out", str(out)], catch_exceptions=False
+    )
     return out, result
 
 
@@ -39,7 +41,12 @@ def test_quick_demo_writes_and_reports_everything(quick_demo):
     assert os.path.isfile(os.path.join(files["run"], "history.json"))
     assert os.path.isfile(files["tflite"] + ".json")  # export metadata
     assert results["steps"] == results["planned_steps"] == 4
-    assert sorted(os.listdir(out / "data" / "train")) == ["chelsea.png", "coffee.png", "hubble.png", "rocket.png"]
+    assert sorted(os.listdir(out / "data" / "train")) == [
+        "chelsea.png",
+        "coffee.png",
+        "hubble.png",
+        "rocket.png",
+    ]
     assert os.listdir(out / "data" / "test") == ["astronaut.png"]
 
     # The numbers are the MATLAB-convention scores of the written images.
@@ -59,8 +66,13 @@ def test_quick_demo_writes_and_reports_everything(quick_demo):
     assert abs(results["tflite"]["psnr"] - results["keras"]["psnr"]) < 0.05
 
     lines = result.output.splitlines()
-    assert lines[0].startswith("[1/4] Training enlcn_small_x2 (quick, tiny) on 4 bundled photos (4 steps)")
-    assert f"  {'bicubic':<34} {results['bicubic']['psnr']:>8.2f} {results['bicubic']['ssim']:>8.4f}" in lines
+    assert lines[0].startswith(
+        "[1/4] Training enlcn_small_x2 (quick, tiny) on 4 bundled photos (4 steps)"
+    )
+    assert (
+        f"  {'bicubic':<34} {results['bicubic']['psnr']:>8.2f} {results['bicubic']['ssim']:>8.4f}"
+        in lines
+    )
     assert any(line.startswith("  enlcn_small_x2 (TFLite float16)") for line in lines)
     assert f"  numbers   {out / 'results.json'}" in lines
 
@@ -70,9 +82,21 @@ def test_demo_again_as_a_subprocess_reuses_the_finished_run(quick_demo):
     before = os.path.getmtime(out / "run" / "model.keras")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     completed = subprocess.run(
-        [sys.executable, "-m", "keras_enlca.cli.main", "demo", "--quick", "--out", str(out),
-         "--quantize", "dynamic"],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "keras_enlca.cli.main",
+            "demo",
+            "--quick",
+            "--out",
+            str(out),
+            "--quantize",
+            "dynamic",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "is complete: 4 of 4 steps done" in completed.stdout
@@ -85,7 +109,9 @@ def test_demo_again_as_a_subprocess_reuses_the_finished_run(quick_demo):
 
 def test_another_holdout_in_the_same_folder_is_refused(quick_demo):
     out, _ = quick_demo
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(out), "--holdout", "coffee"])
+    result = CliRunner().invoke(
+        cli, ["demo", "--quick", "--out", str(out), "--holdout", "coffee"]
+    )
     assert result.exit_code == 1
     assert result.output.strip() == (
         f"Error: --out {out}: holds a demo run with --holdout astronaut; "
@@ -94,7 +120,9 @@ def test_another_holdout_in_the_same_folder_is_refused(quick_demo):
 
 
 def test_unknown_holdout_is_a_one_line_error(tmp_path):
-    result = CliRunner().invoke(cli, ["demo", "--quick", "--out", str(tmp_path), "--holdout", "lena"])
+    result = CliRunner().invoke(
+        cli, ["demo", "--quick", "--out", str(tmp_path), "--holdout", "lena"]
+    )
     assert result.exit_code == 1
     assert result.output.strip() == (
         "Error: --holdout lena: not a bundled photo (one of astronaut, chelsea, coffee, hubble, rocket)"

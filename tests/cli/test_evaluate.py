@@ -17,7 +17,9 @@ def benchmark(tmp_path, rng):
             lr = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
             hr = np.repeat(np.repeat(lr, 2, 0), 2, 1)
             write_image(tmp_path / "benchmark" / name / "HR" / f"im{k}.png", hr)
-            write_image(tmp_path / "benchmark" / name / "LR_bicubic" / "X2" / f"im{k}x2.png", lr)
+            write_image(
+                tmp_path / "benchmark" / name / "LR_bicubic" / "X2" / f"im{k}x2.png", lr
+            )
     return tmp_path / "benchmark"
 
 
@@ -35,8 +37,19 @@ def run(*args):
 
 def test_eval_keras_file_table_and_json(benchmark, model_file, tmp_path):
     model, path = model_file
-    result = run("eval", path, benchmark / "Set5", benchmark / "Set14", "--scale", 2,
-                 "--json", tmp_path / "r.json", "--per-image", "--save-images", tmp_path / "sr")
+    result = run(
+        "eval",
+        path,
+        benchmark / "Set5",
+        benchmark / "Set14",
+        "--scale",
+        2,
+        "--json",
+        tmp_path / "r.json",
+        "--per-image",
+        "--save-images",
+        tmp_path / "sr",
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()  # the progress bar goes to stderr
     assert lines[0] == "tiny_x2.keras x2: Y, shave 2"
@@ -46,7 +59,9 @@ def test_eval_keras_file_table_and_json(benchmark, model_file, tmp_path):
     assert [d["name"] for d in data["datasets"]] == ["Set5", "Set14"]
     expected = evaluate(model, str(benchmark / "Set5"))["Set5"]
     assert data["datasets"][0]["psnr"] == pytest.approx(expected["psnr"], abs=1e-6)
-    assert data["datasets"][0]["bicubic_psnr"] == pytest.approx(expected["bicubic_psnr"])
+    assert data["datasets"][0]["bicubic_psnr"] == pytest.approx(
+        expected["bicubic_psnr"]
+    )
     assert f"{expected['psnr']:.2f} / {expected['ssim']:.4f}" in lines[3]
     assert (tmp_path / "sr" / "Set14" / "im0_x2_SR.png").is_file()
 
@@ -58,7 +73,9 @@ def test_eval_options_and_benchmark_root(benchmark, model_file):
     assert "chop (enlca); x8 self-ensemble; Y, shave 2" in result.output
     assert "Bicubic" not in result.output
     assert "Set5" in result.output and "Set14" in result.output
-    result = run("eval", path, benchmark / "Set5", "--tile", 16, "--overlap", 4, "--rgb")
+    result = run(
+        "eval", path, benchmark / "Set5", "--tile", 16, "--overlap", 4, "--rgb"
+    )
     assert result.exit_code == 0, result.output
     assert "tile 16, overlap 4; RGB" in result.output
 
@@ -84,31 +101,55 @@ ERROR_CASES = [
 
 def test_eval_errors_are_one_line(benchmark, model_file, tmp_path, rng):
     (tmp_path / "empty").mkdir()
-    write_image(tmp_path / "mismatch" / "HR" / "a.png", rng.integers(0, 256, (20, 20, 3), dtype=np.uint8))
-    write_image(tmp_path / "mismatch" / "LR_bicubic" / "X2" / "ax2.png",
-                rng.integers(0, 256, (8, 10, 3), dtype=np.uint8))
-    values = {"model": model_file[1], "Set5": benchmark / "Set5", "root": tmp_path,
-              "mismatch": tmp_path / "mismatch"}
+    write_image(
+        tmp_path / "mismatch" / "HR" / "a.png",
+        rng.integers(0, 256, (20, 20, 3), dtype=np.uint8),
+    )
+    write_image(
+        tmp_path / "mismatch" / "LR_bicubic" / "X2" / "ax2.png",
+        rng.integers(0, 256, (8, 10, 3), dtype=np.uint8),
+    )
+    values = {
+        "model": model_file[1],
+        "Set5": benchmark / "Set5",
+        "root": tmp_path,
+        "mismatch": tmp_path / "mismatch",
+    }
     for args, message in ERROR_CASES:
         result = CliRunner().invoke(cli, ["eval"] + [a.format(**values) for a in args])
         assert result.exit_code == 1, (args, result.output)
-        assert result.output.count("Error:") == 1 and message in result.output, result.output
+        assert result.output.count("Error:") == 1 and message in result.output, (
+            result.output
+        )
         assert "Traceback" not in result.output
 
 
 def test_eval_help_has_examples():
     result = run("eval", "--help")
     assert result.exit_code == 0
-    assert "Examples:" in result.output and "enlca eval enlcn_x4.keras benchmark/Set5" in result.output
+    assert (
+        "Examples:" in result.output
+        and "enlca eval enlcn_x4.keras benchmark/Set5" in result.output
+    )
 
 
-def test_eval_saves_comparison_crops_and_never_overwrites(benchmark, model_file, tmp_path):
+def test_eval_saves_comparison_crops_and_never_overwrites(
+    benchmark, model_file, tmp_path
+):
     from PIL import Image
 
     _, path = model_file
     out = tmp_path / "crops"
-    args = ("eval", path, benchmark / "Set5", "--save-comparisons", out, "--tile", 16,
-            "--quiet")
+    args = (
+        "eval",
+        path,
+        benchmark / "Set5",
+        "--save-comparisons",
+        out,
+        "--tile",
+        16,
+        "--quiet",
+    )
     result = run(*args)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""  # --quiet: no progress bar
@@ -126,7 +167,8 @@ def test_eval_saves_comparison_crops_and_never_overwrites(benchmark, model_file,
     assert result.exit_code == 0, result.output
     with Image.open(out / "Set5" / "im1_x2_comparison.png") as figure:
         assert figure.size == (4 * 256 + 5 * 8, 128 + 22 + 16)  # 16x8 crop, x16
-    bad = CliRunner().invoke(cli, ["eval", str(path), str(benchmark / "Set5"),
-                                   "--crop", "1,2,3"])
+    bad = CliRunner().invoke(
+        cli, ["eval", str(path), str(benchmark / "Set5"), "--crop", "1,2,3"]
+    )
     assert bad.exit_code == 1 and bad.output.count("Error:") == 1
     assert "--crop: expected X,Y,W,H" in bad.output

@@ -25,8 +25,17 @@ def run(*args):
 def test_help_has_an_example():
     result = run("--help")
     assert result.exit_code == 0
-    assert "Examples:" in result.output and "enlca export enlcn_x2.keras" in result.output
-    for option in ("--format", "--quantize", "--calibration", "--tile", "--out", "--verify"):
+    assert (
+        "Examples:" in result.output and "enlca export enlcn_x2.keras" in result.output
+    )
+    for option in (
+        "--format",
+        "--quantize",
+        "--calibration",
+        "--tile",
+        "--out",
+        "--verify",
+    ):
         assert option in result.output
 
 
@@ -59,12 +68,30 @@ def test_export_savedmodel(tmp_path):
 def test_errors_are_one_line(tmp_path):
     _, keras_path = tiny_model("edsr")
     cases = [
-        ((tmp_path / "missing.keras", "-o", tmp_path / "m.tflite"), "no such model file"),
-        ((keras_path, "--scale", 4, "-o", tmp_path / "m.tflite"), "is a x2 model, but --scale 4"),
-        ((keras_path, "--format", "savedmodel", "--quantize", "int8", "-o", tmp_path / "sm"),
-         "--quantize applies to --format tflite only"),
-        ((keras_path, "--float-ops", "EXP", "-o", tmp_path / "m.tflite"),
-         "--float-ops is only used with --quantize int8"),
+        (
+            (tmp_path / "missing.keras", "-o", tmp_path / "m.tflite"),
+            "no such model file",
+        ),
+        (
+            (keras_path, "--scale", 4, "-o", tmp_path / "m.tflite"),
+            "is a x2 model, but --scale 4",
+        ),
+        (
+            (
+                keras_path,
+                "--format",
+                "savedmodel",
+                "--quantize",
+                "int8",
+                "-o",
+                tmp_path / "sm",
+            ),
+            "--quantize applies to --format tflite only",
+        ),
+        (
+            (keras_path, "--float-ops", "EXP", "-o", tmp_path / "m.tflite"),
+            "--float-ops is only used with --quantize int8",
+        ),
     ]
     for args, message in cases:
         result = run(*args)
@@ -78,16 +105,32 @@ def test_errors_are_one_line(tmp_path):
     assert run(keras_path, "-o", tflite).exit_code == 0
     result = run(tflite, "-o", tmp_path / "again.tflite")
     assert result.exit_code == 1
-    assert result.output == f"Error: {tflite}: is a tflite model; export needs the .keras model.\n"
+    assert (
+        result.output
+        == f"Error: {tflite}: is a tflite model; export needs the .keras model.\n"
+    )
 
 
 def test_export_as_a_subprocess(tmp_path):
     _, keras_path = tiny_model("edsr")
     out = tmp_path / "edsr_int8.tflite"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_enlca.cli.main", "export", keras_path,
-         "--quantize", "int8", "--calibration-crops", "2", "-o", out],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "keras_enlca.cli.main",
+            "export",
+            keras_path,
+            "--quantize",
+            "int8",
+            "--calibration-crops",
+            "2",
+            "-o",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Wrote {out} (tflite, int8, EDSR x2")
@@ -104,7 +147,9 @@ def test_an_existing_folder_or_file_is_never_emptied(tmp_path, monkeypatch):
         result = run(keras_path, "--format", "savedmodel", "-o", user, *extra)
         assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
         assert f"Error: --out {user}: " in result.output
-    assert "holds files that are not part of the output (notes.txt, sub)" in result.output
+    assert (
+        "holds files that are not part of the output (notes.txt, sub)" in result.output
+    )
     monkeypatch.chdir(user)
     for extra in ((), ("--overwrite",)):
         result = run(keras_path, "--format", "savedmodel", "-o", ".", *extra)
@@ -127,9 +172,11 @@ def test_overwrite_replaces_only_the_earlier_export(tmp_path):
     for args in (("--format", "savedmodel", "-o", saved), ("-o", tflite)):
         result = run(keras_path, *args)
         assert result.exit_code == 1
-        assert result.output.endswith("pass --overwrite to replace an earlier export "
-                                      "there.\n" if "savedmodel" in args else
-                                      "already exists; pass --overwrite to replace it.\n")
+        assert result.output.endswith(
+            "pass --overwrite to replace an earlier export there.\n"
+            if "savedmodel" in args
+            else "already exists; pass --overwrite to replace it.\n"
+        )
         assert run(keras_path, *args, "--overwrite").exit_code == 0
     assert listing(tmp_path) == before  # same files, no debris, notes.txt kept
     assert all(os.stat(p).st_mtime_ns != t for p, t in stamps.items())
@@ -173,12 +220,15 @@ def test_a_disk_that_fills_up(tmp_path):
 def test_a_read_only_folder_is_found_before_any_work(tmp_path):
     _, keras_path = tiny_model("edsr")
     with read_only_folder(tmp_path / "ro") as folder:
-        for args in (("-o", folder / "m.tflite"), ("--format", "savedmodel", "-o",
-                                                  folder / "new" / "sm")):
+        for args in (
+            ("-o", folder / "m.tflite"),
+            ("--format", "savedmodel", "-o", folder / "new" / "sm"),
+        ):
             result = run(keras_path, *args)
             assert result.exit_code == 1 and result.output.count("\n") == 1
-            assert result.output.startswith(f"Error: --out {args[-1]}: cannot write in "
-                                            f"{folder} (")
+            assert result.output.startswith(
+                f"Error: --out {args[-1]}: cannot write in {folder} ("
+            )
         assert listing(folder) == ["notes.txt"]
 
 
@@ -195,13 +245,17 @@ def test_a_file_size_limit_in_a_real_process(tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     out = tmp_path / "out" / "sm"
-    done = run_cli_limited(["export", keras_path, "--format", "savedmodel", "-o", out],
-                           limit_bytes=20_000, env={"TMPDIR": scratch})
+    done = run_cli_limited(
+        ["export", keras_path, "--format", "savedmodel", "-o", out],
+        limit_bytes=20_000,
+        env={"TMPDIR": scratch},
+    )
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [f"Error: {out}: cannot write (File too large)."]
     out = tmp_path / "out" / "m.tflite"
-    done = run_cli_limited(["export", keras_path, "-o", out], limit_bytes=20_000,
-                           env={"TMPDIR": scratch})
+    done = run_cli_limited(
+        ["export", keras_path, "-o", out], limit_bytes=20_000, env={"TMPDIR": scratch}
+    )
     assert done.stderr.splitlines() == [
         f"Error: {out}: cannot write the conversion's temporary files in {scratch} (File "
         "too large); free space there or set TMPDIR to another folder."

@@ -62,13 +62,19 @@ def test_info_as_a_subprocess():
     path = artifact("edsr", "none")
     result = subprocess.run(
         [sys.executable, "-m", "keras_enlca.cli.main", "info", path],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "network:       EDSR" in result.stdout and "scale:         x2" in result.stdout
+    assert (
+        "network:       EDSR" in result.stdout and "scale:         x2" in result.stdout
+    )
     result = subprocess.run(
         [sys.executable, "-m", "keras_enlca.cli.main", "info", path + ".missing"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (

@@ -36,15 +36,21 @@ def make_inputs(tmp_path):
 def test_help_has_an_example():
     result = run("--help")
     assert result.exit_code == 0
-    assert "Examples:" in result.output and "enlca upscale enlcn_x2.tflite" in result.output
+    assert (
+        "Examples:" in result.output
+        and "enlca upscale enlcn_x2.tflite" in result.output
+    )
 
 
 def test_upscale_folders_and_files_with_each_format(tmp_path):
     folder, single = make_inputs(tmp_path)
     _, keras_path = tiny_model("edsr")
     outputs = {}
-    for name, model in (("keras", keras_path), ("savedmodel", artifact("edsr", "savedmodel")),
-                        ("tflite", artifact("edsr", "none"))):
+    for name, model in (
+        ("keras", keras_path),
+        ("savedmodel", artifact("edsr", "savedmodel")),
+        ("tflite", artifact("edsr", "none")),
+    ):
         out = tmp_path / f"out_{name}"
         result = run(model, folder, single, "-o", out, "--tile", 24, "--overlap", 8)
         assert result.exit_code == 0, result.output
@@ -70,7 +76,9 @@ def test_a_fixed_shape_model_tiles_with_its_size(tmp_path):
     assert read_image(tmp_path / "out" / "big.png").shape == (100, 122, 3)
     result = run(model, big, "-o", tmp_path / "out2", "--tile", 32)
     assert result.exit_code == 1
-    assert "takes fixed 16x20 inputs (exported with --tile), so --tile 32" in result.output
+    assert (
+        "takes fixed 16x20 inputs (exported with --tile), so --tile 32" in result.output
+    )
     assert not (tmp_path / "out2").exists()
 
 
@@ -78,16 +86,27 @@ def test_errors_are_one_line(tmp_path):
     folder, single = make_inputs(tmp_path)
     tflite = artifact("edsr", "none")
     cases = [
-        ((tflite, tmp_path / "nope.png", "-o", tmp_path / "o"), "no such image file or folder"),
-        ((tflite, single, "-o", tmp_path / "o", "--scale", 3), "is a x2 model, but --scale 3"),
+        (
+            (tflite, tmp_path / "nope.png", "-o", tmp_path / "o"),
+            "no such image file or folder",
+        ),
+        (
+            (tflite, single, "-o", tmp_path / "o", "--scale", 3),
+            "is a x2 model, but --scale 3",
+        ),
         ((tmp_path / "model.tflite", single, "-o", tmp_path / "o"), "no such model"),
         ((tflite, folder, "-o", folder), "the output would overwrite the input"),
-        ((tflite, single, "-o", tmp_path / "o", "--tile", 16, "--overlap", 8), "--overlap"),
+        (
+            (tflite, single, "-o", tmp_path / "o", "--tile", 16, "--overlap", 8),
+            "--overlap",
+        ),
     ]
     for args, message in cases:
         result = run(*args)
         assert result.exit_code == 1, result.output
-        assert result.output.count("\n") == 1 and message in result.output, result.output
+        assert result.output.count("\n") == 1 and message in result.output, (
+            result.output
+        )
     assert not (tmp_path / "o").exists()
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG not really")
@@ -100,9 +119,21 @@ def test_upscale_as_a_subprocess(tmp_path):
     folder, _ = make_inputs(tmp_path)
     out = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_enlca.cli.main", "upscale", artifact("edsr", "int8"),
-         folder, "-o", out, "--threads", "1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "keras_enlca.cli.main",
+            "upscale",
+            artifact("edsr", "int8"),
+            folder,
+            "-o",
+            out,
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"Upscaled 2 images x2 into {out}"
@@ -133,7 +164,9 @@ def test_an_existing_output_folder_keeps_the_users_files(tmp_path):
     assert (out / "notes.txt").read_text() == "precious\n"
     # A second run into the folder without --overwrite names the first clash.
     result = run(tflite, folder, single, "-o", out)
-    assert result.output.startswith(f"Error: {out / 'a.png'}: already exists (and 2 more")
+    assert result.output.startswith(
+        f"Error: {out / 'a.png'}: already exists (and 2 more"
+    )
 
 
 def test_a_disk_that_fills_up(tmp_path):
@@ -163,17 +196,23 @@ def test_a_read_only_output_folder(tmp_path):
     with read_only_folder(tmp_path / "ro") as ro:
         result = run(artifact("edsr", "none"), folder, "-o", ro / "out")
         assert result.exit_code == 1 and result.output.count("\n") == 1
-        assert result.output.startswith(f"Error: {ro / 'out' / 'a.png'}: cannot write in {ro} (")
+        assert result.output.startswith(
+            f"Error: {ro / 'out' / 'a.png'}: cannot write in {ro} ("
+        )
         assert listing(ro) == ["notes.txt"]
 
 
 def test_a_file_size_limit_in_a_real_process(tmp_path):
     folder, _ = make_inputs(tmp_path)
     out = tmp_path / "out"
-    done = run_cli_limited(["upscale", artifact("edsr", "none"), folder / "a.png", "-o", out],
-                           limit_bytes=4096)
+    done = run_cli_limited(
+        ["upscale", artifact("edsr", "none"), folder / "a.png", "-o", out],
+        limit_bytes=4096,
+    )
     assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines() == [f"Error: {out / 'a.png'}: cannot write (File too large)."]
+    assert done.stderr.splitlines() == [
+        f"Error: {out / 'a.png'}: cannot write (File too large)."
+    ]
     assert not out.exists()
 
 
@@ -182,8 +221,11 @@ def run_on_a_terminal(args):
     import pty
 
     leader, follower = pty.openpty()
-    done = subprocess.Popen([sys.executable, "-m", "keras_enlca.cli.main", *map(str, args)],
-                            stdout=subprocess.DEVNULL, stderr=follower)
+    done = subprocess.Popen(
+        [sys.executable, "-m", "keras_enlca.cli.main", *map(str, args)],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
     os.close(follower)
     chunks = []
     while True:
@@ -204,19 +246,49 @@ def test_a_large_single_image_shows_a_tile_bar_on_a_terminal_only(tmp_path):
     photo = read_image(sample_image_paths()[3])[:48, :64]
     write_image(tmp_path / "big.png", photo)
     code, shown = run_on_a_terminal(
-        ["upscale", keras_path, tmp_path / "big.png", "-o", tmp_path / "a", "--tile", 16,
-         "--overlap", 4])
+        [
+            "upscale",
+            keras_path,
+            tmp_path / "big.png",
+            "-o",
+            tmp_path / "a",
+            "--tile",
+            16,
+            "--overlap",
+            4,
+        ]
+    )
     assert code == 0, shown
     from keras_enlca.evaluation import TiledUpscaler
 
     tiles = len(TiledUpscaler(None, 2, tile=16, overlap=4).plan(48, 64))
     assert "Upscaling big.png x2" in shown and f" {tiles}/{tiles}" in shown
     code, shown = run_on_a_terminal(
-        ["upscale", keras_path, tmp_path / "big.png", "-o", tmp_path / "b", "--tile", 16,
-         "--overlap", 4, "--quiet"])
+        [
+            "upscale",
+            keras_path,
+            tmp_path / "big.png",
+            "-o",
+            tmp_path / "b",
+            "--tile",
+            16,
+            "--overlap",
+            4,
+            "--quiet",
+        ]
+    )
     assert code == 0 and "Upscaling" not in shown and f"/{tiles}" not in shown, shown
-    result = run(keras_path, tmp_path / "big.png", "-o", tmp_path / "c", "--tile", 16,
-                 "--overlap", 4)
+    result = run(
+        keras_path,
+        tmp_path / "big.png",
+        "-o",
+        tmp_path / "c",
+        "--tile",
+        16,
+        "--overlap",
+        4,
+    )
     assert result.exit_code == 0 and "Upscaling big.png" not in result.output
-    assert np.array_equal(read_image(tmp_path / "a" / "big.png"),
-                          read_image(tmp_path / "c" / "big.png"))
+    assert np.array_equal(
+        read_image(tmp_path / "a" / "big.png"), read_image(tmp_path / "c" / "big.png")
+    )

@@ -62,12 +62,16 @@ def matlab_imresize_loops(image, scale, border="symmetric"):
     for y, (idx, w) in enumerate(contributions(in_h, out_h)):
         for x in range(in_w):
             for c in range(channels):
-                tmp[y, x, c] = matlab_uint8(sum(wk * image[i - 1, x, c] for i, wk in zip(idx, w)))
+                tmp[y, x, c] = matlab_uint8(
+                    sum(wk * image[i - 1, x, c] for i, wk in zip(idx, w))
+                )
     out = np.zeros((out_h, out_w, channels))
     for x, (idx, w) in enumerate(contributions(in_w, out_w)):
         for y in range(out_h):
             for c in range(channels):
-                out[y, x, c] = matlab_uint8(sum(wk * tmp[y, i - 1, c] for i, wk in zip(idx, w)))
+                out[y, x, c] = matlab_uint8(
+                    sum(wk * tmp[y, i - 1, c] for i, wk in zip(idx, w))
+                )
     return out.astype(np.uint8)
 
 
@@ -81,8 +85,16 @@ def test_cubic_kernel_values():
 
 def test_downscale_x2_weights_are_the_hand_computed_ones():
     weights, indices = resize_weights(8, 4, 0.5)
-    expected = [-0.01171875, -0.03515625, 0.11328125, 0.43359375,
-                0.43359375, 0.11328125, -0.03515625, -0.01171875]
+    expected = [
+        -0.01171875,
+        -0.03515625,
+        0.11328125,
+        0.43359375,
+        0.43359375,
+        0.11328125,
+        -0.03515625,
+        -0.01171875,
+    ]
     np.testing.assert_allclose(weights, np.tile(expected, (4, 1)))
     # Symmetric (MATLAB `aux`) mirroring, 0-based: -3..4 -> 2 1 0 0 1 2 3 4.
     np.testing.assert_array_equal(indices[0], [2, 1, 0, 0, 1, 2, 3, 4])
@@ -94,7 +106,9 @@ def test_downscale_x2_weights_are_the_hand_computed_ones():
 def test_upscale_x2_weights_are_the_hand_computed_ones():
     weights, indices = resize_weights(5, 10, 2.0)
     # Output pixel 1 samples u = 0.75: taps at distances 1.75, 0.75, -0.25, -1.25.
-    np.testing.assert_allclose(weights[0], [-0.0234375, 0.2265625, 0.8671875, -0.0703125])
+    np.testing.assert_allclose(
+        weights[0], [-0.0234375, 0.2265625, 0.8671875, -0.0703125]
+    )
     np.testing.assert_array_equal(indices[0], [1, 0, 0, 1])
 
 

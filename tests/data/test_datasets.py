@@ -24,7 +24,10 @@ def make_benchmark(root, name, rng, scale=2, sizes=((24, 30), (26, 20))):
     for k, (height, width) in enumerate(sizes):
         lr, hr = bicubic_downscale(_image(rng, height, width), scale)
         write_image(os.path.join(root, name, "HR", f"img{k}.png"), hr)
-        write_image(os.path.join(root, name, "LR_bicubic", f"X{scale}", f"img{k}x{scale}.png"), lr)
+        write_image(
+            os.path.join(root, name, "LR_bicubic", f"X{scale}", f"img{k}x{scale}.png"),
+            lr,
+        )
     return os.path.join(root, name)
 
 
@@ -99,9 +102,14 @@ def test_paired_folders_match_by_name(tmp_path, rng):
     dataset = open_dataset(tmp_path / "pair", 4)
     assert dataset.name == "pair" and dataset.names == ["baby", "bird", "bird2"]
     assert [os.path.basename(p) for p in dataset.lr_paths] == [
-        "baby_LR_x4.png", "bird_LR_x4.png", "bird2_LR_x4.png"]
+        "baby_LR_x4.png",
+        "bird_LR_x4.png",
+        "bird2_LR_x4.png",
+    ]
     np.testing.assert_array_equal(dataset[2][2], hrs["bird2"])
-    direct = SRDataset.from_paired_folders(tmp_path / "pair" / "LR", tmp_path / "pair" / "HR", 4)
+    direct = SRDataset.from_paired_folders(
+        tmp_path / "pair" / "LR", tmp_path / "pair" / "HR", 4
+    )
     assert direct.lr_paths == dataset.lr_paths
     os.remove(tmp_path / "pair" / "LR" / "bird_LR_x4.png")
     with pytest.raises(InputError, match="No LR image for HR bird.png"):
@@ -113,7 +121,9 @@ def test_div2k_layout_and_range(tmp_path, rng):
     for number, split in ((1, "train"), (2, "train"), (801, "valid"), (802, "valid")):
         lr, hr = bicubic_downscale(_image(rng, 16, 16), 2)
         write_image(root / f"DIV2K_{split}_HR" / f"{number:04d}.png", hr)
-        write_image(root / f"DIV2K_{split}_LR_bicubic" / "X2" / f"{number:04d}x2.png", lr)
+        write_image(
+            root / f"DIV2K_{split}_LR_bicubic" / "X2" / f"{number:04d}x2.png", lr
+        )
     train = SRDataset.from_div2k(root, 2, split="train")
     assert train.names == ["0001", "0002"] and train.lr_source == "files"
     assert train.lr_paths[1].endswith(os.path.join("X2", "0002x2.png"))
@@ -170,7 +180,9 @@ def _source(dir=None, type="auto", lr_dir=None, range=None):
 def test_open_data_source_types_and_config_key_errors(tmp_path, rng):
     root = tmp_path / "data" / "DIV2K"
     for number, split in ((1, "train"), (2, "train"), (3, "train"), (801, "valid")):
-        write_image(root / f"DIV2K_{split}_HR" / f"{number:04d}.png", _image(rng, 16, 16))
+        write_image(
+            root / f"DIV2K_{split}_HR" / f"{number:04d}.png", _image(rng, 16, 16)
+        )
     # div2k: the layout one folder down, the range honoured.
     source = _source(tmp_path / "data", "div2k", range="2-3")
     (train,) = open_data_source(source, 2, "train", "k")

@@ -54,7 +54,9 @@ def test_alpha_is_dropped(tmp_path, rgb, rng):
     np.testing.assert_array_equal(read_image(tmp_path / "a.png"), rgb)
     la = np.concatenate([rgb[..., :1], alpha], -1)
     Image.fromarray(la, "LA").save(tmp_path / "la.png")
-    np.testing.assert_array_equal(read_image(tmp_path / "la.png"), np.repeat(rgb[..., :1], 3, -1))
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "la.png"), np.repeat(rgb[..., :1], 3, -1)
+    )
 
 
 def test_palette_images(tmp_path, rgb):
@@ -145,7 +147,9 @@ def test_corrupt_and_truncated_files_name_them(tmp_path, rgb):
 
 
 def test_corrupt_16bit_png_names_it(tmp_path, rng):
-    _write_png16(tmp_path / "w.png", rng.integers(0, 65536, (40, 40, 3), dtype=np.uint16))
+    _write_png16(
+        tmp_path / "w.png", rng.integers(0, 65536, (40, 40, 3), dtype=np.uint16)
+    )
     data = (tmp_path / "w.png").read_bytes()
     (tmp_path / "w16cut.png").write_bytes(data[:-200])
     with pytest.raises(InputError, match="w16cut.png"):
@@ -153,7 +157,12 @@ def test_corrupt_16bit_png_names_it(tmp_path, rng):
 
 
 def test_write_formats_from_extension(tmp_path, rgb):
-    for ext, fmt in ((".png", "PNG"), (".jpg", "JPEG"), (".bmp", "BMP"), (".tif", "TIFF")):
+    for ext, fmt in (
+        (".png", "PNG"),
+        (".jpg", "JPEG"),
+        (".bmp", "BMP"),
+        (".tif", "TIFF"),
+    ):
         path = write_image(tmp_path / f"x{ext}", rgb)
         with Image.open(path) as image:
             assert image.format == fmt
@@ -188,7 +197,9 @@ def test_float_images_are_quantised(tmp_path):
     values = np.array([[[-0.1, 0.0, 0.5 / 255], [1.5 / 255, 0.5, 1.2]]], np.float32)
     np.testing.assert_array_equal(to_uint8(values), [[[0, 0, 1], [2, 128, 255]]])
     write_image(tmp_path / "f.png", values[None])  # a batch of one is accepted
-    np.testing.assert_array_equal(read_image(tmp_path / "f.png"), [[[0, 0, 1], [2, 128, 255]]])
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "f.png"), [[[0, 0, 1], [2, 128, 255]]]
+    )
 
 
 def test_list_images(tmp_path, rgb):

@@ -60,7 +60,9 @@ def test_patches_come_from_the_images_with_all_8_transforms(nearest_pairs):
             if transform & 1:
                 candidate = candidate[:, ::-1]
             for image in lrs:
-                windows = np.lib.stride_tricks.sliding_window_view(image, (6, 6, 3))[..., 0, :, :, :]
+                windows = np.lib.stride_tricks.sliding_window_view(image, (6, 6, 3))[
+                    ..., 0, :, :, :
+                ]
                 if (windows == candidate).all(axis=(-3, -2, -1)).any():
                     found = transform
                     break
@@ -73,12 +75,20 @@ def test_patches_come_from_the_images_with_all_8_transforms(nearest_pairs):
 
 def test_no_augmentation_keeps_orientation(nearest_pairs):
     dataset, lrs = nearest_pairs
-    data = training_dataset(dataset, SCALE, patch_size=5, batch_size=32, augment=False, seed=2)
+    data = training_dataset(
+        dataset, SCALE, patch_size=5, batch_size=32, augment=False, seed=2
+    )
     lr, _ = next(iter(data))
     for patch in _to_uint8(lr):
         assert any(
-            (np.lib.stride_tricks.sliding_window_view(image, (5, 5, 3))[..., 0, :, :, :] == patch)
-            .all(axis=(-3, -2, -1)).any()
+            (
+                np.lib.stride_tricks.sliding_window_view(image, (5, 5, 3))[
+                    ..., 0, :, :, :
+                ]
+                == patch
+            )
+            .all(axis=(-3, -2, -1))
+            .any()
             for image in lrs
         )
 
@@ -87,8 +97,9 @@ def test_seed_reproducibility_and_epochs(nearest_pairs):
     dataset, _ = nearest_pairs
 
     def batches(seed, steps=3, passes=1):
-        data = training_dataset(dataset, SCALE, patch_size=4, batch_size=4, seed=seed,
-                                steps_per_epoch=steps)
+        data = training_dataset(
+            dataset, SCALE, patch_size=4, batch_size=4, seed=seed, steps_per_epoch=steps
+        )
         return [[lr.numpy() for lr, _ in data] for _ in range(passes)]
 
     first = batches(7, passes=2)
@@ -105,7 +116,9 @@ def test_seed_reproducibility_and_epochs(nearest_pairs):
 def test_every_image_is_visited_each_pass(nearest_pairs):
     dataset, lrs = nearest_pairs
     # A batch of 3 = one pass over the 3 images in a shuffled order.
-    data = training_dataset(dataset, SCALE, patch_size=19, batch_size=3, augment=False, seed=1)
+    data = training_dataset(
+        dataset, SCALE, patch_size=19, batch_size=3, augment=False, seed=1
+    )
     iterator = iter(data)
     for _ in range(4):
         lr, _ = next(iterator)
@@ -120,7 +133,10 @@ def test_every_image_is_visited_each_pass(nearest_pairs):
 
 def test_hr_folder_and_path_inputs(tmp_path, rng):
     for k in range(2):
-        write_image(tmp_path / "hr" / f"{k}.png", rng.integers(0, 256, (33, 41, 3), dtype=np.uint8))
+        write_image(
+            tmp_path / "hr" / f"{k}.png",
+            rng.integers(0, 256, (33, 41, 3), dtype=np.uint8),
+        )
     data = training_dataset(str(tmp_path / "hr"), 4, patch_size=6, batch_size=2, seed=0)
     lr, hr = next(iter(data))
     assert lr.shape == (2, 6, 6, 3) and hr.shape == (2, 24, 24, 3)
@@ -130,8 +146,14 @@ def test_errors(nearest_pairs, tmp_path, rng):
     dataset, _ = nearest_pairs
     with pytest.raises(InputError, match="too small for LR patches of 24"):
         training_dataset(dataset, SCALE, patch_size=24)
-    write_image(tmp_path / "bad" / "HR" / "a.png", rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
-    write_image(tmp_path / "bad" / "LR" / "a.png", rng.integers(0, 256, (10, 10, 3), dtype=np.uint8))
+    write_image(
+        tmp_path / "bad" / "HR" / "a.png",
+        rng.integers(0, 256, (40, 40, 3), dtype=np.uint8),
+    )
+    write_image(
+        tmp_path / "bad" / "LR" / "a.png",
+        rng.integers(0, 256, (10, 10, 3), dtype=np.uint8),
+    )
     with pytest.raises(InputError, match="size mismatch"):
         training_dataset(str(tmp_path / "bad"), SCALE, patch_size=4)
     with pytest.raises(InputError, match="Unsupported scale"):
@@ -166,7 +188,9 @@ def test_feeds_fit_under_mirrored_strategy(nearest_pairs):
     from keras_enlca.training import get_strategy
 
     dataset, _ = nearest_pairs
-    data = training_dataset(dataset, SCALE, patch_size=8, batch_size=4, seed=1, steps_per_epoch=3)
+    data = training_dataset(
+        dataset, SCALE, patch_size=8, batch_size=4, seed=1, steps_per_epoch=3
+    )
     # The session's one MirroredStrategy over the two logical CPUs: a second
     # instance over the same devices would collide in collective-op keys.
     strategy = get_strategy("mirrored")

@@ -10,7 +10,8 @@ def test_bundled_photos_are_small_rgb_and_licensed():
     paths = sample_image_paths()
     assert len(paths) == 5 and all(os.path.isfile(p) for p in paths)
     assert sorted(n for n in os.listdir(folder) if n.endswith(".png")) == sorted(
-        os.path.basename(p) for p in paths)
+        os.path.basename(p) for p in paths
+    )
     total = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
     assert total < 1_000_000
     licence = open(os.path.join(folder, "LICENSE.txt"), encoding="utf-8").read()

@@ -20,7 +20,12 @@ class Recorder:
     def __call__(self, x):
         self.inputs.append(np.array(x))
         if self.mark:  # constant output = the index of the call
-            shape = (x.shape[0], x.shape[1] * self.scale, x.shape[2] * self.scale, x.shape[3])
+            shape = (
+                x.shape[0],
+                x.shape[1] * self.scale,
+                x.shape[2] * self.scale,
+                x.shape[3],
+            )
             return np.full(shape, len(self.inputs) - 1, np.float32)
         return nearest(x, self.scale)
 
@@ -70,11 +75,19 @@ def test_global_model_uses_each_crop_statistics(image):
         return nearest(x) + x.mean(axis=(1, 2, 3), keepdims=True)
 
     out = forward_chop(global_fn, image, 2)
-    crops = {(0, 0): image[:, :64, :56], (0, 1): image[:, :64, 34:],
-             (1, 0): image[:, 36:, :56], (1, 1): image[:, 36:, 34:]}
+    crops = {
+        (0, 0): image[:, :64, :56],
+        (0, 1): image[:, :64, 34:],
+        (1, 0): image[:, 36:, :56],
+        (1, 1): image[:, 36:, 34:],
+    }
     up = nearest(image)
     for (row, col), crop in crops.items():
-        region = (slice(None), slice(row * 100, (row + 1) * 100), slice(col * 90, (col + 1) * 90))
+        region = (
+            slice(None),
+            slice(row * 100, (row + 1) * 100),
+            slice(col * 90, (col + 1) * 90),
+        )
         np.testing.assert_allclose(out[region], up[region] + crop.mean(), atol=1e-6)
     assert not np.allclose(out, global_fn(image), atol=1e-4)
 

@@ -20,8 +20,16 @@ def test_inputs_in_reference_order(image):
     v = lambda a: a[:, :, ::-1]  # noqa: E731 - flips the width
     h = lambda a: a[:, ::-1]  # noqa: E731 - flips the height
     t = lambda a: a.transpose(0, 2, 1, 3)  # noqa: E731
-    expected = [image, v(image), h(image), h(v(image)),
-                t(image), t(v(image)), t(h(image)), t(h(v(image)))]
+    expected = [
+        image,
+        v(image),
+        h(image),
+        h(v(image)),
+        t(image),
+        t(v(image)),
+        t(h(image)),
+        t(h(v(image))),
+    ]
     inputs = ensemble_inputs(image)
     assert len(inputs) == 8
     for got, want in zip(inputs, expected):
@@ -35,7 +43,9 @@ def test_inverse_transforms_restore_the_input(image):
 
 def test_equivariant_model_is_unchanged(image):
     np.testing.assert_allclose(self_ensemble(nearest, image), nearest(image), atol=1e-7)
-    np.testing.assert_allclose(self_ensemble(nearest, image[0]), nearest(image)[0], atol=1e-7)
+    np.testing.assert_allclose(
+        self_ensemble(nearest, image[0]), nearest(image)[0], atol=1e-7
+    )
 
 
 def test_non_equivariant_model_is_averaged(image):

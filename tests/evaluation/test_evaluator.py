@@ -66,13 +66,23 @@ def test_perfect_model_and_bicubic_baseline(benchmark):
     for image, (name, lr, hr) in zip(result["images"], dataset):
         assert image["name"] == name
         bicubic = bicubic_upscale(lr, 2)
-        assert image["bicubic_psnr"] == pytest.approx(psnr(bicubic, hr, shave=2), abs=1e-12)
-        assert image["bicubic_ssim"] == pytest.approx(ssim(bicubic, hr, shave=2), abs=1e-12)
+        assert image["bicubic_psnr"] == pytest.approx(
+            psnr(bicubic, hr, shave=2), abs=1e-12
+        )
+        assert image["bicubic_ssim"] == pytest.approx(
+            ssim(bicubic, hr, shave=2), abs=1e-12
+        )
         expected.append(image["bicubic_psnr"])
     assert result["bicubic_psnr"] == pytest.approx(np.mean(expected))
     assert 5 < result["bicubic_psnr"] < 30
-    assert report.settings == {"chop": None, "tile": None, "overlap": None,
-                               "self_ensemble": False, "channel": "y", "shave": 2}
+    assert report.settings == {
+        "chop": None,
+        "tile": None,
+        "overlap": None,
+        "self_ensemble": False,
+        "channel": "y",
+        "shave": 2,
+    }
 
 
 def test_keras_model_numbers_with_test_time_options(benchmark):
@@ -91,12 +101,18 @@ def test_keras_model_numbers_with_test_time_options(benchmark):
         for image, (p, s) in zip(result["images"], direct):
             assert image["psnr"] == pytest.approx(p, abs=1e-6)
             assert image["ssim"] == pytest.approx(s, abs=1e-7)
-        assert result["psnr"] == pytest.approx(np.mean([p for p, _ in direct]), abs=1e-6)
-    ensembled = evaluate(model, dataset, self_ensemble=True, bicubic_baseline=False)["Set5"]
+        assert result["psnr"] == pytest.approx(
+            np.mean([p for p, _ in direct]), abs=1e-6
+        )
+    ensembled = evaluate(model, dataset, self_ensemble=True, bicubic_baseline=False)[
+        "Set5"
+    ]
     _, lr, hr = dataset[0]
     fn = lambda x: model(x).numpy()  # noqa: E731
     sr = quantize(self_ensemble(fn, lr[None].astype(np.float32) / 255.0)[0])
-    assert ensembled["images"][0]["psnr"] == pytest.approx(psnr(sr, hr, shave=2), abs=1e-6)
+    assert ensembled["images"][0]["psnr"] == pytest.approx(
+        psnr(sr, hr, shave=2), abs=1e-6
+    )
     assert ensembled["bicubic_psnr"] is None
 
 
@@ -105,13 +121,19 @@ def test_rgb_metrics_and_custom_shave(benchmark):
     result = evaluate(model, str(benchmark), y_channel=False, shave=5)["Set5"]
     _, lr, hr = SRDataset.from_benchmark(benchmark, 2)[0]
     sr = quantize(model(lr[None].astype(np.float32) / 255.0).numpy()[0])
-    assert result["images"][0]["psnr"] == pytest.approx(psnr(sr, hr, 5, y_channel=False), abs=1e-6)
+    assert result["images"][0]["psnr"] == pytest.approx(
+        psnr(sr, hr, 5, y_channel=False), abs=1e-6
+    )
 
 
 def test_save_images_json_and_table(benchmark, tmp_path):
     progress = []
-    report = evaluate(Nearest(), [str(benchmark)], save_images=tmp_path / "out",
-                      progress=lambda *args: progress.append(args))
+    report = evaluate(
+        Nearest(),
+        [str(benchmark)],
+        save_images=tmp_path / "out",
+        progress=lambda *args: progress.append(args),
+    )
     assert progress == [(1, 2, "Set5", "baby"), (2, 2, "Set5", "bird")]
     saved = read_image(tmp_path / "out" / "Set5" / "baby_x2_SR.png")
     np.testing.assert_array_equal(saved, read_image(benchmark / "HR" / "baby.png"))

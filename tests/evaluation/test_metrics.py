@@ -50,7 +50,9 @@ def pair(rng):
 
 
 def test_y_channel_formula():
-    image = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [0, 0, 0], [255, 255, 255]]], np.uint8)
+    image = np.array(
+        [[[255, 0, 0], [0, 255, 0], [0, 0, 255], [0, 0, 0], [255, 255, 255]]], np.uint8
+    )
     np.testing.assert_allclose(
         rgb_to_y(image)[0], [81.481, 144.553, 40.966, 16.0, 235.0], atol=2e-5
     )
@@ -100,15 +102,22 @@ def test_float_outputs_are_clamped_and_rounded_first(pair):
     )
     over = np.full(hr.shape, 1.7, np.float32)
     assert psnr(over, np.full(hr.shape, 255, np.uint8)) == math.inf
-    np.testing.assert_array_equal(quantize(np.array([-0.2, 0.5 / 255, 1.5 / 255, 2.0])), [0, 1, 2, 255])
+    np.testing.assert_array_equal(
+        quantize(np.array([-0.2, 0.5 / 255, 1.5 / 255, 2.0])), [0, 1, 2, 255]
+    )
 
 
 def test_ssim_against_direct_window_computation(pair):
     sr, hr = pair
     expected = direct_ssim(direct_y(hr[2:-2, 2:-2]), direct_y(sr[2:-2, 2:-2]))
     assert ssim(sr, hr, shave=2) == pytest.approx(expected, abs=2e-6)
-    per_channel = [direct_ssim(hr[..., c].astype(float), sr[..., c].astype(float)) for c in range(3)]
-    assert ssim(sr, hr, y_channel=False) == pytest.approx(np.mean(per_channel), abs=1e-10)
+    per_channel = [
+        direct_ssim(hr[..., c].astype(float), sr[..., c].astype(float))
+        for c in range(3)
+    ]
+    assert ssim(sr, hr, y_channel=False) == pytest.approx(
+        np.mean(per_channel), abs=1e-10
+    )
     assert 0.0 < ssim(sr, hr) < 1.0
 
 
@@ -124,7 +133,9 @@ def test_gaussian_window_is_matlab_fspecial():
 def test_grayscale_images(pair):
     sr, hr = pair
     gray = psnr(sr[..., 0], hr[..., 0])
-    direct = 10 * math.log10(255**2 / np.mean((sr[..., 0].astype(float) - hr[..., 0]) ** 2))
+    direct = 10 * math.log10(
+        255**2 / np.mean((sr[..., 0].astype(float) - hr[..., 0]) ** 2)
+    )
     assert gray == pytest.approx(direct, abs=1e-12)
 
 
@@ -150,7 +161,9 @@ def test_keras_metrics_match_numpy(rng):
     metric.update_state(hr[:2], sr[:2])
     assert float(metric.result()) == pytest.approx(np.mean(expected_psnr), abs=1e-3)
     metric.update_state(hr[2:], sr[2:])
-    assert float(metric.result()) == pytest.approx((sum(expected_psnr) + 10 * math.log10(255**2 / 1e-10)) / 3, abs=1e-3)
+    assert float(metric.result()) == pytest.approx(
+        (sum(expected_psnr) + 10 * math.log10(255**2 / 1e-10)) / 3, abs=1e-3
+    )
     metric.reset_state()
     metric.update_state(hr[:2], sr[:2], sample_weight=np.array([1.0, 0.0]))
     assert float(metric.result()) == pytest.approx(expected_psnr[0], abs=1e-3)
@@ -159,19 +172,35 @@ def test_keras_metrics_match_numpy(rng):
     assert float(s.result()) == pytest.approx(np.mean(expected_ssim), abs=2e-5)
     rgb = SSIM(y_channel=False, shave=2)
     rgb.update_state(hr[:1], sr[:1])
-    assert float(rgb.result()) == pytest.approx(ssim(sr[0], hr[0], shave=2, y_channel=False), abs=2e-5)
+    assert float(rgb.result()) == pytest.approx(
+        ssim(sr[0], hr[0], shave=2, y_channel=False), abs=2e-5
+    )
 
 
 def test_keras_metrics_config_and_compile(rng):
     metric = PSNR(shave=4, y_channel=False, quantize=False, name="rgb_psnr")
     clone = PSNR.from_config(metric.get_config())
-    assert (clone.shave, clone.y_channel, clone.quantize, clone.name) == (4, False, False, "rgb_psnr")
-    assert keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(SSIM(shave=1))).shave == 1
+    assert (clone.shave, clone.y_channel, clone.quantize, clone.name) == (
+        4,
+        False,
+        False,
+        "rgb_psnr",
+    )
+    assert (
+        keras.saving.deserialize_keras_object(
+            keras.saving.serialize_keras_object(SSIM(shave=1))
+        ).shave
+        == 1
+    )
     x = rng.random((4, 16, 16, 3)).astype(np.float32)
     inputs = keras.Input((None, None, 3))
     model = keras.Model(inputs, keras.layers.Identity()(inputs))
     model.compile(loss="mae", metrics=[PSNR(shave=1), SSIM(shave=1)])
     noisy = np.clip(x + 0.02, 0, 1)
     logs = model.evaluate(noisy, x, batch_size=2, verbose=0, return_dict=True)
-    assert logs["psnr"] == pytest.approx(np.mean([psnr(noisy[i], x[i], shave=1) for i in range(4)]), abs=1e-3)
-    assert logs["ssim"] == pytest.approx(np.mean([ssim(noisy[i], x[i], shave=1) for i in range(4)]), abs=1e-4)
+    assert logs["psnr"] == pytest.approx(
+        np.mean([psnr(noisy[i], x[i], shave=1) for i in range(4)]), abs=1e-3
+    )
+    assert logs["ssim"] == pytest.approx(
+        np.mean([ssim(noisy[i], x[i], shave=1) for i in range(4)]), abs=1e-4
+    )

@@ -15,13 +15,17 @@ def folders(tmp_path, rng):
     hrs, srs = {}, {}
     for name in ("baby", "bird", "butterfly"):
         hr = rng.integers(0, 256, (36, 40, 3), dtype=np.uint8)
-        sr = np.clip(hr.astype(int) + rng.integers(-9, 10, hr.shape), 0, 255).astype(np.uint8)
+        sr = np.clip(hr.astype(int) + rng.integers(-9, 10, hr.shape), 0, 255).astype(
+            np.uint8
+        )
         hrs[name], srs[name] = hr, sr
         write_image(tmp_path / "HR" / f"{name}.png", hr)
     write_image(tmp_path / "SR" / "baby_x4_SR.png", srs["baby"])
     write_image(tmp_path / "SR" / "bird_RCAN_x4.png", srs["bird"])
     write_image(tmp_path / "SR" / "butterflyx4.png", srs["butterfly"])
-    write_image(tmp_path / "SR" / "butterfly_x2_SR.png", srs["baby"])  # other scale: ignored
+    write_image(
+        tmp_path / "SR" / "butterfly_x2_SR.png", srs["baby"]
+    )  # other scale: ignored
     return tmp_path, hrs, srs
 
 
@@ -33,13 +37,24 @@ def test_scores_match_the_metrics(folders):
     names = [image["name"] for image in result["images"]]
     assert names == ["baby", "bird", "butterfly"]
     assert [image["sr_file"] for image in result["images"]] == [
-        "baby_x4_SR.png", "bird_RCAN_x4.png", "butterflyx4.png"]
+        "baby_x4_SR.png",
+        "bird_RCAN_x4.png",
+        "butterflyx4.png",
+    ]
     for image in result["images"]:
-        assert image["psnr"] == pytest.approx(psnr(srs[image["name"]], hrs[image["name"]], 4))
-        assert image["ssim"] == pytest.approx(ssim(srs[image["name"]], hrs[image["name"]], 4))
-    assert result["psnr"] == pytest.approx(np.mean([i["psnr"] for i in result["images"]]))
+        assert image["psnr"] == pytest.approx(
+            psnr(srs[image["name"]], hrs[image["name"]], 4)
+        )
+        assert image["ssim"] == pytest.approx(
+            ssim(srs[image["name"]], hrs[image["name"]], 4)
+        )
+    assert result["psnr"] == pytest.approx(
+        np.mean([i["psnr"] for i in result["images"]])
+    )
     rgb = score_folders(root / "SR", root / "HR", 4, y_channel=False, shave=0)["HR"]
-    assert rgb["images"][0]["psnr"] == pytest.approx(psnr(srs["baby"], hrs["baby"], 0, False))
+    assert rgb["images"][0]["psnr"] == pytest.approx(
+        psnr(srs["baby"], hrs["baby"], 0, False)
+    )
 
 
 def test_hr_not_modcropped_is_cropped(tmp_path, rng):
@@ -70,7 +85,9 @@ def test_gray_pairs_are_compared_on_gray_levels(tmp_path, rng):
     from PIL import Image
 
     hr = rng.integers(0, 256, (30, 30), dtype=np.uint8)
-    sr = np.clip(hr.astype(int) + rng.integers(-5, 6, hr.shape), 0, 255).astype(np.uint8)
+    sr = np.clip(hr.astype(int) + rng.integers(-5, 6, hr.shape), 0, 255).astype(
+        np.uint8
+    )
     Image.fromarray(hr, "L").save(tmp_path / "hr.png")
     Image.fromarray(sr, "L").save(tmp_path / "hr_x2_SR.png")
     (tmp_path / "HR").mkdir()
@@ -78,7 +95,13 @@ def test_gray_pairs_are_compared_on_gray_levels(tmp_path, rng):
     (tmp_path / "hr.png").rename(tmp_path / "HR" / "g.png")
     (tmp_path / "hr_x2_SR.png").rename(tmp_path / "SR" / "g_x2_SR.png")
     result = score_folders(tmp_path / "SR", tmp_path / "HR", 2)["HR"]
-    direct = 10 * math.log10(255**2 / np.mean((hr[2:-2, 2:-2].astype(float) - sr[2:-2, 2:-2]) ** 2))
+    direct = 10 * math.log10(
+        255**2 / np.mean((hr[2:-2, 2:-2].astype(float) - sr[2:-2, 2:-2]) ** 2)
+    )
     assert result["psnr"] == pytest.approx(direct, abs=1e-9)
-    replicated = psnr(np.repeat(sr[..., None], 3, -1), np.repeat(hr[..., None], 3, -1), 2)
-    assert replicated - result["psnr"] == pytest.approx(20 * math.log10(255 / 219), abs=0.01)
+    replicated = psnr(
+        np.repeat(sr[..., None], 3, -1), np.repeat(hr[..., None], 3, -1), 2
+    )
+    assert replicated - result["psnr"] == pytest.approx(
+        20 * math.log10(255 / 219), abs=0.01
+    )

@@ -57,7 +57,9 @@ def calibration_dataset(size=None):
     from keras_enlca.export.calibration import calibration_crops
     from keras_enlca.export.calibration import representative_dataset
 
-    crops = calibration_crops(sample_image_paths()[:4], num_crops=4, crop_size=32, seed=0)
+    crops = calibration_crops(
+        sample_image_paths()[:4], num_crops=4, crop_size=32, seed=0
+    )
     return representative_dataset(crops, size=size)
 
 
@@ -73,7 +75,9 @@ def artifact(family, variant, tile=None):
         suffix = f"_{tile[0]}x{tile[1]}" if tile else ""
         if variant == "savedmodel":
             out = os.path.join(root(), f"{family}{suffix}_savedmodel")
-            metadata = base_metadata(model, "savedmodel", model.scale, tile, "none", path)
+            metadata = base_metadata(
+                model, "savedmodel", model.scale, tile, "none", path
+            )
             export_saved_model(model, out, tile=tile, metadata=metadata)
         else:
             out = os.path.join(root(), f"{family}{suffix}_{variant}.tflite")
@@ -82,7 +86,9 @@ def artifact(family, variant, tile=None):
                 model,
                 out,
                 quantize=variant,
-                representative_dataset=calibration_dataset(tile) if variant == "int8" else None,
+                representative_dataset=calibration_dataset(tile)
+                if variant == "int8"
+                else None,
                 tile=tile,
                 metadata=metadata,
                 source=path,

@@ -17,7 +17,9 @@ def test_crops_come_from_the_images_at_random_positions():
     for i, crop in enumerate(crops):
         assert crop.shape == (1, 16, 24, 3) and crop.dtype == np.uint8
         image = images[i % 2]
-        windows = np.lib.stride_tricks.sliding_window_view(image, (16, 24, 3))[..., 0, :, :, :]
+        windows = np.lib.stride_tricks.sliding_window_view(image, (16, 24, 3))[
+            ..., 0, :, :, :
+        ]
         assert np.any(np.all(windows == crop[0], axis=(-3, -2, -1)))
     assert not np.array_equal(crops[0], crops[2])
     # Deterministic for a seed.
@@ -27,8 +29,9 @@ def test_crops_come_from_the_images_at_random_positions():
 
 def test_default_source_small_images_and_fixed_size(tmp_path):
     crops = calibration_crops(num_crops=5, crop_size=300)  # bundled photos, all smaller
-    assert [c.shape[1:3] for c in crops] == [read_image(p).shape[:2] for p in
-                                             sorted(sample_image_paths())][:5]
+    assert [c.shape[1:3] for c in crops] == [
+        read_image(p).shape[:2] for p in sorted(sample_image_paths())
+    ][:5]
     assert sample_images_dir()
     samples = list(representative_dataset(crops[:2], size=(260, 260))())
     assert [s[0].shape for s in samples] == [(1, 260, 260, 3)] * 2
@@ -54,6 +57,8 @@ def test_crops_cycle_over_sizes_and_pairs_are_bicubic_lr_of_hr_crops():
 
 def test_an_unreadable_calibration_image_is_a_one_line_error(tmp_path):
     (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    with pytest.raises(InputError, match=r"^--calibration: Cannot read image .*broken\.png") as info:
+    with pytest.raises(
+        InputError, match=r"^--calibration: Cannot read image .*broken\.png"
+    ) as info:
         calibration_crops(tmp_path)
     assert "\n" not in str(info.value)

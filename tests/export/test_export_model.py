@@ -24,7 +24,9 @@ def verify_dir(tmp_path_factory):
 def test_export_with_verification_writes_the_numbers(tmp_path, verify_dir):
     model, keras_path = tiny_model("enlcn")
     out = tmp_path / "enlcn.tflite"
-    metadata = export_model(keras_path, out, quantize="float16", verify=verify_dir, scale=2)
+    metadata = export_model(
+        keras_path, out, quantize="float16", verify=verify_dir, scale=2
+    )
     with open(metadata_path(out)) as f:
         assert json.load(f) == metadata
     assert metadata["network"] == "ENLCN" and metadata["scale"] == 2
@@ -34,12 +36,17 @@ def test_export_with_verification_writes_the_numbers(tmp_path, verify_dir):
     assert metadata["size_bytes"] == os.path.getsize(out)
     result = metadata["verification"]
     assert result["images"] == 2 and result["scale"] == 2
-    assert [row["image"] for row in result["per_image"]] == ["chelsea.png", "coffee.png"]
+    assert [row["image"] for row in result["per_image"]] == [
+        "chelsea.png",
+        "coffee.png",
+    ]
     # float16 weights: a few 8-bit levels differ at most.
     assert result["psnr_y_vs_keras"] >= 55.0
     assert abs(result["psnr_y_drop"]) < 0.05
     for row in result["per_image"]:
-        assert 5.0 < row["psnr_y_keras_vs_hr"] < row["psnr_y_bicubic_vs_hr"]  # untrained
+        assert (
+            5.0 < row["psnr_y_keras_vs_hr"] < row["psnr_y_bicubic_vs_hr"]
+        )  # untrained
     # The embedded copy is the metadata before verification.
     assert read_artifact_metadata(out)["verification"] == result
     os.remove(metadata_path(out))
@@ -53,22 +60,37 @@ def test_int8_records_calibration_and_float_ops(tmp_path):
     calibration = tmp_path / "calibration"
     calibration.mkdir()
     os.symlink(sample_image_paths()[0], calibration / "a.png")
-    metadata = export_model(keras_path, out, quantize="int8", calibration=calibration,
-                            num_calibration_crops=3, calibration_crop_size=24)
+    metadata = export_model(
+        keras_path,
+        out,
+        quantize="int8",
+        calibration=calibration,
+        num_calibration_crops=3,
+        calibration_crop_size=24,
+    )
     assert metadata["float_ops"] == ["SOFTMAX", "BATCH_MATMUL"]
     # No attention layer; the 3-channel layers at both ends stay float.
     assert metadata["float_layers"] == [
-        "input_scaling", "sub_mean", "tail", "add_mean", "output_scaling"
+        "input_scaling",
+        "sub_mean",
+        "tail",
+        "add_mean",
+        "output_scaling",
     ]
     assert metadata["calibration"] == {
-        "source": str(calibration), "crops": 3, "crop_size": [24, 24]
+        "source": str(calibration),
+        "crops": 3,
+        "crop_size": [24, 24],
     }
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"format": "savedmodel", "quantize": "int8"}, "--quantize applies to --format tflite"),
+        (
+            {"format": "savedmodel", "quantize": "int8"},
+            "--quantize applies to --format tflite",
+        ),
         ({"calibration": "x"}, "--calibration is only used with --quantize int8"),
         ({"format": "onnx"}, "--format must be one of"),
         ({"quantize": "int4"}, "--quantize must be one of"),
@@ -103,7 +125,10 @@ def test_a_failure_after_the_write_leaves_nothing(tmp_path):
     verify.mkdir()
     (verify / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     (tmp_path / "notes.txt").write_text("precious")
-    for fmt, out in (("tflite", tmp_path / "m.tflite"), ("savedmodel", tmp_path / "sm")):
+    for fmt, out in (
+        ("tflite", tmp_path / "m.tflite"),
+        ("savedmodel", tmp_path / "sm"),
+    ):
         with pytest.raises(InputError, match="broken.png"):
             export_model(keras_path, out, format=fmt, verify=verify)
         assert sorted(os.listdir(tmp_path)) == ["hr", "notes.txt"]
@@ -113,6 +138,13 @@ def test_a_failure_after_the_write_leaves_nothing(tmp_path):
     export_model(keras_path, old)
     before = old.read_bytes()
     with pytest.raises(InputError, match="broken.png"):
-        export_model(keras_path, old, quantize="int8", calibration=verify, overwrite=True)
+        export_model(
+            keras_path, old, quantize="int8", calibration=verify, overwrite=True
+        )
     assert old.read_bytes() == before
-    assert sorted(os.listdir(tmp_path)) == ["hr", "m.tflite", "m.tflite.json", "notes.txt"]
+    assert sorted(os.listdir(tmp_path)) == [
+        "hr",
+        "m.tflite",
+        "m.tflite.json",
+        "notes.txt",
+    ]

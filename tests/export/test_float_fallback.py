@@ -25,10 +25,18 @@ def _int8_convs(path):
 def test_fallback_keeps_the_huge_range_layer_float_to_reach_the_budget(tmp_path):
     out = tmp_path / "hard.tflite"
     report = tmp_path / "layers.csv"
-    metadata = export_model(upscaler(HUGE), out, quantize="int8", max_drop=BUDGET,
-                            report=report, **CALIBRATION)
+    metadata = export_model(
+        upscaler(HUGE),
+        out,
+        quantize="int8",
+        max_drop=BUDGET,
+        report=report,
+        **CALIBRATION,
+    )
     fallback = metadata["fallback"]
-    assert fallback["integer_drop"] > 5.0  # one 8-bit scale for [0, 1e4] loses the image
+    assert (
+        fallback["integer_drop"] > 5.0
+    )  # one 8-bit scale for [0, 1e4] loses the image
     assert metadata["float_layers"] == ["spiky"]
     assert fallback["reached"] and fallback["drop"] <= BUDGET
     assert "sensitivity" in metadata["float_layer_reasons"]["spiky"]
@@ -36,7 +44,10 @@ def test_fallback_keeps_the_huge_range_layer_float_to_reach_the_budget(tmp_path)
     with open(report) as f:
         rows = {row["layer"]: row for row in csv.DictReader(f)}
     assert set(rows) == {"spiky", "upsample"}
-    assert rows["spiky"]["kept_float"] == "True" and rows["upsample"]["kept_float"] == "False"
+    assert (
+        rows["spiky"]["kept_float"] == "True"
+        and rows["upsample"]["kept_float"] == "False"
+    )
     assert float(rows["spiky"]["calibrated_max"]) >= HUGE * 0.99
     assert float(rows["spiky"]["gain"]) > 5.0
     with open(str(out) + ".json") as f:
@@ -46,8 +57,9 @@ def test_fallback_keeps_the_huge_range_layer_float_to_reach_the_budget(tmp_path)
 @pytest.mark.slow
 def test_fallback_keeps_an_easy_model_all_integer(tmp_path):
     out = tmp_path / "easy.tflite"
-    metadata = export_model(upscaler(0.0), out, quantize="int8", max_drop=BUDGET,
-                            **CALIBRATION)
+    metadata = export_model(
+        upscaler(0.0), out, quantize="int8", max_drop=BUDGET, **CALIBRATION
+    )
     assert metadata["float_layers"] == []
     assert metadata["fallback"]["integer_drop"] <= BUDGET
     assert metadata["fallback"]["steps"] == []

@@ -27,8 +27,9 @@ def gated_upscaler():
     """
     inputs = keras.Input((None, None, 3))
     logits = keras.layers.Conv2D(3, 1, name="logits")(inputs)
-    gated = keras.layers.Multiply(name="gate")([inputs, keras.layers.Activation(
-        "sigmoid", name="sigmoid")(logits)])
+    gated = keras.layers.Multiply(name="gate")(
+        [inputs, keras.layers.Activation("sigmoid", name="sigmoid")(logits)]
+    )
     model = keras.Model(inputs, ResizeUpsampling(2, name="upsample")(gated))
     slopes = np.array([8.0, 8.0, 1000.0], "float32")
     model.get_layer("logits").set_weights([np.diag(slopes)[None, None], -slopes / 2])
@@ -42,7 +43,8 @@ def test_sigmoid_inputs_are_clamped_where_the_integer_sigmoid_saturates(tmp_path
     converter = tf.lite.TFLiteConverter.from_saved_model(saved)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative_dataset(
-        calibration_crops(num_crops=4, crop_size=32))
+        calibration_crops(num_crops=4, crop_size=32)
+    )
     calibrated = calibrate(converter)
     clamped, changed = clamp_saturating_ranges(calibrated, "int8")
     assert len(changed) == 1 and changed[0]["op"] == "LOGISTIC"
@@ -58,6 +60,8 @@ def test_sigmoid_inputs_are_clamped_where_the_integer_sigmoid_saturates(tmp_path
         with open(path, "wb") as f:
             # The uint8 conversions stay float, as in every export.
             f.write(quantize_calibrated(content, "int8", float_node_names(content, [])))
-        values[name] = psnr(LiteRTRunner(path, num_threads=1)(image)[0], reference, shave=2)
+        values[name] = psnr(
+            LiteRTRunner(path, num_threads=1)(image)[0], reference, shave=2
+        )
     # One int8 step of ~4 on +-500 logits rounds most gates to 0.5.
     assert values["clamped"] > values["raw"] + 3.0, values

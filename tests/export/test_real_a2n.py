@@ -12,8 +12,16 @@ from keras_enlca.data import sample_images_dir
 from keras_enlca.export import export_model
 from keras_enlca.inference import read_artifact_metadata
 
-WEIGHTS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "reference",
-                       "weights", "aan_x3.pt")
+WEIGHTS = os.path.join(
+    os.path.dirname(__file__),
+    "..",
+    "..",
+    "..",
+    "shared",
+    "reference",
+    "weights",
+    "aan_x3.pt",
+)
 # The ceiling for int8 (goal 0.10 dB); measured with these small
 # calibration sets on the bundled photos: int8 0.15, int16x8 0.16 dB.
 BUDGET = 0.2
@@ -40,8 +48,9 @@ def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
     out = tmp_path / f"a2n_x3_{quantize}.tflite"
     # The default float layers (the measured fallback is tested on small
     # models in test_float_fallback.py: on this network it takes minutes).
-    metadata = export_model(a2n_x3, out, quantize=quantize, verify=sample_images_dir(),
-                            **CALIBRATION)
+    metadata = export_model(
+        a2n_x3, out, quantize=quantize, verify=sample_images_dir(), **CALIBRATION
+    )
     result = metadata["verification"]
     assert result["images"] == 5
     assert result["psnr_y_drop"] <= BUDGET, result["psnr_y_drop"]

@@ -39,7 +39,9 @@ def test_serving_signature_is_uint8_in_uint8_out_at_any_size(family):
     assert np.mean(out != expected) < 1e-3
 
     # The float signature returns the network's raw output.
-    raw = served.signatures["serving_float"](images=tf.constant(batch))["upscaled"].numpy()
+    raw = served.signatures["serving_float"](images=tf.constant(batch))[
+        "upscaled"
+    ].numpy()
     np.testing.assert_allclose(raw, model.predict(batch, verbose=0), atol=2e-5)
 
 
@@ -89,11 +91,16 @@ def test_an_existing_folder_is_replaced_only_when_it_is_an_earlier_export(tmp_pa
     out = tmp_path / "sm"
     export_saved_model(model, out, metadata={"scale": 2})
     first = sorted(os.listdir(out))
-    with pytest.raises(InputError, match="not empty; choose a new name, or pass --overwrite"):
+    with pytest.raises(
+        InputError, match="not empty; choose a new name, or pass --overwrite"
+    ):
         export_saved_model(model, out, metadata={"scale": 2})
     stamp = os.stat(out / "saved_model.pb").st_mtime_ns
     export_saved_model(model, out, metadata={"scale": 2}, overwrite=True)
-    assert sorted(os.listdir(out)) == first and os.stat(out / "saved_model.pb").st_mtime_ns != stamp
+    assert (
+        sorted(os.listdir(out)) == first
+        and os.stat(out / "saved_model.pb").st_mtime_ns != stamp
+    )
     (out / "notes.txt").write_text("precious")  # a user's file inside: never replaced
     with pytest.raises(InputError, match=r"not part of the output \(notes.txt\)"):
         export_saved_model(model, out, overwrite=True)

@@ -75,7 +75,10 @@ def _ops(path):
 
 
 def test_quantization_changes_weight_types():
-    ops = {variant: _ops(artifact("edsr", variant)) for variant in ("none", "float16", "dynamic")}
+    ops = {
+        variant: _ops(artifact("edsr", variant))
+        for variant in ("none", "float16", "dynamic")
+    }
     assert all("INT8" not in op["outputs"] for op in ops["none"])
     assert "DEQUANTIZE" in {op["op"] for op in ops["float16"]}  # float16 weights
     # Dynamic range: int8 weights into float convolutions (hybrid kernels);
@@ -112,10 +115,18 @@ def test_image_layers_are_the_three_channel_ends():
     from keras_enlca.export.tflite import image_layer_names
 
     assert image_layer_names(tiny_model("enlcn")[0]) == [
-        "input_scaling", "sub_mean", "tail", "add_mean", "output_scaling"
+        "input_scaling",
+        "sub_mean",
+        "tail",
+        "add_mean",
+        "output_scaling",
     ]
     assert image_layer_names(tiny_model("a2n")[0]) == [
-        "input_scaling", "conv_last", "skip_upsample", "skip_add", "output_scaling"
+        "input_scaling",
+        "conv_last",
+        "skip_upsample",
+        "skip_add",
+        "output_scaling",
     ]
 
 
@@ -135,9 +146,9 @@ def test_fully_int8_enlcn_breaks_which_is_why_attention_stays_float():
     content = convert_to_tflite(
         model, "int8", calibration_dataset(), float_ops=(), float_layers=()
     )
-    assert {op["op"] for op in tflite_operators(content) if "INT8" in op["outputs"]} >= {
-        "EXP", "DIV", "FULLY_CONNECTED"
-    }
+    assert {
+        op["op"] for op in tflite_operators(content) if "INT8" in op["outputs"]
+    } >= {"EXP", "DIV", "FULLY_CONNECTED"}
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_content=content)

@@ -24,7 +24,11 @@ def test_check_drop_is_a_one_line_input_error():
         check_drop(result, 0.1, "m.tflite")
     except VerificationError as error:
         assert isinstance(error, InputError)
-        assert "\n" not in str(error) and "0.250 dB" in str(error) and "0.1 dB" in str(error)
+        assert (
+            "\n" not in str(error)
+            and "0.250 dB" in str(error)
+            and "0.1 dB" in str(error)
+        )
         assert error.drop == 0.25 and error.max_drop == 0.1
     else:
         raise AssertionError("no VerificationError")
@@ -39,25 +43,44 @@ def test_verify_with_a_too_tight_max_drop_exits_1_and_keeps_other_files(tmp_path
     out = folder / "hard.tflite"
     # Measured here: the dynamic-range export differs from Keras by 0.001 dB,
     # so a budget of 0 is too tight.
-    result = CliRunner().invoke(cli, [
-        "export", str(keras_path), "--quantize", "dynamic", "--verify",
-        sample_images_dir(), "--max-drop", "0", "-o", str(out),
-    ])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "export",
+            str(keras_path),
+            "--quantize",
+            "dynamic",
+            "--verify",
+            sample_images_dir(),
+            "--max-drop",
+            "0",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: --verify: ")
     assert "over --max-drop 0 dB; removed it." in lines[0]
-    assert sorted(os.listdir(folder)) == ["notes.txt"]  # the export and its JSON removed
+    assert sorted(os.listdir(folder)) == [
+        "notes.txt"
+    ]  # the export and its JSON removed
     assert (folder / "notes.txt").read_text() == "mine"
 
 
 def test_verify_reports_the_drop_within_budget(tmp_path):
     out = tmp_path / "easy.tflite"
-    metadata = export_model(upscaler(0.0), out, quantize="float16",
-                            verify=sample_images_dir(), max_drop=0.05)
+    metadata = export_model(
+        upscaler(0.0),
+        out,
+        quantize="float16",
+        verify=sample_images_dir(),
+        max_drop=0.05,
+    )
     result = metadata["verification"]
     assert result["images"] == 5 and abs(result["psnr_y_drop"]) <= 0.05
-    again = verify_artifact(LiteRTRunner(out), KerasRunner(upscaler(0.0)), sample_images_dir(),
-                            max_images=2)
+    again = verify_artifact(
+        LiteRTRunner(out), KerasRunner(upscaler(0.0)), sample_images_dir(), max_images=2
+    )
     assert again["images"] == 2
     assert np.isfinite(again["psnr_y_vs_keras"]) and again["psnr_y_vs_keras"] > 40

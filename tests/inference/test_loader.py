@@ -47,8 +47,10 @@ def test_every_truncation_of_a_model_file_is_a_one_line_error(tmp_path):
     tflite = open(artifact("edsr", "none"), "rb").read()
     keras_bytes = open(tiny_model("edsr")[1], "rb").read()
     cuts = {
-        ".tflite": sorted({0, 4, 8, 100, len(tflite) - 1}
-                          | set(np.linspace(9, len(tflite) - 2, 150).astype(int))),
+        ".tflite": sorted(
+            {0, 4, 8, 100, len(tflite) - 1}
+            | set(np.linspace(9, len(tflite) - 2, 150).astype(int))
+        ),
         ".keras": sorted({0, 1, 100, len(keras_bytes) // 2, len(keras_bytes) - 1}),
     }
     contents = {".tflite": tflite, ".keras": keras_bytes}

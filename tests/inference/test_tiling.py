@@ -21,7 +21,11 @@ def nearest(x, scale=2):
 def smooth_image(height, width):
     yy, xx = np.mgrid[0:height, 0:width]
     return np.stack(
-        [np.sin(yy / 9.0) * 0.4 + 0.5, np.cos(xx / 7.0) * 0.4 + 0.5, (yy + xx) / (height + width)],
+        [
+            np.sin(yy / 9.0) * 0.4 + 0.5,
+            np.cos(xx / 7.0) * 0.4 + 0.5,
+            (yy + xx) / (height + width),
+        ],
         axis=-1,
     ).astype(np.float32)
 
@@ -57,12 +61,19 @@ def test_ramp_weights():
     np.testing.assert_allclose(w[::-1], w)
     np.testing.assert_allclose(ramp_weights(16, 8, False, False), 1.0)
     # Complementary ramps of two tiles overlapping by 8 sum to one.
-    np.testing.assert_allclose(ramp_weights(16, 8, False, True)[8:] + ramp_weights(16, 8, True, False)[:8], 1.0)
+    np.testing.assert_allclose(
+        ramp_weights(16, 8, False, True)[8:] + ramp_weights(16, 8, True, False)[:8], 1.0
+    )
 
 
 @pytest.mark.parametrize(
     "shape, tile, overlap, batch",
-    [((50, 77), 16, 4, 1), ((100, 33), (20, 40), 9, 3), ((17, 300), 16, 7, 2), ((10, 12), 32, 8, 1)],
+    [
+        ((50, 77), 16, 4, 1),
+        ((100, 33), (20, 40), 9, 3),
+        ((17, 300), 16, 7, 2),
+        ((10, 12), 32, 8, 1),
+    ],
 )
 def test_blend_weights_sum_to_one(rng, shape, tile, overlap, batch):
     image = rng.random(shape + (3,)).astype(np.float32)
@@ -84,8 +95,10 @@ def test_convolutional_model_is_exact_with_enough_overlap(rng):
 
 @pytest.mark.parametrize(
     "attention",
-    [lambda: NonLocalAttention(reduction=2),
-     lambda: EfficientNonLocalContrastiveAttention(reduction=4, res_scale=1.0)],
+    [
+        lambda: NonLocalAttention(reduction=2),
+        lambda: EfficientNonLocalContrastiveAttention(reduction=4, res_scale=1.0),
+    ],
     ids=["nla", "enlca"],
 )
 def test_attention_model_is_seam_free(attention):
@@ -143,7 +156,9 @@ def test_output_options(rng, tmp_path):
     image = rng.integers(0, 256, (30, 41, 3), dtype=np.uint8)
     as_uint8 = upscale_tiled(nearest, image, 2, tile=16, overlap=4, dtype="uint8")
     np.testing.assert_array_equal(as_uint8, nearest(image))
-    out = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.uint8, shape=(60, 82, 3))
+    out = np.lib.format.open_memmap(
+        tmp_path / "out.npy", mode="w+", dtype=np.uint8, shape=(60, 82, 3)
+    )
     result = upscale_tiled(nearest, image, 2, tile=16, overlap=4, out=out)
     assert result is out
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), nearest(image))
@@ -182,13 +197,17 @@ def test_litert_interpreter_with_a_fixed_tile_shape(rng, tmp_path):
         return interpreter.get_tensor(output_index)
 
     image = rng.random((70, 45, 3)).astype(np.float32)
-    tiled = upscale_tiled(run_litert, image, 2, tile=32, overlap=12, fixed_tile_shape=True)
+    tiled = upscale_tiled(
+        run_litert, image, 2, tile=32, overlap=12, fixed_tile_shape=True
+    )
     whole = model(image[None], training=False).numpy()[0]
     np.testing.assert_allclose(tiled, whole, atol=1e-4)
     # Narrower than the tile: mirrored to 32 columns, cropped back; only the
     # columns near the padded edge see the mirror instead of zero padding.
     narrow = image[:, :29]
-    tiled = upscale_tiled(run_litert, narrow, 2, tile=32, overlap=12, fixed_tile_shape=True)
+    tiled = upscale_tiled(
+        run_litert, narrow, 2, tile=32, overlap=12, fixed_tile_shape=True
+    )
     whole = model(narrow[None], training=False).numpy()[0]
     assert tiled.shape == whole.shape == (140, 58, 3)
     np.testing.assert_allclose(tiled[:, :50], whole[:, :50], atol=1e-4)
@@ -201,14 +220,23 @@ def test_read_only_model_outputs(rng):
         return out
 
     image = rng.random((30, 40, 3)).astype(np.float32)
-    np.testing.assert_allclose(upscale_tiled(read_only, image, 2, tile=16, overlap=4), nearest(image), atol=2e-7)
+    np.testing.assert_allclose(
+        upscale_tiled(read_only, image, 2, tile=16, overlap=4),
+        nearest(image),
+        atol=2e-7,
+    )
 
 
 def test_progress_counts_every_tile_once():
     calls = []
     upscaler = TiledUpscaler(
-        lambda x: np.repeat(np.repeat(x, 2, 1), 2, 2), 2, tile=20, overlap=4,
-        batch_size=2, progress=lambda done, total: calls.append((done, total)))
+        lambda x: np.repeat(np.repeat(x, 2, 1), 2, 2),
+        2,
+        tile=20,
+        overlap=4,
+        batch_size=2,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     upscaler(np.zeros((50, 70, 3), np.float32))
     total = len(upscaler.plan(50, 70))
     assert total == 3 * 5  # 50 rows: 3 tiles; 70 columns: 5 tiles

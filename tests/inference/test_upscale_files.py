@@ -70,9 +70,9 @@ def test_plan_outputs(tmp_path):
         write_image(tmp_path / name, np.zeros((4, 4, 3), np.uint8))
     (tmp_path / "a" / "notes.txt").write_text("not an image")
     pairs = plan_outputs([tmp_path / "a", tmp_path / "z.bmp"], tmp_path / "out")
-    assert [(os.path.relpath(s, tmp_path), os.path.relpath(d, tmp_path)) for s, d in pairs] == [
-        ("a/x.png", "out/x.png"), ("a/y.jpg", "out/y.jpg"), ("z.bmp", "out/z.bmp")
-    ]
+    assert [
+        (os.path.relpath(s, tmp_path), os.path.relpath(d, tmp_path)) for s, d in pairs
+    ] == [("a/x.png", "out/x.png"), ("a/y.jpg", "out/y.jpg"), ("z.bmp", "out/z.bmp")]
     with pytest.raises(InputError, match="would both be written to"):
         plan_outputs([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
     with pytest.raises(InputError, match="overwrite the input"):
@@ -92,7 +92,9 @@ def test_plan_outputs(tmp_path):
     with pytest.raises(InputError, match="out/y.jpg: already exists; pass --overwrite"):
         plan_outputs([tmp_path / "a", tmp_path / "z.bmp"], tmp_path / "out")
     assert plan_outputs([tmp_path / "a"], tmp_path / "out", overwrite=True) == pairs[:2]
-    (tmp_path / "fake.png").write_text("not an image")  # found by its header, before work
+    (tmp_path / "fake.png").write_text(
+        "not an image"
+    )  # found by its header, before work
     with pytest.raises(InputError, match="Cannot read image .*fake.png"):
         plan_outputs([tmp_path / "z.bmp", tmp_path / "fake.png"], tmp_path / "out2")
     assert not (tmp_path / "out2").exists()
@@ -109,7 +111,9 @@ def test_tiling_rules():
     # The rule `eval --tile` follows too (`tile_settings`): a floor on the tile,
     # and no silent --overlap without tiling.
     for tile in (1, 8, 15):
-        with pytest.raises(InputError, match=f"--tile {tile}: tiles must be at least 16"):
+        with pytest.raises(
+            InputError, match=f"--tile {tile}: tiles must be at least 16"
+        ):
             tiling_for(dynamic, tile)
     assert tiling_for(dynamic, 16) == ((16, 16), 7, False)
     with pytest.raises(InputError, match="--overlap is only used with --tile"):

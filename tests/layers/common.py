@@ -72,6 +72,7 @@ def check_mixed_precision(make_layer, x, tolerance):
 
 def weight_counts(layer):
     """`(trainable, non-trainable)` scalar counts of a built layer."""
+
     def size(weights):
         return sum(int(np.prod(w.shape)) for w in weights)
 
@@ -84,7 +85,8 @@ def check_config_has_every_argument(layer):
 
     config = layer.get_config()
     arguments = [
-        name for name, p in inspect.signature(type(layer).__init__).parameters.items()
+        name
+        for name, p in inspect.signature(type(layer).__init__).parameters.items()
         if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
     ]
     missing = [name for name in arguments if name not in config]
@@ -117,8 +119,12 @@ def check_tflite_builtin(layer, channels, sizes, tmp_path, atol=2e-5):
 
     model = functional_model(layer, channels)
     saved = os.path.join(tmp_path, "saved")
-    model.export(saved, format="tf_saved_model", verbose=False,
-                 input_signature=[tf.TensorSpec([1, None, None, channels])])
+    model.export(
+        saved,
+        format="tf_saved_model",
+        verbose=False,
+        input_signature=[tf.TensorSpec([1, None, None, channels])],
+    )
     converter = tf.lite.TFLiteConverter.from_saved_model(saved)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = Interpreter(model_content=converter.convert())

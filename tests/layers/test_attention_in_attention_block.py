@@ -28,7 +28,9 @@ def torch_aab(block, x_nchw):
     gate = torch.sigmoid(conv(block.attention_k2, lrelu(conv(block.attention_k1, x))))
     attention = conv(block.attention_k4, conv(block.attention_k3, x) * gate)
     non_attention = conv(block.non_attention, x)
-    x = attention * ax[:, 0].view(a, 1, 1, 1) + non_attention * ax[:, 1].view(a, 1, 1, 1)
+    x = attention * ax[:, 0].view(a, 1, 1, 1) + non_attention * ax[:, 1].view(
+        a, 1, 1, 1
+    )
     return conv(block.conv_last, lrelu(x)) + residual
 
 
@@ -51,7 +53,9 @@ def test_matches_reference_forward(rng, non_attention_kernel_size):
     )
 
 
-@pytest.mark.parametrize("non_attention_kernel_size, params", [(3, 62_860), (1, 50_060)])
+@pytest.mark.parametrize(
+    "non_attention_kernel_size, params", [(3, 62_860), (1, 50_060)]
+)
 def test_parameter_count(non_attention_kernel_size, params):
     block = AttentionInAttentionBlock(
         filters=40, non_attention_kernel_size=non_attention_kernel_size

@@ -18,24 +18,29 @@ def numpy_contrastive(q, k, form, margin=1.0):
         count = max(1, int(round(0.02 * n)))
         start = int(round(0.08 * n))
         positive = ranked[..., :count].mean(-1)
-        negative = ranked[..., start:start + count].mean(-1)
+        negative = ranked[..., start : start + count].mean(-1)
         per_query = -np.log(positive / negative) + margin
     return per_query.mean()
 
 
 def amplified(rng, shape, k=6.0):
     x = rng.standard_normal(shape)
-    return (np.sqrt(k) * x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+    return (np.sqrt(k) * x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(
+        np.float32
+    )
 
 
-@pytest.mark.parametrize("form,positions", [("code", 100), ("code", 65), ("paper", 300)])
+@pytest.mark.parametrize(
+    "form,positions", [("code", 100), ("code", 65), ("paper", 300)]
+)
 def test_matches_numpy_full_sort(form, positions, rng):
     q = amplified(rng, (2, positions, 16))
     k = amplified(rng, (2, positions, 16))
     expected = numpy_contrastive(q, k, form)
     for chunk in (512, 7):
-        value = contrastive_loss(tf.constant(q), tf.constant(k), form=form,
-                                 query_chunk_size=chunk).numpy()
+        value = contrastive_loss(
+            tf.constant(q), tf.constant(k), form=form, query_chunk_size=chunk
+        ).numpy()
         np.testing.assert_allclose(value, expected, rtol=2e-5)
 
 
@@ -58,12 +63,14 @@ def test_hinge_clips_well_separated_similarities(rng):
 def test_dynamic_shapes_and_chunks(rng):
     fn = tf.function(
         lambda a, b: contrastive_loss(a, b, query_chunk_size=32),
-        input_signature=[tf.TensorSpec([None, None, 8])] * 2)
+        input_signature=[tf.TensorSpec([None, None, 8])] * 2,
+    )
     for positions in (70, 129):
         q = amplified(rng, (3, positions, 8))
         k = amplified(rng, (3, positions, 8))
-        np.testing.assert_allclose(fn(q, k).numpy(), numpy_contrastive(q, k, "code"),
-                                   rtol=2e-5)
+        np.testing.assert_allclose(
+            fn(q, k).numpy(), numpy_contrastive(q, k, "code"), rtol=2e-5
+        )
 
 
 def test_gradients_flow_to_queries_and_keys(rng):
@@ -80,20 +87,28 @@ def test_gradients_flow_to_queries_and_keys(rng):
     step = 1e-2
     plus = contrastive_loss(q + step * direction, k).numpy()
     minus = contrastive_loss(q - step * direction, k).numpy()
-    np.testing.assert_allclose((plus - minus) / (2 * step),
-                               np.sum(grad_q.numpy() * direction), rtol=0.05, atol=1e-4)
+    np.testing.assert_allclose(
+        (plus - minus) / (2 * step),
+        np.sum(grad_q.numpy() * direction),
+        rtol=0.05,
+        atol=1e-4,
+    )
 
 
 def test_too_few_positions_is_a_clear_error(rng):
     q = amplified(rng, (1, 64, 8))
     with pytest.raises(ValueError, match=r"ranks 65 keys per query.*only 64 positions"):
         contrastive_loss(tf.constant(q), tf.constant(q), name="patch")
-    fn = tf.function(lambda a: contrastive_loss(a, a),
-                     input_signature=[tf.TensorSpec([None, None, 8])])
+    fn = tf.function(
+        lambda a: contrastive_loss(a, a),
+        input_signature=[tf.TensorSpec([None, None, 8])],
+    )
     with pytest.raises(tf.errors.InvalidArgumentError, match="needs more positions"):
         fn(q)
     # The paper form scales with the input and accepts it.
-    assert np.isfinite(contrastive_loss(tf.constant(q), tf.constant(q), form="paper").numpy())
+    assert np.isfinite(
+        contrastive_loss(tf.constant(q), tf.constant(q), form="paper").numpy()
+    )
 
 
 def test_sparse_gradient_equals_dense_autodiff(rng):

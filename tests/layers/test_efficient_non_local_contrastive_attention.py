@@ -15,6 +15,7 @@ def conv1x1(x, conv):
 
 def embeddings(layer, x):
     """Normalised, amplified Q, K and V, as `attention.py` computes them."""
+
     def normalize(t):
         norm = np.maximum(np.linalg.norm(t, axis=-1, keepdims=True), 5e-5)
         return np.sqrt(layer.amplification) * t / norm
@@ -32,7 +33,9 @@ def numpy_enla(layer, x):
     p = layer.projection_matrix.numpy().astype(np.float64)
 
     def phi(t):
-        return (np.exp(t @ p.T - 0.5 * np.sum(t**2, -1, keepdims=True)) + 1e-4) / np.sqrt(len(p))
+        return (
+            np.exp(t @ p.T - 0.5 * np.sum(t**2, -1, keepdims=True)) + 1e-4
+        ) / np.sqrt(len(p))
 
     fq, fk = phi(q), phi(k)
     out = (fq @ (np.transpose(fk, (0, 2, 1)) @ v)) / (fq @ fk.sum(1)[..., None])
@@ -74,8 +77,9 @@ def attention_errors(x, feature_counts, draws=6, **options):
         layer = ENLCA(reduction=2, res_scale=1.0, num_random_features=m, **options)
         layer(x)
         for mine, theirs in zip(
-                (layer.query_embedding, layer.key_embedding, layer.value_embedding),
-                (base.query_embedding, base.key_embedding, base.value_embedding)):
+            (layer.query_embedding, layer.key_embedding, layer.value_embedding),
+            (base.query_embedding, base.key_embedding, base.value_embedding),
+        ):
             mine.set_weights(theirs.get_weights())
         exact = numpy_softmax_attention(layer, x) - x
         trial = []
@@ -105,8 +109,9 @@ def test_error_to_softmax_attention_falls_with_features(rng):
     """
     x = rng.standard_normal((1, 12, 12, 32)).astype(np.float32)
     counts = (16, 256, 4096, 16384)
-    unbiased = attention_errors(x, counts, amplification=1.0,
-                                projection_sign_correction=True)
+    unbiased = attention_errors(
+        x, counts, amplification=1.0, projection_sign_correction=True
+    )
     assert decreasing(unbiased), unbiased
     assert unbiased[4096] < unbiased[16] / 8, unbiased
     assert unbiased[16384] < 0.05, unbiased
@@ -180,8 +185,11 @@ def test_gradients_reach_all_embeddings_with_contrastive(rng):
 
 
 def test_save_load_round_trip(tmp_path, rng):
-    common.check_save_load(ENLCA(reduction=4, projection_seed=3), 
-                           rng.standard_normal((1, 10, 9, 16)).astype(np.float32), tmp_path)
+    common.check_save_load(
+        ENLCA(reduction=4, projection_seed=3),
+        rng.standard_normal((1, 10, 9, 16)).astype(np.float32),
+        tmp_path,
+    )
 
 
 def test_dynamic_shapes():
@@ -195,8 +203,9 @@ def test_xla(rng):
 def test_mixed_precision_keeps_enla_in_float32(rng):
     # Inputs with a large spread push x P^T high: float16 exp would overflow.
     x = 3 * rng.standard_normal((1, 12, 12, 32)).astype(np.float32)
-    common.check_mixed_precision(lambda: ENLCA(res_scale=1.0, projection_seed=1), x,
-                                 tolerance=0.05)
+    common.check_mixed_precision(
+        lambda: ENLCA(res_scale=1.0, projection_seed=1), x, tolerance=0.05
+    )
 
 
 def test_mixed_precision_training_loss_is_float32(rng):

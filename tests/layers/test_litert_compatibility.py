@@ -13,7 +13,10 @@ from tests.layers import common
 
 LAYERS = {
     "enlca": (lambda: ENLCA(), {"EXP", "L2_NORMALIZATION"}),
-    "nlsa": (lambda: NonLocalSparseAttention(chunk_size=16), {"ARG_MAX", "TOPK_V2", "GATHER"}),
+    "nlsa": (
+        lambda: NonLocalSparseAttention(chunk_size=16),
+        {"ARG_MAX", "TOPK_V2", "GATHER"},
+    ),
     "nla": (lambda: NonLocalAttention(), {"SOFTMAX", "BATCH_MATMUL"}),
 }
 
@@ -23,8 +26,12 @@ LAYERS = {
 def test_builtin_ops_only_and_dynamic_size(name, tmp_path):
     make, expected_ops = LAYERS[name]
     model = common.functional_model(make(), 16)
-    model.export(str(tmp_path / "saved"), format="tf_saved_model", verbose=False,
-                 input_signature=[tf.TensorSpec([1, None, None, 16])])
+    model.export(
+        str(tmp_path / "saved"),
+        format="tf_saved_model",
+        verbose=False,
+        input_signature=[tf.TensorSpec([1, None, None, 16])],
+    )
     converter = tf.lite.TFLiteConverter.from_saved_model(str(tmp_path / "saved"))
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     interpreter = Interpreter(model_content=converter.convert())

@@ -36,19 +36,28 @@ def test_matches_softmax_attention(shared, rng):
 
 
 def test_save_load_round_trip(tmp_path, rng):
-    common.check_save_load(NonLocalAttention(shared_query_key=True),
-                           rng.standard_normal((1, 6, 5, 8)).astype(np.float32), tmp_path)
+    common.check_save_load(
+        NonLocalAttention(shared_query_key=True),
+        rng.standard_normal((1, 6, 5, 8)).astype(np.float32),
+        tmp_path,
+    )
 
 
 def test_dynamic_shapes():
-    common.check_dynamic_shapes(NonLocalAttention(), 8, [(1, 9, 9), (3, 4, 7), (1, 1, 1)])
+    common.check_dynamic_shapes(
+        NonLocalAttention(), 8, [(1, 9, 9), (3, 4, 7), (1, 1, 1)]
+    )
 
 
 def test_xla(rng):
-    common.check_xla(NonLocalAttention(), rng.standard_normal((2, 8, 6, 8)).astype(np.float32))
+    common.check_xla(
+        NonLocalAttention(), rng.standard_normal((2, 8, 6, 8)).astype(np.float32)
+    )
 
 
 def test_mixed_precision(rng):
-    common.check_mixed_precision(lambda: NonLocalAttention(res_scale=1.0),
-                                 rng.standard_normal((1, 10, 10, 16)).astype(np.float32),
-                                 tolerance=0.03)
+    common.check_mixed_precision(
+        lambda: NonLocalAttention(res_scale=1.0),
+        rng.standard_normal((1, 10, 10, 16)).astype(np.float32),
+        tolerance=0.03,
+    )

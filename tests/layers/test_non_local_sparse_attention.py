@@ -13,7 +13,7 @@ def conv(x, layer):
     out = np.zeros(x.shape[:3] + (kernel.shape[-1],))
     for i in range(size):
         for j in range(size):
-            window = padded[:, i:i + x.shape[1], j:j + x.shape[2]]
+            window = padded[:, i : i + x.shape[1], j : j + x.shape[2]]
             out += np.einsum("bhwc,co->bhwo", window, kernel[i, j])
     return out + bias
 
@@ -43,7 +43,7 @@ def numpy_nlsa(layer, inputs, rotations):
     dim = x_embed.shape[-1]
 
     buckets = min(length // chunk + (length // chunk) % 2, 128)
-    rotated = np.einsum("btf,fhi->bhti", x_embed, rotations[:, :, :buckets // 2])
+    rotated = np.einsum("btf,fhi->bhti", x_embed, rotations[:, :, : buckets // 2])
     codes = np.argmax(np.concatenate([rotated, -rotated], -1), -1)
     codes = (codes + (np.arange(rounds) * buckets)[None, :, None]).reshape(n, -1)
 
@@ -62,7 +62,9 @@ def numpy_nlsa(layer, inputs, rotations):
     x_sorted = x_sorted.reshape(n, rounds, -1, chunk, dim)
     y_sorted = y_sorted.reshape(n, rounds, -1, chunk, c)
 
-    x_match = x_sorted / np.maximum(np.linalg.norm(x_sorted, axis=-1, keepdims=True), 5e-5)
+    x_match = x_sorted / np.maximum(
+        np.linalg.norm(x_sorted, axis=-1, keepdims=True), 5e-5
+    )
     x_match = add_adjacent(x_match)
     y_sorted = add_adjacent(y_sorted)
 
@@ -95,13 +97,15 @@ def numpy_full_attention(layer, inputs):
     return x_in + layer.res_scale * (p @ v).reshape(x_in.shape)
 
 
-@pytest.mark.parametrize("height,width,chunk", [(19, 21, 16), (16, 16, 16), (12, 25, 36),
-                                                (20, 20, 144)])
+@pytest.mark.parametrize(
+    "height,width,chunk", [(19, 21, 16), (16, 16, 16), (12, 25, 36), (20, 20, 144)]
+)
 def test_matches_reference_algorithm(height, width, chunk, rng):
     """Same rotations: LSH, sort, padding, adjacent chunks, round softmax."""
     x = rng.standard_normal((2, height, width, 16)).astype(np.float32)
-    layer = NonLocalSparseAttention(chunk_size=chunk, reduction=2, res_scale=0.5,
-                                    rotations_seed=7)
+    layer = NonLocalSparseAttention(
+        chunk_size=chunk, reduction=2, res_scale=0.5, rotations_seed=7
+    )
     out = layer(x).numpy()
     expected = numpy_nlsa(layer, x, layer.rotations.numpy().astype(np.float64))
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=2e-4)
@@ -114,24 +118,34 @@ def test_equals_full_attention_when_one_chunk_covers_everything(training, rng):
     x = rng.standard_normal((2, 10, 12, 16)).astype(np.float32)
     layer = NonLocalSparseAttention(chunk_size=120, reduction=2, res_scale=1.0)
     out = layer(x, training=training).numpy()
-    np.testing.assert_allclose(out, numpy_full_attention(layer, x), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        out, numpy_full_attention(layer, x), rtol=1e-4, atol=1e-4
+    )
 
 
 def test_fewer_positions_than_a_chunk(rng):
     """The reference crashes below 144 positions; here it is exact attention."""
     x = rng.standard_normal((1, 5, 7, 16)).astype(np.float32)
     layer = NonLocalSparseAttention(res_scale=0.1)
-    np.testing.assert_allclose(layer(x).numpy(), numpy_full_attention(layer, x),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        layer(x).numpy(), numpy_full_attention(layer, x), rtol=1e-4, atol=1e-5
+    )
     one_pixel = rng.standard_normal((1, 1, 1, 16)).astype(np.float32)
-    np.testing.assert_allclose(layer(one_pixel).numpy(),
-                               numpy_full_attention(layer, one_pixel), atol=1e-5)
+    np.testing.assert_allclose(
+        layer(one_pixel).numpy(), numpy_full_attention(layer, one_pixel), atol=1e-5
+    )
 
 
 def test_bucket_count_rule():
     layer = NonLocalSparseAttention()
     assert [layer._buckets(n) for n in (100, 144, 287, 2304, 6080, 40000)] == [
-        0, 2, 2, 16, 42, 128]
+        0,
+        2,
+        2,
+        16,
+        42,
+        128,
+    ]
 
 
 def test_rotations_random_in_training_fixed_in_inference(rng):
@@ -141,8 +155,9 @@ def test_rotations_random_in_training_fixed_in_inference(rng):
     np.testing.assert_array_equal(layer(x).numpy(), first)
     trained = [layer(x, training=True).numpy() for _ in range(3)]
     assert max(np.abs(t - first).max() for t in trained) > 1e-4
-    fixed = NonLocalSparseAttention(chunk_size=16, reduction=2,
-                                    random_rotations_in_training=False)
+    fixed = NonLocalSparseAttention(
+        chunk_size=16, reduction=2, random_rotations_in_training=False
+    )
     fixed(x)
     fixed.set_weights(layer.get_weights())
     np.testing.assert_allclose(fixed(x, training=True).numpy(), first, atol=1e-6)
@@ -153,21 +168,31 @@ def test_rotations_random_in_training_fixed_in_inference(rng):
 
 
 def test_save_load_round_trip(tmp_path, rng):
-    common.check_save_load(NonLocalSparseAttention(chunk_size=16, rotations_seed=2),
-                           rng.standard_normal((1, 13, 14, 16)).astype(np.float32), tmp_path)
+    common.check_save_load(
+        NonLocalSparseAttention(chunk_size=16, rotations_seed=2),
+        rng.standard_normal((1, 13, 14, 16)).astype(np.float32),
+        tmp_path,
+    )
 
 
 def test_dynamic_shapes():
-    common.check_dynamic_shapes(NonLocalSparseAttention(chunk_size=16), 16,
-                                [(1, 9, 9), (2, 17, 23), (1, 4, 3), (1, 1, 1)])
+    common.check_dynamic_shapes(
+        NonLocalSparseAttention(chunk_size=16),
+        16,
+        [(1, 9, 9), (2, 17, 23), (1, 4, 3), (1, 1, 1)],
+    )
 
 
 def test_xla(rng):
-    common.check_xla(NonLocalSparseAttention(chunk_size=16),
-                     rng.standard_normal((2, 15, 17, 16)).astype(np.float32))
+    common.check_xla(
+        NonLocalSparseAttention(chunk_size=16),
+        rng.standard_normal((2, 15, 17, 16)).astype(np.float32),
+    )
 
 
 def test_mixed_precision(rng):
     common.check_mixed_precision(
         lambda: NonLocalSparseAttention(chunk_size=16, res_scale=1.0, rotations_seed=3),
-        rng.standard_normal((1, 16, 16, 16)).astype(np.float32), tolerance=0.05)
+        rng.standard_normal((1, 16, 16, 16)).astype(np.float32),
+        tolerance=0.05,
+    )

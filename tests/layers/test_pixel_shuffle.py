@@ -12,9 +12,7 @@ def test_torch_pixel_shuffle_after_channel_permutation(rng, r):
     channels = 5
     x_torch = rng.standard_normal((2, channels * r * r, 3, 4)).astype("float32")
     expected = torch.nn.PixelShuffle(r)(torch.from_numpy(x_torch)).numpy()
-    permutation = [
-        c * r * r + k for k in range(r * r) for c in range(channels)
-    ]
+    permutation = [c * r * r + k for k in range(r * r) for c in range(channels)]
     x_keras = x_torch[:, permutation].transpose(0, 2, 3, 1)
     out = PixelShuffle(r)(x_keras).numpy()
     np.testing.assert_array_equal(out, expected.transpose(0, 2, 3, 1))

@@ -31,12 +31,18 @@ def test_projection_seed_reproducible():
 
 def test_reference_orthogonal_blocks_are_not_haar():
     """The reference's raw QR fixes signs: row 0 of a block points to x1 < 0."""
-    first = np.stack([gaussian_orthogonal_random_matrix(16, 8, seed=s)[::8, 0]
-                      for s in range(200)])
+    first = np.stack(
+        [gaussian_orthogonal_random_matrix(16, 8, seed=s)[::8, 0] for s in range(200)]
+    )
     assert first.max() < 0
-    corrected = np.stack([
-        gaussian_orthogonal_random_matrix(16, 8, seed=s, sign_correction=True)[::8, 0]
-        for s in range(200)])
+    corrected = np.stack(
+        [
+            gaussian_orthogonal_random_matrix(16, 8, seed=s, sign_correction=True)[
+                ::8, 0
+            ]
+            for s in range(200)
+        ]
+    )
     assert 0.35 < np.mean(corrected > 0) < 0.65
 
 
@@ -55,23 +61,36 @@ def test_random_feature_estimate_is_unbiased(orthogonal, sign_correction):
     k *= 0.8 / np.linalg.norm(k, axis=1, keepdims=True)
     exact = np.exp(np.sum(q * k, axis=1))
 
-    projections = np.stack([
-        gaussian_orthogonal_random_matrix(features, dim, seed=s, orthogonal=orthogonal,
-                                          sign_correction=sign_correction)
-        for s in range(draws)
-    ])
+    projections = np.stack(
+        [
+            gaussian_orthogonal_random_matrix(
+                features,
+                dim,
+                seed=s,
+                orthogonal=orthogonal,
+                sign_correction=sign_correction,
+            )
+            for s in range(draws)
+        ]
+    )
     for eps, offset in ((0.0, 0.0), (1e-4, 2e-4 + 1e-8)):
         phi_q = positive_random_features(
             tf.constant(np.broadcast_to(q, (draws,) + q.shape), tf.float64),
-            tf.constant(projections, tf.float64), epsilon=eps).numpy()
+            tf.constant(projections, tf.float64),
+            epsilon=eps,
+        ).numpy()
         phi_k = positive_random_features(
             tf.constant(np.broadcast_to(k, (draws,) + k.shape), tf.float64),
-            tf.constant(projections, tf.float64), epsilon=eps).numpy()
+            tf.constant(projections, tf.float64),
+            epsilon=eps,
+        ).numpy()
         estimates = np.sum(phi_q * phi_k, axis=-1)  # (draws, pairs)
         mean = estimates.mean(axis=0)
         standard_error = estimates.std(axis=0) / np.sqrt(draws)
         assert np.all(np.abs(mean - exact - offset) < 5 * standard_error + 1e-12), (
-            mean, exact)
+            mean,
+            exact,
+        )
         # Individual draws do scatter: the test would catch a constant bias.
         assert np.all(estimates.std(axis=0) > 1e-3)
 

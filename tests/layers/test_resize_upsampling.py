@@ -7,6 +7,7 @@ from keras_enlca.layers import ResizeUpsampling
 
 def torch_bilinear(x, scale):
     """F.interpolate(mode="bilinear", align_corners=False) in NumPy (NHWC)."""
+
     def axis_weights(size):
         out = size * scale
         src = (np.arange(out) + 0.5) / scale - 0.5
@@ -18,9 +19,14 @@ def torch_bilinear(x, scale):
 
     lo_h, hi_h, f_h = axis_weights(x.shape[1])
     lo_w, hi_w, f_w = axis_weights(x.shape[2])
-    rows = x[:, lo_h] * (1 - f_h)[None, :, None, None] + x[:, hi_h] * f_h[None, :, None, None]
-    return (rows[:, :, lo_w] * (1 - f_w)[None, None, :, None]
-            + rows[:, :, hi_w] * f_w[None, None, :, None])
+    rows = (
+        x[:, lo_h] * (1 - f_h)[None, :, None, None]
+        + x[:, hi_h] * f_h[None, :, None, None]
+    )
+    return (
+        rows[:, :, lo_w] * (1 - f_w)[None, None, :, None]
+        + rows[:, :, hi_w] * f_w[None, None, :, None]
+    )
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
@@ -28,7 +34,9 @@ def test_matches_pytorch_align_corners_false(scale, rng):
     x = rng.random((2, 7, 9, 3)).astype(np.float32)
     out = ResizeUpsampling(scale, interpolation="bilinear")(x).numpy()
     assert out.shape == (2, 7 * scale, 9 * scale, 3)
-    np.testing.assert_allclose(out, torch_bilinear(x.astype(np.float64), scale), atol=1e-5)
+    np.testing.assert_allclose(
+        out, torch_bilinear(x.astype(np.float64), scale), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("scale", [2, 3])

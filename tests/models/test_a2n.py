@@ -20,20 +20,36 @@ def test_zero_last_conv_gives_the_bilinear_skip(scale):
     last.kernel.assign(np.zeros(last.kernel.shape, "float32"))
     last.bias.assign(np.zeros(last.bias.shape, "float32"))
     x = np.random.default_rng(0).random((1, 5, 7, 3), dtype=np.float32)
-    expected = F.interpolate(
-        torch.from_numpy(x.transpose(0, 3, 1, 2)) * 255.0,
-        scale_factor=scale,
-        mode="bilinear",
-        align_corners=False,
-    ).numpy().transpose(0, 2, 3, 1) / 255.0
+    expected = (
+        F.interpolate(
+            torch.from_numpy(x.transpose(0, 3, 1, 2)) * 255.0,
+            scale_factor=scale,
+            mode="bilinear",
+            align_corners=False,
+        )
+        .numpy()
+        .transpose(0, 2, 3, 1)
+        / 255.0
+    )
     np.testing.assert_allclose(model(x).numpy(), expected, atol=2e-6)
 
 
 def test_structure_and_names():
     model = tiny(4)
     names = [layer.name for layer in model.layers]
-    for name in ("conv_first", "aab_0", "aab_1", "trunk_conv", "upconv1", "att1",
-                 "hr_conv1", "upconv2", "att2", "hr_conv2", "conv_last"):
+    for name in (
+        "conv_first",
+        "aab_0",
+        "aab_1",
+        "trunk_conv",
+        "upconv1",
+        "att1",
+        "hr_conv1",
+        "upconv2",
+        "att2",
+        "hr_conv2",
+        "conv_last",
+    ):
         assert name in names
     assert "upconv2" not in [layer.name for layer in tiny(3).layers]
     assert isinstance(model.get_layer("aab_1"), AttentionInAttentionBlock)

@@ -15,8 +15,18 @@ def test_layer_names_follow_reference_body_indices():
     model = EDSR(scale=4, num_blocks=3, filters=8)
     names = [layer.name for layer in model.layers]
     assert names == [
-        "lr_image", "input_scaling", "sub_mean", "head", "body_0", "body_1",
-        "body_2", "body_conv", "body_skip", "upsampler", "tail", "add_mean",
+        "lr_image",
+        "input_scaling",
+        "sub_mean",
+        "head",
+        "body_0",
+        "body_1",
+        "body_2",
+        "body_conv",
+        "body_skip",
+        "upsampler",
+        "tail",
+        "add_mean",
         "output_scaling",
     ]
     assert [conv.name for conv in model.upsampler.convs] == ["conv_0", "conv_1"]

@@ -21,7 +21,9 @@ def test_attention_placement_and_names():
     assert kinds == [A, R, R, A, R, R, A]
     assert [layer.name for layer in model.body] == [f"body_{i}" for i in range(7)]
     assert [layer.name for layer in model.attention_layers] == [
-        "body_0", "body_3", "body_6"
+        "body_0",
+        "body_3",
+        "body_6",
     ]
     attention = model.get_layer("body_3")
     assert attention.res_scale == model.res_scale == 0.1
@@ -34,9 +36,13 @@ def test_each_module_adds_the_reference_parameters():
     # 98,688 parameters per ENLCA at 256 filters: 2 * (256*64 + 64) +
     # 256*256 + 256; the projection buffer is not counted.
     with_attention = ENLCN(scale=2, num_blocks=1, filters=256, attention_every=1)
-    assert count_parameters(with_attention) - count_parameters(
-        ENLCN(scale=2, num_blocks=1, filters=256, attention_every=100)
-    ) == 98_688
+    assert (
+        count_parameters(with_attention)
+        - count_parameters(
+            ENLCN(scale=2, num_blocks=1, filters=256, attention_every=100)
+        )
+        == 98_688
+    )
 
 
 def test_odd_sizes():

@@ -25,11 +25,13 @@ def test_attention_placement_and_settings():
 
 def test_each_module_adds_the_reference_parameters():
     # 213,312 per NLSA at 256 filters: 256*64*9 + 64 + 256*256 + 256.
-    assert count_parameters(
-        NLSN(scale=2, num_blocks=1, filters=256, attention_every=1)
-    ) - count_parameters(
-        NLSN(scale=2, num_blocks=1, filters=256, attention_every=100)
-    ) == 213_312
+    assert (
+        count_parameters(NLSN(scale=2, num_blocks=1, filters=256, attention_every=1))
+        - count_parameters(
+            NLSN(scale=2, num_blocks=1, filters=256, attention_every=100)
+        )
+        == 213_312
+    )
 
 
 def test_inference_is_deterministic():

@@ -27,13 +27,21 @@ def test_reference_parameter_counts(preset, expected):
         # Five (128, 64) projection buffers are weights but not parameters.
         assert weights == expected + 5 * 128 * 64
         assert [layer.name for layer in model.attention_layers] == [
-            "body_0", "body_9", "body_18", "body_27", "body_36"
+            "body_0",
+            "body_9",
+            "body_18",
+            "body_27",
+            "body_36",
         ]
         assert model.get_layer("body_conv").kernel.shape == (3, 3, 256, 256)
         assert len(model.body) == 37
     elif preset == "nlsn_x2":
         assert [layer.name for layer in model.attention_layers] == [
-            "body_0", "body_9", "body_18", "body_27", "body_36"
+            "body_0",
+            "body_9",
+            "body_18",
+            "body_27",
+            "body_36",
         ]
         assert weights == expected + 5 * 64 * 4 * 64
     else:

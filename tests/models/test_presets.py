@@ -16,8 +16,18 @@ from keras_enlca.models import preset_config
 def test_all_contract_names_exist():
     names = set(list_presets())
     for s in (2, 3, 4):
-        for family in ("edsr", "edsr_baseline", "nlsn", "enlcn", "a2n", "a2n_m",
-                       "enlcn_small", "nlsn_small", "edsr_small", "a2n_small"):
+        for family in (
+            "edsr",
+            "edsr_baseline",
+            "nlsn",
+            "enlcn",
+            "a2n",
+            "a2n_m",
+            "enlcn_small",
+            "nlsn_small",
+            "edsr_small",
+            "a2n_small",
+        ):
             assert f"{family}_x{s}" in names
     assert names == set(PRESETS) == set(RECIPES)
     assert list_presets() == sorted(names)
@@ -27,16 +37,27 @@ def test_paper_settings():
     cls, kwargs = preset_config("enlcn_x4")
     assert cls is ENLCN
     assert kwargs == {
-        "scale": 4, "num_blocks": 32, "filters": 256, "res_scale": 0.1,
-        "rgb_range": 1.0, "attention_every": 8, "attention_reduction": 4,
-        "num_random_features": 128, "amplification": 6.0, "contrastive": "code",
+        "scale": 4,
+        "num_blocks": 32,
+        "filters": 256,
+        "res_scale": 0.1,
+        "rgb_range": 1.0,
+        "attention_every": 8,
+        "attention_reduction": 4,
+        "num_random_features": 128,
+        "amplification": 6.0,
+        "contrastive": "code",
     }
     cls, kwargs = preset_config("nlsn_x3")
     assert cls is NLSN and kwargs["chunk_size"] == 144 and kwargs["n_hashes"] == 4
     cls, kwargs = preset_config("edsr_x2")
     assert cls is EDSR and kwargs["rgb_range"] == 255.0 and kwargs["res_scale"] == 0.1
     cls, kwargs = preset_config("edsr_baseline_x3")
-    assert (kwargs["num_blocks"], kwargs["filters"], kwargs["res_scale"]) == (16, 64, 1.0)
+    assert (kwargs["num_blocks"], kwargs["filters"], kwargs["res_scale"]) == (
+        16,
+        64,
+        1.0,
+    )
     cls, kwargs = preset_config("a2n_m_x3")
     assert cls is A2N and kwargs == {"scale": 3, "non_attention_kernel_size": 1}
     # preset_config returns a copy.
@@ -69,7 +90,9 @@ def test_small_presets_build_with_overrides():
     model = from_preset("enlcn_small_x3", num_blocks=2, attention_every=1)
     assert isinstance(model, ENLCN) and model.scale == 3
     assert [layer.name for layer in model.attention_layers] == [
-        "body_0", "body_2", "body_4"
+        "body_0",
+        "body_2",
+        "body_4",
     ]
     small = from_preset("enlcn_small_x2")
     assert [layer.name for layer in small.attention_layers] == ["body_0", "body_9"]

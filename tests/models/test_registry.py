@@ -79,7 +79,11 @@ def tiny_family():
 def test_builtin_families():
     assert family_names() == ("edsr", "nlsn", "enlcn", "a2n", "a2n-m")
     assert [get_family(n).display_name for n in family_names()] == [
-        "EDSR", "NLSN", "ENLCN", "A2N", "A2N-M"
+        "EDSR",
+        "NLSN",
+        "ENLCN",
+        "A2N",
+        "A2N-M",
     ]
     with pytest.raises(InputError, match=r"Unknown network family 'rcan'.*a2n-m"):
         get_family("rcan")

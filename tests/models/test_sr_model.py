@@ -15,7 +15,11 @@ from tests.models import common
 def tiny_enlcn(**kwargs):
     # amplification 1 keeps exp(q.k) flat enough for a non-zero hinge loss.
     return ENLCN(
-        scale=2, num_blocks=1, filters=8, attention_every=1, amplification=1.0,
+        scale=2,
+        num_blocks=1,
+        filters=8,
+        attention_every=1,
+        amplification=1.0,
         **kwargs,
     )
 
@@ -35,7 +39,9 @@ def test_y_channel_psnr_matches_matlab_recipe(rng):
     out = y_channel_psnr(hr.astype("float32"), sr.astype("float32"), 3).numpy()
     np.testing.assert_allclose(out, numpy_y_psnr(hr, sr, 3), rtol=1e-5)
     same = y_channel_psnr(hr.astype("float32"), hr.astype("float32"), 2).numpy()
-    np.testing.assert_allclose(same, 10 * np.log10(255.0**2 / 1e-10), rtol=1e-6)  # MSE floor
+    np.testing.assert_allclose(
+        same, 10 * np.log10(255.0**2 / 1e-10), rtol=1e-6
+    )  # MSE floor
 
 
 def test_contrastive_term_absent_before_warmup_and_weighted_after():
@@ -72,8 +78,10 @@ def test_contrastive_term_absent_before_warmup_and_weighted_after():
             )
         for variable, old, gradient in zip(model.trainable_weights, before, gradients):
             np.testing.assert_allclose(
-                variable.numpy(), old - learning_rate * gradient.numpy(),
-                rtol=1e-4, atol=1e-6,
+                variable.numpy(),
+                old - learning_rate * gradient.numpy(),
+                rtol=1e-4,
+                atol=1e-6,
             )
 
 
@@ -155,7 +163,9 @@ def test_xla_training_matches_eager():
             run_eagerly=not jit_compile,
         )
         losses.append(
-            model.fit(lr_images, hr_images, batch_size=4, epochs=2, verbose=0).history["loss"]
+            model.fit(lr_images, hr_images, batch_size=4, epochs=2, verbose=0).history[
+                "loss"
+            ]
         )
     np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
 

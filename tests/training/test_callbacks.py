@@ -45,8 +45,13 @@ def test_resume_after_interruption_and_logs(tmp_path):
         model.compile(optimizer=keras.optimizers.Adam(1e-3), run_eagerly=True)
         callbacks = reference_callbacks(model, backup_dir=backup, log_dir=logs) + extra
         history = model.fit(
-            lr_images, hr_images, batch_size=2, epochs=4, verbose=0,
-            shuffle=False, callbacks=callbacks,
+            lr_images,
+            hr_images,
+            batch_size=2,
+            epochs=4,
+            verbose=0,
+            shuffle=False,
+            callbacks=callbacks,
         )
         return model, history
 
@@ -72,7 +77,11 @@ def test_stops_on_nan():
     model = EDSR(scale=2, num_blocks=1, filters=8, rgb_range=1.0)
     model.compile(run_eagerly=True)
     history = model.fit(
-        lr_images, hr_images, batch_size=2, epochs=3, verbose=0,
+        lr_images,
+        hr_images,
+        batch_size=2,
+        epochs=3,
+        verbose=0,
         callbacks=reference_callbacks(model),
     )
     assert len(history.history["loss"]) == 1

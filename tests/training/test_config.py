@@ -4,6 +4,7 @@ import os
 import pytest
 
 from keras_enlca.errors import InputError
+from keras_enlca.models import list_presets
 from keras_enlca.training.config import TrainConfig
 from keras_enlca.training.config import config_from_dict
 from keras_enlca.training.config import diff_configs
@@ -11,8 +12,6 @@ from keras_enlca.training.config import dump_config
 from keras_enlca.training.config import load_config
 from keras_enlca.training.config import parse_override
 from keras_enlca.training.config import resolve_preset
-
-from keras_enlca.models import list_presets
 
 PRESETS = list_presets()
 
@@ -71,7 +70,10 @@ def test_yaml_json_and_overrides(tmp_path):
     import yaml
 
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(values))
-    assert load_config(tmp_path / "c.yaml").to_dict() == load_config(tmp_path / "c.json").to_dict()
+    assert (
+        load_config(tmp_path / "c.yaml").to_dict()
+        == load_config(tmp_path / "c.json").to_dict()
+    )
 
 
 def test_total_steps_makes_a_short_last_epoch():
@@ -104,23 +106,71 @@ def test_small_and_edsr_presets_take_their_recipes():
     "values, overrides, message",
     [
         ({"modle": {}}, [], "unknown key 'modle' (did you mean 'model'?)"),
-        ({"schedule": {"epoch": 3}}, [], "unknown key 'schedule.epoch' (did you mean 'schedule.epochs'?)"),
-        ({"schedule": {"epochs": "ten"}}, [], "'schedule.epochs' must be an integer or null, got 'ten'"),
+        (
+            {"schedule": {"epoch": 3}},
+            [],
+            "unknown key 'schedule.epoch' (did you mean 'schedule.epochs'?)",
+        ),
+        (
+            {"schedule": {"epochs": "ten"}},
+            [],
+            "'schedule.epochs' must be an integer or null, got 'ten'",
+        ),
         ({"schedule": {"epochs": 2.5}}, [], "'schedule.epochs' must be an integer"),
-        ({"runtime": {"jit_compile": "yes"}}, [], "'runtime.jit_compile' must be true/false"),
-        ({"schedule": {"decay_milestones": [2, "x"]}}, [], "'schedule.decay_milestones[1]' must be an integer"),
+        (
+            {"runtime": {"jit_compile": "yes"}},
+            [],
+            "'runtime.jit_compile' must be true/false",
+        ),
+        (
+            {"schedule": {"decay_milestones": [2, "x"]}},
+            [],
+            "'schedule.decay_milestones[1]' must be an integer",
+        ),
         ({"data": 3}, [], "'data' must be a mapping"),
-        ({}, ["data.batchsize=4"], "unknown key 'data.batchsize' (did you mean 'data.batch_size'?)"),
-        ({}, ["runtime.strategy=tpu"], "'runtime.strategy' must be one of auto, one_device, mirrored"),
-        ({}, ["schedule.total_steps=10", "schedule.epochs=3"], "set exactly one of 'schedule.epochs' and 'schedule.total_steps'"),
-        ({}, ["schedule.decay_milestones=[4, 2]"], "'schedule.decay_milestones' must be increasing"),
+        (
+            {},
+            ["data.batchsize=4"],
+            "unknown key 'data.batchsize' (did you mean 'data.batch_size'?)",
+        ),
+        (
+            {},
+            ["runtime.strategy=tpu"],
+            "'runtime.strategy' must be one of auto, one_device, mirrored",
+        ),
+        (
+            {},
+            ["schedule.total_steps=10", "schedule.epochs=3"],
+            "set exactly one of 'schedule.epochs' and 'schedule.total_steps'",
+        ),
+        (
+            {},
+            ["schedule.decay_milestones=[4, 2]"],
+            "'schedule.decay_milestones' must be increasing",
+        ),
         ({}, ["data.batch_size=0"], "'data.batch_size' must be > 0, got 0"),
-        ({}, ["data.train.type=paired"], "'data.train.lr_dir' is required for paired data"),
+        (
+            {},
+            ["data.train.type=paired"],
+            "'data.train.lr_dir' is required for paired data",
+        ),
         ({}, ["data.train.range=1..800"], "'data.train.range' must look like '1-800'"),
-        ({}, ["contrastive.warmup_steps=5", "contrastive.warmup_epochs=2"], "set at most one of 'contrastive.warmup_epochs'"),
+        (
+            {},
+            ["contrastive.warmup_steps=5", "contrastive.warmup_epochs=2"],
+            "set at most one of 'contrastive.warmup_epochs'",
+        ),
         ({}, ["epochs"], "override 'epochs' must look like KEY=VALUE"),
-        ({}, ["model.args.num_blockz=3"], "'model.args.num_blockz' is not an argument of ENLCN (did you mean 'num_blocks'?"),
-        ({}, ["model.args.scale=3"], "'model.args.scale': set the top-level 'scale' instead"),
+        (
+            {},
+            ["model.args.num_blockz=3"],
+            "'model.args.num_blockz' is not an argument of ENLCN (did you mean 'num_blocks'?",
+        ),
+        (
+            {},
+            ["model.args.scale=3"],
+            "'model.args.scale': set the top-level 'scale' instead",
+        ),
     ],
 )
 def test_errors_name_the_key(values, overrides, message):
@@ -161,11 +211,15 @@ def test_resolve_preset():
     assert config_from_dict({"model": {"preset": "enlcn_x4"}}).scale == 4  # filled in
     assert config.data.batch_size == 8  # the recipe of enlcn_small_x2
     # Preset problems are found while loading.
-    with pytest.raises(InputError, match="'scale' is 2 but 'model.preset' enlcn_x4 is x4"):
+    with pytest.raises(
+        InputError, match="'scale' is 2 but 'model.preset' enlcn_x4 is x4"
+    ):
         config_from_dict({"model": {"preset": "enlcn_x4"}, "scale": 2})
     with pytest.raises(InputError, match="has no scale suffix"):
         config_from_dict({"model": {"preset": "enlcn"}})
-    with pytest.raises(InputError, match="unknown preset 'enlcm_x4' \\(did you mean 'enlcn_x4'\\?\\)"):
+    with pytest.raises(
+        InputError, match="unknown preset 'enlcm_x4' \\(did you mean 'enlcn_x4'\\?\\)"
+    ):
         config_from_dict({"model": {"preset": "enlcm_x4"}})
 
 
@@ -177,8 +231,14 @@ def test_preset_argument_and_dump_roundtrip(tmp_path):
     again = load_config(tmp_path / "config.yaml")
     assert again.to_dict() == config.to_dict()
     assert diff_configs(config.to_dict(), again.to_dict()) == []
-    changed = load_config(tmp_path / "config.yaml", overrides=["schedule.epochs=3", "model.args.num_blocks=4"])
-    assert diff_configs(config.to_dict(), changed.to_dict()) == ["model.args.num_blocks", "schedule.epochs"]
+    changed = load_config(
+        tmp_path / "config.yaml",
+        overrides=["schedule.epochs=3", "model.args.num_blocks=4"],
+    )
+    assert diff_configs(config.to_dict(), changed.to_dict()) == [
+        "model.args.num_blocks",
+        "schedule.epochs",
+    ]
     assert isinstance(again, TrainConfig)
 
 
@@ -195,7 +255,9 @@ CONFIGS = os.path.join(os.path.dirname(__file__), "..", "..", "configs")
 
 def test_paper_config_is_the_reference_recipe():
     config = load_config(os.path.join(CONFIGS, "enlcn_x4_paper.yaml"))
-    assert config.total_steps == 1_000_000 and config.contrastive_warmup_steps == 101_000
+    assert (
+        config.total_steps == 1_000_000 and config.contrastive_warmup_steps == 101_000
+    )
     assert (config.data.patch_size * config.scale, config.data.batch_size) == (192, 16)
     assert config.data.train.type == "div2k" and config.data.train.range == "1-800"
     assert config.contrastive.form == "code"
@@ -204,14 +266,23 @@ def test_paper_config_is_the_reference_recipe():
     preset_only = config_from_dict({}, preset="enlcn_x4").to_dict()
     from_file = config.to_dict()
     assert sorted(diff_configs(preset_only, from_file)) == [
-        "contrastive.form", "data.train.dir", "data.train.range", "data.train.type",
+        "contrastive.form",
+        "data.train.dir",
+        "data.train.range",
+        "data.train.type",
         "data.validation",
     ]
 
 
 def test_small_cpu_config():
-    config = load_config(os.path.join(CONFIGS, "enlcn_small_cpu.yaml"), overrides=["data.train.dir=photos"])
+    config = load_config(
+        os.path.join(CONFIGS, "enlcn_small_cpu.yaml"),
+        overrides=["data.train.dir=photos"],
+    )
     assert config.model.preset == "enlcn_small_x2" and config.scale == 2
     assert config.total_steps == 1000 and config.contrastive_warmup_steps == 250
-    assert config.schedule.learning_rate == 5e-4 and config.schedule.decay_milestones == [10, 15]
+    assert (
+        config.schedule.learning_rate == 5e-4
+        and config.schedule.decay_milestones == [10, 15]
+    )
     assert config.data.train.dir == "photos"

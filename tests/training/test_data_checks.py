@@ -86,7 +86,10 @@ def test_paper_form_or_no_contrastive_loss_allows_small_patches(tmp_path):
     from keras_enlca.training.data_checks import contrastive_keys_needed
 
     train = tmp_path
-    assert contrastive_keys_needed(config_from_dict(_values(train)), "enlcn_small_x2") == 65
+    assert (
+        contrastive_keys_needed(config_from_dict(_values(train)), "enlcn_small_x2")
+        == 65
+    )
     for override in ("contrastive.form=paper", "contrastive.weight=0"):
         config = config_from_dict(_values(train), overrides=[override])
         assert contrastive_keys_needed(config, "enlcn_small_x2") == 0

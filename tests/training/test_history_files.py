@@ -89,7 +89,9 @@ def test_written_atomically(tmp_path):
     # A write that fails half-way (the second row cannot be encoded) leaves
     # the previous files whole and no temporary behind.
     with pytest.raises(TypeError):
-        write_history(rows + [{"epoch": 2, "step": 4, "loss": object()}], json_path, csv_path)
+        write_history(
+            rows + [{"epoch": 2, "step": 4, "loss": object()}], json_path, csv_path
+        )
     assert json.loads(json_path.read_text()) == rows
     assert read_csv(csv_path) == [["epoch", "step", "loss"], ["1", "2", "0.5"]]
     assert sorted(os.listdir(tmp_path)) == ["history.csv", "history.json"]

@@ -72,7 +72,10 @@ def test_reference_schedule_is_every_641st_step():
     # Resumed at step 1000: same schedule, derived from the step counter.
     assert redraw_steps(ProjectionRedraw(640), model, range(1000, 2000)) == [1281, 1922]
     # steps_per_execution > 1: a redraw step between two calls is not missed.
-    assert redraw_steps(ProjectionRedraw(640), model, range(0, 2000, 100)) == [700, 1300]
+    assert redraw_steps(ProjectionRedraw(640), model, range(0, 2000, 100)) == [
+        700,
+        1300,
+    ]
 
 
 def test_every_epoch_and_seed():
@@ -89,7 +92,9 @@ def test_every_epoch_and_seed():
         assert callback.redraw_count == 1
         callbacks.append(callback)
     for a, b in zip(enlca_layers(model_a), enlca_layers(model_b)):
-        np.testing.assert_array_equal(a.projection_matrix.numpy(), b.projection_matrix.numpy())
+        np.testing.assert_array_equal(
+            a.projection_matrix.numpy(), b.projection_matrix.numpy()
+        )
 
 
 def test_redraw_during_fit_under_mirrored_strategy():
@@ -97,9 +102,13 @@ def test_redraw_during_fit_under_mirrored_strategy():
     with common.mirrored_strategy().scope():
         model = ENLCN(scale=2, num_blocks=1, filters=8, attention_every=1)
         model.compile(run_eagerly=True)
-    before = [layer.projection_matrix.numpy().copy() for layer in model.attention_layers]
+    before = [
+        layer.projection_matrix.numpy().copy() for layer in model.attention_layers
+    ]
     callback = ProjectionRedraw(every_n_steps=1, seed=0)
-    model.fit(lr_images, hr_images, batch_size=2, epochs=1, verbose=0, callbacks=[callback])
+    model.fit(
+        lr_images, hr_images, batch_size=2, epochs=1, verbose=0, callbacks=[callback]
+    )
     # Steps 0 and 1: a redraw before step 1 only.
     assert callback.redraw_count == 1
     for layer, old in zip(model.attention_layers, before):

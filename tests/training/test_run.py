@@ -51,7 +51,10 @@ def image_dirs(tmp_path_factory):
     return train, valid
 
 
-RESUME_SECTIONS = {"schedule": {"epochs": 4, "steps_per_epoch": 5}, "runtime": {"checkpoint_every": 3}}
+RESUME_SECTIONS = {
+    "schedule": {"epochs": 4, "steps_per_epoch": 5},
+    "runtime": {"checkpoint_every": 3},
+}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +63,9 @@ def straight_run(image_dirs, tmp_path_factory):
     train, valid = image_dirs
     config_path = tmp_path_factory.mktemp("straight") / "tiny.yaml"
     config_path.write_text(yaml.safe_dump(tiny_values(train, valid, **RESUME_SECTIONS)))
-    result = run_training(load_config(config_path), config_path.parent / "run", log=lambda line: None)
+    result = run_training(
+        load_config(config_path), config_path.parent / "run", log=lambda line: None
+    )
     state = RunCheckpoint(config_path.parent / "run" / "checkpoints").latest_state()
     return config_path, result, state
 
@@ -75,9 +80,17 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
     config_path, result, _ = straight_run
     run_dir = config_path.parent / "run"
     config = load_config(config_path)
-    assert result.status == "complete" and result.step == 20 and result.total_steps == 20
+    assert (
+        result.status == "complete" and result.step == 20 and result.total_steps == 20
+    )
     assert sorted(os.listdir(run_dir)) == [
-        ".lock", "checkpoints", "config.yaml", "history.csv", "history.json", "logs", "model.keras",
+        ".lock",
+        "checkpoints",
+        "config.yaml",
+        "history.csv",
+        "history.json",
+        "logs",
+        "model.keras",
     ]
     # The resolved config reloads to the same config.
     assert load_config(run_dir / "config.yaml").to_dict() == config.to_dict()
@@ -85,16 +98,23 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
     history = json.loads((run_dir / "history.json").read_text())
     assert history == result.history
     assert [(r["epoch"], r["step"], r["steps"]) for r in history] == [
-        (1, 5, 5), (2, 10, 5), (3, 15, 5), (4, 20, 5)
+        (1, 5, 5),
+        (2, 10, 5),
+        (3, 15, 5),
+        (4, 20, 5),
     ]
     # Step decay at epoch 1: lr 2e-4 (the small recipe), then 1e-4.
     assert [r["learning_rate"] for r in history] == [2e-4, 1e-4, 1e-4, 1e-4]
     # After the 2-step warm-up every step adds 1e-3 x the contrastive loss.
     for row in history[1:]:
-        assert row["loss"] == pytest.approx(row["l1"] + 1e-3 * row["contrastive"], rel=1e-5)
+        assert row["loss"] == pytest.approx(
+            row["l1"] + 1e-3 * row["contrastive"], rel=1e-5
+        )
     assert history[0]["loss"] > history[0]["l1"]  # steps 3-5 of 5 had it
     assert all(0 < r["val_psnr"] < 60 and 0 < r["val_ssim"] <= 1 for r in history)
-    assert (run_dir / "history.csv").read_text().splitlines()[0].startswith("epoch,step,")
+    assert (
+        (run_dir / "history.csv").read_text().splitlines()[0].startswith("epoch,step,")
+    )
     assert len((run_dir / "history.csv").read_text().splitlines()) == 5
     import tensorflow as tf
 
@@ -107,7 +127,12 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
             for value in event.summary.value
         }
 
-    assert {"epoch_loss", "epoch_l1", "epoch_contrastive", "epoch_learning_rate"} <= tags("train")
+    assert {
+        "epoch_loss",
+        "epoch_l1",
+        "epoch_contrastive",
+        "epoch_learning_rate",
+    } <= tags("train")
     assert {"epoch_psnr", "epoch_ssim"} <= tags("validation")
 
     # Two checkpoints kept; the last one has every step and the history.
@@ -119,7 +144,10 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
 
     # model.keras: float32, no optimizer, same function as the checkpoint.
     final = keras.saving.load_model(run_dir / "model.keras")
-    assert final.dtype_policy.name == "float32" and getattr(final, "optimizer", None) is None
+    assert (
+        final.dtype_policy.name == "float32"
+        and getattr(final, "optimizer", None) is None
+    )
     assert final.scale == 2 and final.num_blocks == 2 and final.filters == 8
     from keras_enlca.training.run import build_model
     from keras_enlca.training.run import build_optimizer
@@ -129,13 +157,19 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
     restored.build((None, None, None, 3))
     RunCheckpoint(run_dir / "checkpoints").restore(restored)
     x = np.random.default_rng(0).random((1, 20, 16, 3), dtype=np.float32)
-    np.testing.assert_allclose(final.predict(x, verbose=0), restored.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        final.predict(x, verbose=0), restored.predict(x, verbose=0), atol=1e-6
+    )
     # The last validation scores are those of the final model.
     from keras_enlca.evaluation import evaluate
 
     report = evaluate(final, str(valid), scale=2)
-    assert history[-1]["val_psnr"] == pytest.approx(report.datasets[0]["psnr"], abs=1e-4)
-    assert history[-1]["val_ssim"] == pytest.approx(report.datasets[0]["ssim"], abs=1e-6)
+    assert history[-1]["val_psnr"] == pytest.approx(
+        report.datasets[0]["psnr"], abs=1e-4
+    )
+    assert history[-1]["val_ssim"] == pytest.approx(
+        report.datasets[0]["ssim"], abs=1e-6
+    )
 
     # Again: complete, nothing trained.
     lines, log = _lines()
@@ -153,7 +187,8 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
     assert lines[-1] == f"Done: 20 steps. Model: {run_dir / 'model.keras'}"
     np.testing.assert_allclose(
         keras.saving.load_model(run_dir / "model.keras").predict(x, verbose=0),
-        final.predict(x, verbose=0), atol=1e-6,
+        final.predict(x, verbose=0),
+        atol=1e-6,
     )
 
     # More epochs: continues from step 20 to 25 with the new config saved.
@@ -161,15 +196,25 @@ def test_run_writes_everything_and_resumes_complete(image_dirs, straight_run):
     lines, log = _lines()
     result = run_training(longer, run_dir, log=log)
     assert (result.status, result.resumed_from, result.step) == ("complete", 20, 25)
-    assert "Config changed since the last invocation: data.train.dir, schedule.epochs" in lines
+    assert (
+        "Config changed since the last invocation: data.train.dir, schedule.epochs"
+        in lines
+    )
     assert any("epoch 5/5  step 25/25" in line and "val_psnr" in line for line in lines)
     assert [r["step"] for r in result.history] == [5, 10, 15, 20, 25]
-    assert RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"] == 25
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["schedule"]["epochs"] == 5
+    assert (
+        RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"]
+        == 25
+    )
+    assert (
+        yaml.safe_load((run_dir / "config.yaml").read_text())["schedule"]["epochs"] == 5
+    )
 
     # A different network cannot resume this folder.
     other = load_config(config_path, overrides=["model.args.num_blocks=3"])
-    with pytest.raises(InputError, match="holds a run with a different model.args.num_blocks"):
+    with pytest.raises(
+        InputError, match="holds a run with a different model.args.num_blocks"
+    ):
         run_training(other, run_dir, log=log)
 
 
@@ -177,9 +222,12 @@ def test_sigterm_saves_and_stops_and_the_next_call_continues(image_dirs, tmp_pat
     import threading
 
     train, _ = image_dirs
-    values = tiny_values(train, model={"preset": "edsr_small_x2", "args": {"num_blocks": 1, "filters": 8}},
-                         schedule={"epochs": 100, "steps_per_epoch": 5},
-                         runtime={"checkpoint_every": 1000})
+    values = tiny_values(
+        train,
+        model={"preset": "edsr_small_x2", "args": {"num_blocks": 1, "filters": 8}},
+        schedule={"epochs": 100, "steps_per_epoch": 5},
+        runtime={"checkpoint_every": 1000},
+    )
     run_dir = tmp_path / "run"
     before = signal.getsignal(signal.SIGTERM)
 
@@ -196,11 +244,17 @@ def test_sigterm_saves_and_stops_and_the_next_call_continues(image_dirs, tmp_pat
     lines, log = _lines()
     result = run_training(config_from_dict(values), run_dir, log=log)
     thread.join()
-    assert (result.status, result.stop_reason, result.model_path) == ("interrupted", "SIGTERM", None)
+    assert (result.status, result.stop_reason, result.model_path) == (
+        "interrupted",
+        "SIGTERM",
+        None,
+    )
     assert 5 < result.step < 500
     assert any(line.startswith("SIGTERM: saving a checkpoint") for line in lines)
-    assert lines[-1] == (f"Stopped (SIGTERM) at step {result.step} of 500; "
-                         "run the same command again to continue.")
+    assert lines[-1] == (
+        f"Stopped (SIGTERM) at step {result.step} of 500; "
+        "run the same command again to continue."
+    )
     assert RunCheckpoint(run_dir / "checkpoints").latest_state()["step"] == result.step
     assert signal.getsignal(signal.SIGTERM) is before
     # The unfinished run's newest checkpoint as a float32 model.
@@ -212,17 +266,29 @@ def test_sigterm_saves_and_stops_and_the_next_call_continues(image_dirs, tmp_pat
     resumed = run_training(config_from_dict(values), run_dir, log=lambda line: None)
     assert (resumed.status, resumed.resumed_from) == ("complete", result.step)
     assert resumed.step == values["schedule"]["epochs"] * 5
-    assert RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"] == resumed.step
+    assert (
+        RunCheckpoint(run_dir / "checkpoints").latest_state()["optimizer_iterations"]
+        == resumed.step
+    )
 
 
 def test_divergence_stops_without_saving_nan_weights(image_dirs, tmp_path):
     train, _ = image_dirs
-    values = tiny_values(train, model={"preset": "edsr_small_x2", "args": {"num_blocks": 1, "filters": 8}},
-                         schedule={"learning_rate": 1e30}, runtime={"checkpoint_every": 1})
-    with pytest.raises(InputError, match=r"training diverged: the loss is (nan|inf) at step 2 \(try a lower "
-                       r"'schedule.learning_rate'\); the checkpoint of step 1 is kept"):
+    values = tiny_values(
+        train,
+        model={"preset": "edsr_small_x2", "args": {"num_blocks": 1, "filters": 8}},
+        schedule={"learning_rate": 1e30},
+        runtime={"checkpoint_every": 1},
+    )
+    with pytest.raises(
+        InputError,
+        match=r"training diverged: the loss is (nan|inf) at step 2 \(try a lower "
+        r"'schedule.learning_rate'\); the checkpoint of step 1 is kept",
+    ):
         run_training(config_from_dict(values), tmp_path / "run", log=lambda line: None)
-    assert [s for s, _ in RunCheckpoint(tmp_path / "run" / "checkpoints").checkpoints()] == [1]
+    assert [
+        s for s, _ in RunCheckpoint(tmp_path / "run" / "checkpoints").checkpoints()
+    ] == [1]
 
 
 def test_mirrored_strategy_and_mixed_precision(image_dirs, tmp_path):
@@ -231,8 +297,12 @@ def test_mirrored_strategy_and_mixed_precision(image_dirs, tmp_path):
 
     assert len(tf.config.list_logical_devices("CPU")) == 2  # tests/conftest.py
     train, valid = image_dirs
-    values = tiny_values(train, valid, runtime={"strategy": "mirrored", "mixed_precision": True},
-                         schedule={"epochs": 1})
+    values = tiny_values(
+        train,
+        valid,
+        runtime={"strategy": "mirrored", "mixed_precision": True},
+        schedule={"epochs": 1},
+    )
     lines, log = _lines()
     result = run_training(config_from_dict(values), tmp_path / "run", log=log)
     assert "on 2 replica(s)" in lines[0]
@@ -240,7 +310,9 @@ def test_mirrored_strategy_and_mixed_precision(image_dirs, tmp_path):
     assert keras.mixed_precision.global_policy().name == "float32"  # restored
     checkpoint = RunCheckpoint(tmp_path / "run" / "checkpoints")
     assert checkpoint.latest_state()["optimizer_iterations"] == 3
-    with h5py.File(os.path.join(checkpoint.checkpoints()[-1][1], "model.weights.h5")) as f:
+    with h5py.File(
+        os.path.join(checkpoint.checkpoints()[-1][1], "model.weights.h5")
+    ) as f:
         assert "optimizer/inner_optimizer" in f  # the loss-scaling optimizer
     final = keras.saving.load_model(tmp_path / "run" / "model.keras")
     assert final.dtype_policy.name == "float32"
@@ -249,32 +321,53 @@ def test_mirrored_strategy_and_mixed_precision(image_dirs, tmp_path):
     from keras_enlca.evaluation import evaluate
 
     report = evaluate(final, str(valid), scale=2)
-    assert result.history[0]["val_psnr"] == pytest.approx(report.datasets[0]["psnr"], abs=0.05)
+    assert result.history[0]["val_psnr"] == pytest.approx(
+        report.datasets[0]["psnr"], abs=0.05
+    )
     # Its checkpoints cannot continue in float32.
     values["runtime"]["mixed_precision"] = False
     values["schedule"]["epochs"] = 2
-    with pytest.raises(InputError, match="holds a run with a different runtime.mixed_precision"):
+    with pytest.raises(
+        InputError, match="holds a run with a different runtime.mixed_precision"
+    ):
         run_training(config_from_dict(values), tmp_path / "run", log=log)
 
 
 def test_input_errors(image_dirs, tmp_path):
     train, _ = image_dirs
     missing = config_from_dict(tiny_values(tmp_path / "nothing"))
-    with pytest.raises(InputError, match="'data.train.dir': folder '.*nothing' does not exist"):
+    with pytest.raises(
+        InputError, match="'data.train.dir': folder '.*nothing' does not exist"
+    ):
         run_training(missing, tmp_path / "run", log=lambda line: None)
-    paired = config_from_dict(tiny_values(train, data={"train": {"dir": str(train), "lr_dir": str(tmp_path / "lr")}}))
-    with pytest.raises(InputError, match="'data.train.lr_dir': folder '.*lr' does not exist"):
+    paired = config_from_dict(
+        tiny_values(
+            train, data={"train": {"dir": str(train), "lr_dir": str(tmp_path / "lr")}}
+        )
+    )
+    with pytest.raises(
+        InputError, match="'data.train.lr_dir': folder '.*lr' does not exist"
+    ):
         run_training(paired, tmp_path / "run", log=lambda line: None)
     from keras_enlca.training.run import _run_lock
 
     (tmp_path / "busy").mkdir()
     with _run_lock(str(tmp_path / "busy")):
-        with pytest.raises(InputError, match="run folder '.*busy' is in use by another training process"):
-            run_training(config_from_dict(tiny_values(train)), tmp_path / "busy", log=lambda line: None)
+        with pytest.raises(
+            InputError,
+            match="run folder '.*busy' is in use by another training process",
+        ):
+            run_training(
+                config_from_dict(tiny_values(train)),
+                tmp_path / "busy",
+                log=lambda line: None,
+            )
     blocked = tmp_path / "file"
     blocked.write_text("")
     with pytest.raises(InputError, match="file is a file, not a folder"):
-        run_training(config_from_dict(tiny_values(train)), blocked / "run", log=lambda line: None)
+        run_training(
+            config_from_dict(tiny_values(train)), blocked / "run", log=lambda line: None
+        )
 
 
 def _cli(*args):
@@ -288,7 +381,9 @@ def test_killed_run_resumes_with_the_same_number_of_steps(straight_run, tmp_path
     run_dir = tmp_path / "killed"
     command = _cli("--config", str(config_path), "--out", str(run_dir))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+    )
     checkpoints = RunCheckpoint(run_dir / "checkpoints")
     deadline = time.monotonic() + 240
     try:
@@ -306,7 +401,9 @@ def test_killed_run_resumes_with_the_same_number_of_steps(straight_run, tmp_path
     assert 3 <= killed_at < 20
     assert not (run_dir / "model.keras").exists()
 
-    second = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
+    second = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=240
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"Resuming {run_dir} at step {killed_at} of 20" in second.stdout
     assert "Done: 20 steps." in second.stdout
@@ -317,9 +414,11 @@ def test_killed_run_resumes_with_the_same_number_of_steps(straight_run, tmp_path
     assert resumed["step"] == straight["step"] == reference.step == 20
     assert resumed["optimizer_iterations"] == straight["optimizer_iterations"] == 20
     rows = [(r["epoch"], r["step"]) for r in resumed["state"]["history"]]
-    assert rows == [(r["epoch"], r["step"]) for r in reference.history] == [
-        (1, 5), (2, 10), (3, 15), (4, 20)
-    ]
+    assert (
+        rows
+        == [(r["epoch"], r["step"]) for r in reference.history]
+        == [(1, 5), (2, 10), (3, 15), (4, 20)]
+    )
     # Resumed mid-epoch: that epoch's row counts only the steps run after it.
     steps = [r["steps"] for r in resumed["state"]["history"]]
     assert sum(steps) == 20 - killed_at + (killed_at // 5) * 5
@@ -332,7 +431,11 @@ def _env():
 
 def _debris(run_dir):
     """Temporaries of interrupted writes left in a run folder."""
-    names = os.listdir(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else []
+    names = (
+        os.listdir(run_dir / "checkpoints")
+        if (run_dir / "checkpoints").is_dir()
+        else []
+    )
     found = [n for n in names if n.startswith(".step-")]
     found += [n for n in os.listdir(run_dir) if n.startswith((".model.", ".history."))]
     return found
@@ -351,7 +454,8 @@ def tmpfs(tmp_path):
     mount_point.mkdir()
     mounted = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=500k", "tmpfs", str(mount_point)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
@@ -362,7 +466,9 @@ def tmpfs(tmp_path):
 
 
 @pytest.mark.slow
-def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(image_dirs, tmp_path, tmpfs):
+def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(
+    image_dirs, tmp_path, tmpfs
+):
     """Checkpoints of ~150 KB fill a 500 KiB tmpfs within 90 steps."""
     train, _ = image_dirs
     config_path = tmp_path / "tiny.yaml"
@@ -370,7 +476,9 @@ def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(image_dirs, tm
     config_path.write_text(yaml.safe_dump(values))
     run_dir = tmpfs / "run"
     command = _cli("--config", str(config_path), "--out", str(run_dir))
-    first = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    first = subprocess.run(
+        command, capture_output=True, text=True, env=_env(), timeout=300
+    )
     assert first.returncode == 1, first.stdout + first.stderr  # not 139 (segfault)
     assert "Traceback" not in first.stderr
     errors = _error_lines(first.stderr)
@@ -385,7 +493,9 @@ def test_full_disk_stops_cleanly_and_resumes_after_space_is_freed(image_dirs, tm
     assert max(row["step"] for row in history) <= kept["step"]
 
     subprocess.run(["mount", "-o", "remount,size=4m", str(tmpfs)], check=True)
-    second = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=300)
+    second = subprocess.run(
+        command, capture_output=True, text=True, env=_env(), timeout=300
+    )
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"Resuming {run_dir} at step {kept['step']} of 90" in second.stdout
     final = checkpoints.latest_state()
@@ -403,7 +513,9 @@ def test_many_random_kills_end_with_the_exact_steps_and_history(image_dirs, tmp_
     train, _ = image_dirs
     config_path = tmp_path / "tiny.yaml"
     values = tiny_values(
-        train, schedule={"epochs": 8, "steps_per_epoch": 5}, runtime={"checkpoint_every": 1}
+        train,
+        schedule={"epochs": 8, "steps_per_epoch": 5},
+        runtime={"checkpoint_every": 1},
     )
     config_path.write_text(yaml.safe_dump(values))
     run_dir = tmp_path / "run"
@@ -422,7 +534,10 @@ def test_many_random_kills_end_with_the_exact_steps_and_history(image_dirs, tmp_
             if attempt % 2 == 0:
                 # Wait for a checkpoint write to be under way, then kill.
                 while process.poll() is None and time.monotonic() < deadline:
-                    if any(n.startswith(".step-") for n in _listdir(run_dir / "checkpoints")):
+                    if any(
+                        n.startswith(".step-")
+                        for n in _listdir(run_dir / "checkpoints")
+                    ):
                         break
             else:
                 while process.poll() is None and time.monotonic() < deadline:
@@ -437,11 +552,15 @@ def test_many_random_kills_end_with_the_exact_steps_and_history(image_dirs, tmp_
             kills += 1
         finally:
             process.wait()
-        inside_writes += any(n.startswith(".step-") for n in _listdir(run_dir / "checkpoints"))
+        inside_writes += any(
+            n.startswith(".step-") for n in _listdir(run_dir / "checkpoints")
+        )
     assert kills >= 7
     # At least one kill landed inside a write and left a temporary behind.
     assert inside_writes >= 1
-    final = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=240)
+    final = subprocess.run(
+        command, capture_output=True, text=True, env=_env(), timeout=240
+    )
     assert final.returncode == 0, final.stdout + final.stderr
     state = checkpoints.latest_state()
     assert state["step"] == state["optimizer_iterations"] == 40

@@ -10,7 +10,9 @@ from keras_enlca.training.run_checkpoint import RunCheckpoint
 
 
 def _model():
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)]
+    )
     model.compile(keras.optimizers.Adam(1e-2), loss="mse")
     return model
 
@@ -39,8 +41,14 @@ def test_stop_save_restore_is_step_exact(tmp_path):
     directory = tmp_path / "ckpt"
     model = _model()
     checkpoint = RunCheckpoint(directory, every_n_steps=4, keep=2, state={"rows": [1]})
-    model.fit(_data(), epochs=3, steps_per_epoch=10, verbose=0, shuffle=False,
-              callbacks=[_StopAt(checkpoint, 13), checkpoint])
+    model.fit(
+        _data(),
+        epochs=3,
+        steps_per_epoch=10,
+        verbose=0,
+        shuffle=False,
+        callbacks=[_StopAt(checkpoint, 13), checkpoint],
+    )
     assert checkpoint.stop_reason == "test"
     assert checkpoint.step == 13
     assert int(model.optimizer.iterations.numpy()) == 13
@@ -64,8 +72,24 @@ def test_stop_save_restore_is_step_exact(tmp_path):
     for a, b in zip(moments, [v.numpy() for v in fresh.optimizer.variables]):
         np.testing.assert_array_equal(a, b)
     # Finish epoch 1 (7 steps), then epoch 2.
-    fresh.fit(_data(), initial_epoch=1, epochs=2, steps_per_epoch=7, verbose=0, shuffle=False, callbacks=[resumed])
-    fresh.fit(_data(), initial_epoch=2, epochs=3, steps_per_epoch=10, verbose=0, shuffle=False, callbacks=[resumed])
+    fresh.fit(
+        _data(),
+        initial_epoch=1,
+        epochs=2,
+        steps_per_epoch=7,
+        verbose=0,
+        shuffle=False,
+        callbacks=[resumed],
+    )
+    fresh.fit(
+        _data(),
+        initial_epoch=2,
+        epochs=3,
+        steps_per_epoch=10,
+        verbose=0,
+        shuffle=False,
+        callbacks=[resumed],
+    )
     assert resumed.step == 30
     assert int(fresh.optimizer.iterations.numpy()) == 30
     assert resumed.latest_state()["optimizer_iterations"] == 30
@@ -75,11 +99,24 @@ def test_time_limit_and_fallback_to_previous_checkpoint(tmp_path):
     directory = tmp_path / "ckpt"
     model = _model()
     checkpoint = RunCheckpoint(directory, every_n_steps=100, time_limit=0.0)
-    model.fit(_data(), epochs=2, steps_per_epoch=5, verbose=0, shuffle=False, callbacks=[checkpoint])
+    model.fit(
+        _data(),
+        epochs=2,
+        steps_per_epoch=5,
+        verbose=0,
+        shuffle=False,
+        callbacks=[checkpoint],
+    )
     assert checkpoint.stop_reason == "time limit" and checkpoint.step == 1
     # A damaged newest checkpoint falls back to the one before.
-    model.fit(_data(), epochs=1, steps_per_epoch=5, verbose=0, shuffle=False,
-              callbacks=[RunCheckpoint(directory, every_n_steps=2, keep=5)])
+    model.fit(
+        _data(),
+        epochs=1,
+        steps_per_epoch=5,
+        verbose=0,
+        shuffle=False,
+        callbacks=[RunCheckpoint(directory, every_n_steps=2, keep=5)],
+    )
     found = RunCheckpoint(directory).checkpoints()
     assert [s for s, _ in found] == [1, 2, 4, 5]
     with open(os.path.join(found[-1][1], "model.weights.h5"), "wb") as f:
@@ -95,13 +132,25 @@ def test_time_limit_and_fallback_to_previous_checkpoint(tmp_path):
 def test_an_optimizer_that_does_not_fit_is_an_error(tmp_path):
     model = _model()
     checkpoint = RunCheckpoint(tmp_path, every_n_steps=3)
-    model.fit(_data(), epochs=1, steps_per_epoch=3, verbose=0, shuffle=False, callbacks=[checkpoint])
-    other = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)])
+    model.fit(
+        _data(),
+        epochs=1,
+        steps_per_epoch=3,
+        verbose=0,
+        shuffle=False,
+        callbacks=[checkpoint],
+    )
+    other = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1)]
+    )
     # A schedule instead of a constant: one variable fewer, which Keras
     # would skip with a mere warning (and restart at iteration 0).
     schedule = keras.optimizers.schedules.ExponentialDecay(1e-2, 10, 0.5)
     other.compile(keras.optimizers.Adam(schedule), loss="mse")
-    with pytest.raises(ValueError, match="does not fit this model's optimizer \\(it has 3 iterations, 0 were loaded\\)"):
+    with pytest.raises(
+        ValueError,
+        match="does not fit this model's optimizer \\(it has 3 iterations, 0 were loaded\\)",
+    ):
         RunCheckpoint(tmp_path).restore(other)
 
 
@@ -124,13 +173,20 @@ def _damage(path, how):
 def _train_to(directory, steps, warnings=None):
     model = _model()
     checkpoint = RunCheckpoint(
-        directory, every_n_steps=1, keep=3,
+        directory,
+        every_n_steps=1,
+        keep=3,
         warn=None if warnings is None else warnings.append,
     )
     start = checkpoint.restore(model)
     if steps > start:
-        model.fit(_data(), epochs=1, steps_per_epoch=steps - start,
-                  callbacks=[checkpoint], verbose=0)
+        model.fit(
+            _data(),
+            epochs=1,
+            steps_per_epoch=steps - start,
+            callbacks=[checkpoint],
+            verbose=0,
+        )
     return model, checkpoint, start
 
 
@@ -152,7 +208,11 @@ def test_damaged_newest_checkpoint_is_skipped_with_a_warning(tmp_path, name, how
     directory = tmp_path / "checkpoints"
     _train_to(directory, 6)
     newest = directory / "step-000000006"
-    assert sorted(os.listdir(newest)) == ["manifest.json", "model.weights.h5", "state.json"]
+    assert sorted(os.listdir(newest)) == [
+        "manifest.json",
+        "model.weights.h5",
+        "state.json",
+    ]
     if how == "remove":
         os.remove(newest / name)
     else:
@@ -196,5 +256,8 @@ def test_leftover_temporaries_are_removed_but_nothing_else(tmp_path):
     removed = RunCheckpoint(directory).remove_temporaries()
     assert [os.path.basename(p) for p in removed] == [".step-000000003.ab12cd34.tmp"]
     assert sorted(os.listdir(directory)) == [
-        ".step-notes", "notes.txt", "step-000000001", "step-000000002"
+        ".step-notes",
+        "notes.txt",
+        "step-000000001",
+        "step-000000002",
     ]

@@ -17,7 +17,9 @@ def test_auto_is_one_device_without_gpus():
 def test_mirrored_over_logical_cpus():
     strategy = get_strategy("mirrored")
     assert isinstance(strategy, tf.distribute.MirroredStrategy)
-    assert strategy.num_replicas_in_sync == len(tf.config.list_logical_devices("CPU")) == 2
+    assert (
+        strategy.num_replicas_in_sync == len(tf.config.list_logical_devices("CPU")) == 2
+    )
     assert get_strategy(strategy) is strategy
     # One instance per device list (a second one breaks eager all-reduces).
     assert get_strategy("mirrored") is strategy
@@ -33,9 +35,15 @@ def test_unknown_strategy():
 def test_multi_worker_after_tensorflow_started(monkeypatch):
     # This process has run TensorFlow ops: collectives can no longer be set up.
     tf.constant(1.0) + 1
-    monkeypatch.setenv("TF_CONFIG", json.dumps({
-        "cluster": {"worker": ["127.0.0.1:1"]}, "task": {"type": "worker", "index": 0},
-    }))
+    monkeypatch.setenv(
+        "TF_CONFIG",
+        json.dumps(
+            {
+                "cluster": {"worker": ["127.0.0.1:1"]},
+                "task": {"type": "worker", "index": 0},
+            }
+        ),
+    )
     with pytest.raises(InputError) as info:
         get_strategy("multi_worker")
     assert "must be created before TensorFlow runs any operation" in str(info.value)

@@ -29,7 +29,9 @@ def test_lines_and_history_rows_hold_the_step_loss_and_learning_rate(tmp_path):
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mae")
     checkpoint = RunCheckpoint(tmp_path / "checkpoints", every_n_steps=100)
     lines = []
-    logger = TrainingLogger(checkpoint, 3, 6, schedule, log=lines.append, print_every_s=0)
+    logger = TrainingLogger(
+        checkpoint, 3, 6, schedule, log=lines.append, print_every_s=0
+    )
     batch_losses = []
     record = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda batch, logs: batch_losses.append(float(logs["loss"]))
@@ -74,7 +76,13 @@ def test_resumed_and_stopped_epochs(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("epoch 1/2  step 4/8  loss ")
     # An epoch stopped after 1 of its 4 steps gets no row and no line.
     checkpoint.request_stop("test")
-    fit(model, initial_epoch=1, epochs=2, steps_per_epoch=4, callbacks=[logger, checkpoint])
+    fit(
+        model,
+        initial_epoch=1,
+        epochs=2,
+        steps_per_epoch=4,
+        callbacks=[logger, checkpoint],
+    )
     assert checkpoint.step == 5 and len(checkpoint.state["history"]) == 1
     assert len(lines) == 1
 

@@ -69,7 +69,9 @@ def test_with_a_checkpoint_only_complete_epochs_and_always_the_last(
     history = fit(model, epochs=2, steps_per_epoch=2, callbacks=callbacks)
     assert checkpoint.step == 4 and "val_psnr" not in history.history
     # The short last epoch (1 step) reaches total_steps: scored.
-    history = fit(model, initial_epoch=2, epochs=3, steps_per_epoch=1, callbacks=callbacks)
+    history = fit(
+        model, initial_epoch=2, epochs=3, steps_per_epoch=1, callbacks=callbacks
+    )
     assert checkpoint.step == 5
     assert history.history["val_psnr"] == [callback.validate(model)["val_psnr"]]
 
@@ -97,4 +99,8 @@ def test_arguments_are_checked_and_kept(validation_sets):
         ValidationCallback(validation_sets, 2, checkpoint=object(), total_steps=4)
     callback = ValidationCallback(validation_sets[0], 2, every_n_epochs=3)
     assert callback.datasets == [validation_sets[0]]
-    assert (callback.scale, callback.every_n_epochs, callback.checkpoint) == (2, 3, None)
+    assert (callback.scale, callback.every_n_epochs, callback.checkpoint) == (
+        2,
+        3,
+        None,
+    )
