@@ -21,6 +21,7 @@ import difflib
 import json
 import os
 import re
+import types
 import typing
 
 import yaml
@@ -342,12 +343,17 @@ def _unknown_key(key, known, source):
     return InputError(f"{where}unknown key '{key}'{hint}")
 
 
+def _is_union(tp):
+    """`int | None` and `typing.Optional[int]` alike."""
+    return typing.get_origin(tp) in (typing.Union, types.UnionType)
+
+
 def _type_name(tp):
     origin = typing.get_origin(tp)
-    if origin is typing.Union:
+    if _is_union(tp):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(_type_name(a) for a in args) + " or null"
-    if origin in (list, list):
+    if origin is list:
         return f"a list of {_type_name(typing.get_args(tp)[0])}"
     if dataclasses.is_dataclass(tp):
         return "a mapping"
@@ -368,7 +374,7 @@ def _coerce(value, tp, key, source):
         return InputError(f"{where}'{key}' must be {_type_name(tp)}, got {value!r}")
 
     origin = typing.get_origin(tp)
-    if origin is typing.Union:
+    if _is_union(tp):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if value is None:
             return None
@@ -382,7 +388,7 @@ def _coerce(value, tp, key, source):
         if not isinstance(value, dict):
             raise wrong()
         return _build(tp, value, key, source)
-    if origin in (list, list):
+    if origin is list:
         if not isinstance(value, (list, tuple)):
             raise wrong()
         (item_tp,) = typing.get_args(tp)
@@ -455,7 +461,7 @@ def _build(cls, values, prefix, source, base=None):
 def _dataclass_in(tp):
     if dataclasses.is_dataclass(tp):
         return tp
-    if typing.get_origin(tp) is typing.Union:
+    if _is_union(tp):
         for arg in typing.get_args(tp):
             if dataclasses.is_dataclass(arg):
                 return arg
