@@ -22,6 +22,40 @@ class InputError(ValueError):
     """
 
 
+class OutputError(InputError, OSError):
+    """An output that cannot or must not be written.
+
+    An `InputError` (the command line prints it as one line and exits 1)
+    and an `OSError` (so that callers catching write failures still do).
+    The message names the final output path and the reason.
+    """
+
+
+def output_label(path, option=None):
+    """How a message names an output: `--out model.tflite`, or the path."""
+    return f"{option} {path}" if option else path
+
+
+def error_reason(error):
+    """What a message says went wrong: an `OSError`'s `strerror`, else the
+    error's text, else its type's name."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def write_error(path, error, option=None):
+    """An `OutputError` for a failed write of `path` (reason from `error`)."""
+    if isinstance(error, OutputError):
+        return error
+    code = getattr(error, "errno", None)
+    result = OutputError(
+        f"{output_label(path, option)}: cannot write ({error_reason(error)})."
+    )
+    result.errno = code
+    return result
+
+
 def missing_tensorflow_message(error, needed_by):
     """One line telling which extra to install, or None for another error.
 

@@ -16,9 +16,13 @@ keras-hub's import tests).
 2. The TensorFlow-free runtime (`enlca upscale/info/score` on `.tflite`):
    its modules, and everything they import at module level, import no
    TensorFlow-bound package at module level.
+3. No cycles: the graph of the package's module imports (at module level
+   and inside functions alike) has none, so that no import needs to hide
+   in a function to work, and a shared piece lives below what uses it.
 """
 
 import ast
+import itertools
 import pathlib
 
 import pytest
@@ -81,6 +85,9 @@ MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 def imports(name, module_level_only=False):
     """`(imported module, line)` of every import in module `name`.
 
+    `from package import name` counts as an import of the submodule
+    `package.name` where there is one, else of `package`.
+
     `module_level_only`: only what runs when the module is imported (not
     inside function bodies; class bodies and `if`/`try` blocks count).
     """
@@ -96,13 +103,10 @@ def imports(name, module_level_only=False):
             if isinstance(child, ast.Import):
                 found.extend((alias.name, child.lineno) for alias in child.names)
             elif isinstance(child, ast.ImportFrom) and child.module and not child.level:
-                found.append((child.module, child.lineno))
                 # `from keras_enlca.inference import model_runner` imports a submodule.
-                found.extend(
-                    (f"{child.module}.{alias.name}", child.lineno)
-                    for alias in child.names
-                    if f"{child.module}.{alias.name}" in MODULES
-                )
+                targets = [f"{child.module}.{alias.name}" for alias in child.names]
+                targets = [t if t in MODULES else child.module for t in targets]
+                found.extend((t, child.lineno) for t in dict.fromkeys(targets))
             visit(child)
 
     visit(tree)
@@ -164,6 +168,62 @@ def test_runtime_imports_no_tensorflow_at_module_level(name):
     assert not heavy, f"{name} is on the TensorFlow-free path: {heavy}"
 
 
+def import_graph():
+    """Module -> {keras_enlca module it imports: first line}, all imports.
+
+    A package's `__init__` is not an edge of its submodules' imports: Python
+    runs it first, and it is in `sys.modules` while they load.
+    """
+    graph = {}
+    for name in MODULES:
+        edges = graph.setdefault(name, {})
+        for target, line in imports(name):
+            if target in MODULES and target != name:
+                edges.setdefault(target, line)
+    return graph
+
+
+def find_cycle(graph):
+    """One cycle of `graph` as `[a, b, ..., a]`, or None."""
+    on_path, done, path = set(), set(), []
+
+    def visit(name):
+        on_path.add(name)
+        path.append(name)
+        for target in sorted(graph.get(name, ())):
+            if target in on_path:
+                return path[path.index(target) :] + [target]
+            if target not in done:
+                cycle = visit(target)
+                if cycle:
+                    return cycle
+        on_path.discard(name)
+        path.pop()
+        done.add(name)
+        return None
+
+    for name in sorted(graph):
+        if name not in done:
+            cycle = visit(name)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_no_import_cycles():
+    graph = import_graph()
+    cycle = find_cycle(graph)
+    if cycle:
+        steps = [f"{a} (line {graph[a][b]})" for a, b in itertools.pairwise(cycle)]
+        pytest.fail("import cycle: " + " -> ".join(steps + [cycle[-1]]))
+
+
+def test_find_cycle():
+    assert find_cycle({"a": {"b": 1, "c": 1}, "b": {"d": 1}, "c": {"d": 1}}) is None
+    assert find_cycle({"a": {"b": 1}, "b": {"c": 1}, "c": {"b": 1}}) == ["b", "c", "b"]
+    assert find_cycle({"a": {"a": 1}}) == ["a", "a"]
+
+
 def test_the_rules_catch_a_violation(tmp_path, monkeypatch):
     # The checks above read real files; this one proves they can fail.
     bad = tmp_path / "bad.py"
@@ -180,3 +240,15 @@ def test_the_rules_catch_a_violation(tmp_path, monkeypatch):
         test_imports_flow_one_way("keras_enlca.data.bad")
     with pytest.raises(AssertionError, match="tensorflow"):
         test_runtime_imports_no_tensorflow_at_module_level("keras_enlca.data.bad")
+    # A cycle closed by an import inside a function is still one.
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text("from keras_enlca.data import second\n")
+    second.write_text("def f():\n    from keras_enlca.data.first import f\n")
+    monkeypatch.setitem(MODULES, "keras_enlca.data.first", first)
+    monkeypatch.setitem(MODULES, "keras_enlca.data.second", second)
+    with pytest.raises(
+        pytest.fail.Exception,
+        match=r"keras_enlca.data.first \(line 1\) -> keras_enlca.data.second "
+        r"\(line 2\) -> keras_enlca.data.first$",
+    ):
+        test_no_import_cycles()

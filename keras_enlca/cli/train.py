@@ -147,7 +147,7 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
 
     from keras_enlca.training.config import config_from_dict
     from keras_enlca.training.config import read_config_file
-    from keras_enlca.training.run import CONFIG_FILE
+    from keras_enlca.training.run_folder import CONFIG_FILE
 
     pairs = [
         (SHORTCUTS[name], value)

@@ -18,6 +18,7 @@ Every key is checked: an unknown key or a value of the wrong type raises an
 
 import dataclasses
 import difflib
+import inspect
 import json
 import os
 import re
@@ -262,8 +263,6 @@ def recipe_defaults(preset_name):
 
 def check_model_args(preset_name, args):
     """Raise `InputError` for a `model.args` key the network does not take."""
-    import inspect
-
     from keras_enlca.models.presets import preset_config
 
     cls, _ = preset_config(preset_name)
@@ -279,6 +278,23 @@ def check_model_args(preset_name, args):
                 f"'model.args.{key}' is not an argument of {cls.__name__} "
                 f"({hint}arguments: {', '.join(allowed)})"
             )
+
+
+def model_arguments(config, name):
+    """Constructor overrides for preset `name`: `model.args` + contrastive form."""
+    from keras_enlca.models.presets import preset_config
+
+    cls, _ = preset_config(name)
+    parameters = inspect.signature(cls.__init__).parameters
+    args = dict(config.model.args)
+    check_model_args(name, args)
+    if "contrastive" in parameters and "contrastive" not in args:
+        if config.contrastive.weight == 0:
+            # Nothing would use the loss: do not compute it.
+            args["contrastive"] = None
+        elif config.contrastive.form is not None:
+            args["contrastive"] = config.contrastive.form
+    return args
 
 
 def available_presets():

@@ -10,6 +10,7 @@ import inspect
 from PIL import Image
 
 from keras_enlca.errors import InputError
+from keras_enlca.training.config import model_arguments
 
 # Up to this many training images are decoded in full (a corrupt body is
 # found); larger sets get PIL's cheaper `verify()` of every file.
@@ -38,7 +39,6 @@ def contrastive_keys_needed(config, preset_name):
     """
     from keras_enlca.layers.contrastive import contrastive_ranks
     from keras_enlca.models.presets import preset_config
-    from keras_enlca.training.run import model_arguments
 
     cls, _ = preset_config(preset_name)
     parameters = inspect.signature(cls.__init__).parameters

@@ -20,6 +20,8 @@ import tempfile
 
 import numpy as np
 
+from keras_enlca.training.run_folder import run_paths
+
 
 def worker_run_dir(strategy, run_dir):
     """`run_dir` on the chief; a fresh scratch folder on the other workers.
@@ -49,7 +51,6 @@ def worker_run_dir(strategy, run_dir):
 
 
 def _newest_checkpoint(run_dir):
-    from keras_enlca.training.run import run_paths
     from keras_enlca.training.run_checkpoint import RunCheckpoint
 
     # The newest *intact* one, as the restore picks it; the chief's restore
@@ -61,8 +62,6 @@ def _newest_checkpoint(run_dir):
 
 
 def _copy_newest(run_dir, scratch):
-    from keras_enlca.training.run import run_paths
-
     step, folder = _newest_checkpoint(run_dir)
     source, target = run_paths(run_dir), run_paths(scratch)
     if folder is not None:

@@ -29,7 +29,6 @@ TensorBoard, in that order; the data comes from
 
 import contextlib
 import dataclasses
-import inspect
 import os
 import signal
 import threading
@@ -42,26 +41,24 @@ from keras_enlca.data.pipeline import training_dataset
 from keras_enlca.errors import InputError
 from keras_enlca.training.config import diff_configs
 from keras_enlca.training.config import dump_config
+from keras_enlca.training.config import model_arguments
 from keras_enlca.training.config import read_config_file
 from keras_enlca.training.config import resolve_preset
 from keras_enlca.training.data_checks import check_training_data
 from keras_enlca.training.history_files import HISTORY_KEY
 from keras_enlca.training.history_files import HistoryFiles
+from keras_enlca.training.multi_worker import sync_from_chief
+from keras_enlca.training.multi_worker import worker_run_dir
 from keras_enlca.training.run_checkpoint import RunCheckpoint
 from keras_enlca.training.run_epochs import epoch_segments
+from keras_enlca.training.run_folder import CONFIG_FILE
+from keras_enlca.training.run_folder import LOCK_FILE
+from keras_enlca.training.run_folder import run_paths
 from keras_enlca.training.training_logger import TrainingLogger
 from keras_enlca.training.validation_callback import ValidationCallback
 from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.atomic import remove_stale_temporaries
 from keras_enlca.utils.outputs import check_writable
-
-CONFIG_FILE = "config.yaml"
-CHECKPOINT_DIR = "checkpoints"
-LOG_DIR = "logs"
-HISTORY_JSON = "history.json"
-HISTORY_CSV = "history.csv"
-MODEL_FILE = "model.keras"
-LOCK_FILE = ".lock"
 
 # Keys that cannot change between invocations on one run folder: the
 # checkpoint would not fit the network (or the loss-scaling optimizer), or
@@ -97,19 +94,6 @@ class RunResult:
     resumed_from: int = 0
     already_complete: bool = False
     stop_reason: str = None
-
-
-def run_paths(run_dir):
-    """The files and folders of a run folder, by name."""
-    run_dir = os.fspath(run_dir)
-    return {
-        "config": os.path.join(run_dir, CONFIG_FILE),
-        "checkpoints": os.path.join(run_dir, CHECKPOINT_DIR),
-        "logs": os.path.join(run_dir, LOG_DIR),
-        "history_json": os.path.join(run_dir, HISTORY_JSON),
-        "history_csv": os.path.join(run_dir, HISTORY_CSV),
-        "model": os.path.join(run_dir, MODEL_FILE),
-    }
 
 
 @contextlib.contextmanager
@@ -154,24 +138,6 @@ def _check_previous_config(config, paths, has_checkpoint, log):
         )
     if changed and has_checkpoint:
         log(f"Config changed since the last invocation: {', '.join(changed)}")
-
-
-def model_arguments(config, name):
-    """Constructor overrides for preset `name`: `model.args` + contrastive form."""
-    from keras_enlca.models.presets import preset_config
-    from keras_enlca.training.config import check_model_args
-
-    cls, _ = preset_config(name)
-    parameters = inspect.signature(cls.__init__).parameters
-    args = dict(config.model.args)
-    check_model_args(name, args)
-    if "contrastive" in parameters and "contrastive" not in args:
-        if config.contrastive.weight == 0:
-            # Nothing would use the loss: do not compute it.
-            args["contrastive"] = None
-        elif config.contrastive.form is not None:
-            args["contrastive"] = config.contrastive.form
-    return args
 
 
 def build_model(config, name, dtype=None):
@@ -380,8 +346,6 @@ def run_training(config, run_dir, log=print):
     """
     from keras_enlca.models.presets import list_presets
     from keras_enlca.training.distributed_trainer import DistributedTrainer
-    from keras_enlca.training.multi_worker import sync_from_chief
-    from keras_enlca.training.multi_worker import worker_run_dir
     from keras_enlca.training.strategy import check_jit_compile
     from keras_enlca.training.strategy import get_strategy
     from keras_enlca.training.strategy import is_multi_worker

@@ -13,7 +13,7 @@ import warnings
 
 import keras
 
-from keras_enlca.utils.outputs import write_error
+from keras_enlca.errors import write_error
 
 _NAME = re.compile(r"^step-(\d{9})$")
 # What an interrupted `save()` leaves: `.step-XXXXXXXXX.<random>.tmp/`

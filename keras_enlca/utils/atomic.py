@@ -7,8 +7,8 @@ import shutil
 import tempfile
 import time
 
-from keras_enlca.utils.outputs import OutputError
-from keras_enlca.utils.outputs import write_error
+from keras_enlca.errors import OutputError
+from keras_enlca.errors import write_error
 
 # A temporary left by an interrupted write older than this is debris.
 STALE_AFTER_SECONDS = 600

@@ -13,36 +13,10 @@ import errno
 import os
 import tempfile
 
-from keras_enlca.errors import InputError
-
-
-class OutputError(InputError, OSError):
-    """An output that cannot or must not be written.
-
-    An `InputError` (the command line prints it as one line and exits 1)
-    and an `OSError` (so that callers catching write failures still do).
-    The message names the final output path and the reason.
-    """
-
-
-def _describe(path, option):
-    return f"{option} {path}" if option else path
-
-
-def _reason(error):
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
-
-
-def write_error(path, error, option=None):
-    """An `OutputError` for a failed write of `path` (reason from `error`)."""
-    if isinstance(error, OutputError):
-        return error
-    code = getattr(error, "errno", None)
-    result = OutputError(f"{_describe(path, option)}: cannot write ({_reason(error)}).")
-    result.errno = code
-    return result
+from keras_enlca.errors import OutputError
+from keras_enlca.errors import error_reason
+from keras_enlca.errors import output_label
+from keras_enlca.utils.atomic import remove_stale_temporaries
 
 
 def existing_parent(path):
@@ -62,7 +36,7 @@ def check_writable(path, option=None, needed_bytes=0):
     than `needed_bytes` free (a lower bound of the output's size).
     """
     parent = existing_parent(path)
-    where = _describe(path, option)
+    where = output_label(path, option)
     if not os.path.isdir(parent):
         raise OutputError(f"{where}: {parent} is a file, not a folder.")
     try:
@@ -71,7 +45,7 @@ def check_writable(path, option=None, needed_bytes=0):
         os.remove(probe)
     except OSError as error:
         raise OutputError(
-            f"{where}: cannot write in {parent} ({_reason(error)})."
+            f"{where}: cannot write in {parent} ({error_reason(error)})."
         ) from None
     try:
         stats = os.statvfs(parent)
@@ -153,7 +127,7 @@ def check_output(
     """
     path = os.fspath(path)
     path = path.rstrip("/\\") or path
-    where = _describe(path, option)
+    where = output_label(path, option)
     if folder and os.path.isdir(path) and _is_current_folder_or_above(path):
         raise OutputError(
             f"{where}: is the current folder (or one above it); give the output a new "
@@ -198,14 +172,8 @@ def check_output(
             )
     check_writable(path, option=option, needed_bytes=needed_bytes)
     for written in [path, *sidecars]:
-        _remove_debris(written)
+        remove_stale_temporaries(written)
     return path
-
-
-def _remove_debris(path):
-    from keras_enlca.utils.atomic import remove_stale_temporaries
-
-    remove_stale_temporaries(path)
 
 
 def check_output_files(paths, overwrite=False, option=None):
@@ -219,11 +187,11 @@ def check_output_files(paths, overwrite=False, option=None):
     for path in paths:
         if os.path.isdir(path):
             raise OutputError(
-                f"{_describe(path, option)}: is a folder; the output is a file."
+                f"{output_label(path, option)}: is a folder; the output is a file."
             )
     existing = [p for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
-        first = _describe(existing[0], option)
+        first = output_label(existing[0], option)
         if len(existing) > 1:
             raise OutputError(
                 f"{first}: already exists "
@@ -237,5 +205,5 @@ def check_output_files(paths, overwrite=False, option=None):
         if parent not in probed:
             check_writable(path, option=option)
             probed.add(parent)
-        _remove_debris(path)
+        remove_stale_temporaries(path)
     return paths

@@ -3,7 +3,7 @@
 import os
 
 from keras_enlca.training import multi_worker
-from keras_enlca.training.run import run_paths
+from keras_enlca.training.run_folder import run_paths
 from tests.training.test_run_checkpoint import _damage
 from tests.training.test_run_checkpoint import _train_to
 

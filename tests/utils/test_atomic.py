@@ -3,8 +3,8 @@ import os
 
 import pytest
 
+from keras_enlca.errors import OutputError
 from keras_enlca.utils.atomic import atomic_path
-from keras_enlca.utils.outputs import OutputError
 from tests.utils.faults import fill
 from tests.utils.faults import listing
 from tests.utils.faults import read_only_folder

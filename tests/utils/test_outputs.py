@@ -1,14 +1,12 @@
-import errno
 import os
 
 import pytest
 
 from keras_enlca.errors import InputError
-from keras_enlca.utils.outputs import OutputError
+from keras_enlca.errors import OutputError
 from keras_enlca.utils.outputs import check_output
 from keras_enlca.utils.outputs import check_output_files
 from keras_enlca.utils.outputs import check_writable
-from keras_enlca.utils.outputs import write_error
 from tests.utils.faults import fill
 from tests.utils.faults import listing
 from tests.utils.faults import read_only_folder
@@ -113,16 +111,6 @@ def test_many_files_at_once(tmp_path):
     paths[0].mkdir()
     with pytest.raises(OutputError, match="a.png: is a folder"):
         check_output_files(paths, overwrite=True)
-
-
-def test_write_error_names_the_final_path():
-    error = write_error(
-        "out/m.tflite",
-        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "out/.m.abc.tmp.tflite"),
-    )
-    assert str(error) == "out/m.tflite: cannot write (No space left on device)."
-    assert error.errno == errno.ENOSPC
-    assert write_error("x", error) is error
 
 
 def test_a_read_only_folder_is_found_before_any_work(tmp_path):
