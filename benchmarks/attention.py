@@ -16,7 +16,8 @@ the forward is that configuration's own.
 
 Run by hand (not a test):
 
-    python benchmarks/attention.py                  # table + benchmarks/results/attention.json
+    # table + benchmarks/results/attention.json
+    python benchmarks/attention.py
     python benchmarks/attention.py --sizes 48 100   # a subset
 """
 

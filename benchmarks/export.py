@@ -37,7 +37,8 @@ images default to the bundled photos (`--hr DIR` for others, e.g. Set5).
 
 Run by hand (not a test):
 
-    python benchmarks/export.py                         # table + benchmarks/results/export.json
+    # table + benchmarks/results/export.json
+    python benchmarks/export.py
     python benchmarks/export.py --presets enlcn_small_x2 --train-steps 200
 """
 
@@ -335,13 +336,14 @@ def main(argv=None):
     for row in results:
         if "error" in row:
             print(
-                f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
-                f"  fails: {row['error'][:70]}"
+                f"{row['preset']:<24} {row['variant']:<10} "
+                f"{row['size_bytes'] / 1e6:>8.2f}   fails: {row['error'][:70]}"
             )
             continue
         print(
             f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
-            f"{row['latency_ms']:>7.1f} {row['psnr_y']:>8.3f} {row.get('drop_db', 0):>8.3f} "
+            f"{row['latency_ms']:>7.1f} {row['psnr_y']:>8.3f} "
+            f"{row.get('drop_db', 0):>8.3f} "
             f"{row.get('psnr_y_vs_float32', float('nan')):>8.2f}"
         )
     print()
@@ -401,7 +403,8 @@ def real_models(args):
                     convert_checkpoint(SHARED_A2N_X3, arch="a2n", scale=3, output=a2n)
                 except Exception as error:  # noqa: BLE001 - e.g. no PyTorch: skip
                     print(
-                        f"  A2N x3: cannot convert the shared weights ({error}); skipped"
+                        f"  A2N x3: cannot convert the shared weights ({error}); "
+                        "skipped"
                     )
                     a2n = None
     if a2n and os.path.exists(a2n):

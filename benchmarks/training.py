@@ -21,10 +21,12 @@ The reference training patch is 48x48 LR (2304 positions).
 
 Run by hand (not a test):
 
-    python benchmarks/training.py                     # table + benchmarks/results/training_small.json
+    # table + benchmarks/results/training_small.json
+    python benchmarks/training.py
     python benchmarks/training.py --batch-size 16 --repeats 5
     python benchmarks/training.py --size paper --batch-size 1 --repeats 3
-    python benchmarks/training.py --workers 2          # benchmarks/results/training_workers2.json
+    # benchmarks/results/training_workers2.json
+    python benchmarks/training.py --workers 2
 
 `--workers N` times `enlcn` training steps (`DistributedTrainer`, the loop of
 `enlca train --strategy multi_worker`) on N local worker processes
@@ -164,7 +166,8 @@ def main():
         f"LR patches, x{args.scale}, median of {args.repeats} interleaved steps"
     )
     print(
-        f"{'variant':<15} {'params':>10} {'step ms':>9} {'patches/s':>10} {'overhead':>9}"
+        f"{'variant':<15} {'params':>10} {'step ms':>9} {'patches/s':>10} "
+        f"{'overhead':>9}"
     )
     for row in rows:
         overhead = row["overhead_vs_backbone"]

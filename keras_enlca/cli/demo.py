@@ -162,7 +162,8 @@ def run_demo(
         )
 
     log(
-        f"[2/4] Evaluating on the held-out {name} (x{scale}, Y channel, {scale}-pixel border)"
+        f"[2/4] Evaluating on the held-out {name} (x{scale}, Y channel, {scale}-pixel "
+        "border)"
     )
     held_out = SRDataset("held-out", scale, [hr_path], [lr_path])
     keras_report = evaluate(model, held_out, scale=scale, bicubic_baseline=True)
@@ -235,7 +236,8 @@ def run_demo(
     log(f"  {'gain over bicubic':<34} {gain:>+8.2f} dB")
     if verification.get("psnr_y_vs_keras") is not None:
         log(
-            f"  TFLite output vs Keras output: {verification['psnr_y_vs_keras']:.2f} dB PSNR-Y"
+            f"  TFLite output vs Keras output: {verification['psnr_y_vs_keras']:.2f} "
+            "dB PSNR-Y"
         )
     log("")
     log("Files:")
@@ -254,7 +256,8 @@ def run_demo(
         log(f"  {key:<{width}}  {results['files'][key]}  - {label}")
     log(f"  {'numbers':<{width}}  {results_path}")
     log(
-        f"Done in {results['seconds']:.0f} s. Next: enlca upscale {tflite_path} YOUR_PHOTO.jpg -o out/"
+        f"Done in {results['seconds']:.0f} s. Next: enlca upscale {tflite_path} "
+        "YOUR_PHOTO.jpg -o out/"
     )
     return results
 

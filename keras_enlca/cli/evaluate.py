@@ -161,7 +161,8 @@ def evaluate(
       enlca eval enlcn_small_x2 ~/photos/hr --tile 128 --self-ensemble
       enlca eval a2n_x2.keras benchmark/ --json a2n_x2.json --overwrite
       enlca eval enlcn_x4.keras benchmark/Urban100 --save-comparisons crops/
-      enlca eval enlcn_x4.keras benchmark/Set5 --save-comparisons crops/ --crop 60,80,64,64
+      enlca eval enlcn_x4.keras benchmark/Set5 --save-comparisons crops/ \\
+          --crop 60,80,64,64
     """
     import sys
 

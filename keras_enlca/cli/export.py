@@ -77,8 +77,8 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
 @click.option(
     "--overwrite",
     is_flag=True,
-    help="Replace an earlier export at --out and its JSON (never a folder holding other "
-    "files).",
+    help="Replace an earlier export at --out and its JSON (never a folder holding "
+    "other files).",
 )
 @click.option(
     "--verify",
@@ -130,12 +130,14 @@ def export(
       enlca export enlcn_x2.keras -o enlcn_x2.tflite
       enlca export enlcn_x2.keras --quantize int8 --calibration photos/ \\
           --verify Set5/HR -o enlcn_x2_int8.tflite
-      enlca export a2n_x3.keras --quantize int8 --max-drop 0.1 --report layers.csv \
+      enlca export a2n_x3.keras --quantize int8 --max-drop 0.1 --report layers.csv \\
           --verify Set5/HR -o a2n_x3_int8.tflite
       enlca export a2n_x3.keras --quantize int16x8 -o a2n_x3_16x8.tflite
-      enlca export enlcn_x2.keras --quantize float16 --tile 128 128 -o enlcn_x2_128.tflite
+      enlca export enlcn_x2.keras --quantize float16 --tile 128 128 \\
+          -o enlcn_x2_128.tflite
       enlca export enlcn_x2.keras --format savedmodel -o enlcn_x2_savedmodel
-      enlca export enlcn_x2.keras -o enlcn_x2.tflite --overwrite   # replace an earlier one
+      # replace an earlier one:
+      enlca export enlcn_x2.keras -o enlcn_x2.tflite --overwrite
     """
     from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
     from keras_enlca.inference.metadata import metadata_path
@@ -196,8 +198,9 @@ def export(
             if "sensitivity" in metadata["float_layer_reasons"].get(name, "")
         ]
         click.echo(
-            f"int8 drop on the calibration pairs: {_db(metadata['fallback']['integer_drop'])} "
-            f"all integer, {_db(metadata['fallback']['drop'])} with "
+            "int8 drop on the calibration pairs: "
+            f"{_db(metadata['fallback']['integer_drop'])} all integer, "
+            f"{_db(metadata['fallback']['drop'])} with "
             f"{', '.join(kept) if kept else 'no layer'} kept float "
             f"(budget {max_drop:g} dB"
             f"{'' if metadata['fallback']['reached'] else ', not reached'})"
@@ -206,9 +209,10 @@ def export(
     if result:
         click.echo(
             f"Verified on {result['images']} images: PSNR-Y vs Keras "
-            f"{result['psnr_y_vs_keras']:.2f} dB; vs HR {result['psnr_y_artifact_vs_hr']:.2f} dB "
-            f"(Keras {result['psnr_y_keras_vs_hr']:.2f} dB, drop {result['psnr_y_drop']:.3f} dB, "
-            f"bicubic {result['psnr_y_bicubic_vs_hr']:.2f} dB)"
+            f"{result['psnr_y_vs_keras']:.2f} dB; vs HR "
+            f"{result['psnr_y_artifact_vs_hr']:.2f} dB (Keras "
+            f"{result['psnr_y_keras_vs_hr']:.2f} dB, drop {result['psnr_y_drop']:.3f} "
+            f"dB, bicubic {result['psnr_y_bicubic_vs_hr']:.2f} dB)"
         )
 
 

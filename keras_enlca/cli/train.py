@@ -137,11 +137,16 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
 
     \b
     Examples:
-      enlca train --preset enlcn_x4 --data /data/DIV2K --val-data /data/benchmark/Set14 --out runs/enlcn_x4
+      enlca train --preset enlcn_x4 --data /data/DIV2K \\
+          --val-data /data/benchmark/Set14 --out runs/enlcn_x4
       enlca train --config configs/enlcn_x4_paper.yaml --out runs/enlcn_x4
-      enlca train --config configs/enlcn_small_cpu.yaml --epochs 2 --set model.args.num_blocks=4 --out runs/try
+      enlca train --config configs/enlcn_small_cpu.yaml --epochs 2 \\
+          --set model.args.num_blocks=4 --out runs/try
       enlca train --out runs/enlcn_x4 --epochs 1200     # continue a finished run
-      TF_CONFIG="$(cat worker0.json)" enlca train --config configs/enlcn_x4_paper.yaml --strategy multi_worker --out /nfs/runs/enlcn_x4   # on each worker (README: Train on several machines)
+      # on each worker (README: Train on several machines):
+      TF_CONFIG="$(cat worker0.json)" enlca train \\
+          --config configs/enlcn_x4_paper.yaml --strategy multi_worker \\
+          --out /nfs/runs/enlcn_x4
     """
     import yaml
 
@@ -162,7 +167,8 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
         saved = os.path.join(run_dir, CONFIG_FILE)
         if not os.path.isfile(saved):
             raise InputError(
-                f"give --config FILE or --preset NAME ('{run_dir}' holds no {CONFIG_FILE} to resume)"
+                f"give --config FILE or --preset NAME ('{run_dir}' holds no "
+                f"{CONFIG_FILE} to resume)"
             )
         values, source = read_config_file(saved), saved
     else:
@@ -188,5 +194,6 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
             if key in last
         )
         click.echo(
-            f"Final epoch {last['epoch']}: loss {last.get('loss', float('nan')):.5f}{scores}"
+            f"Final epoch {last['epoch']}: loss "
+            f"{last.get('loss', float('nan')):.5f}{scores}"
         )

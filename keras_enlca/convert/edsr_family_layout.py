@@ -277,7 +277,7 @@ class EdsrFamilyLayout(CheckpointLayout):
                 )
         upsampler = model.get_layer("upsampler")
         for conv, (conv_index, factor) in zip(
-            upsampler.convs, tail_stages(hparams["scale"])
+            upsampler.convs, tail_stages(hparams["scale"]), strict=True
         ):
             prefix = f"tail.0.{conv_index}"
             kernel, bias = pixel_shuffle_conv(

@@ -64,13 +64,17 @@ def check_scale(scale):
 
 
 def check_pair(lr_shape, hr_shape, scale, lr_name, hr_name):
-    """Raise `InputError` unless `lr_shape * scale` fits `hr_shape` within `scale - 1`."""
+    """Raise `InputError` unless `lr_shape * scale` fits `hr_shape`.
+
+    The HR side may exceed `lr_shape * scale` by up to `scale - 1` pixels.
+    """
     for axis, label in ((0, "height"), (1, "width")):
         slack = hr_shape[axis] - lr_shape[axis] * scale
         if slack < 0 or slack >= scale:
             raise InputError(
                 f"LR/HR size mismatch at scale {scale}: {lr_name} is "
-                f"{lr_shape[1]}x{lr_shape[0]} but {hr_name} is {hr_shape[1]}x{hr_shape[0]} "
+                f"{lr_shape[1]}x{lr_shape[0]} but {hr_name} is "
+                f"{hr_shape[1]}x{hr_shape[0]} "
                 f"({label} should be {lr_shape[axis] * scale}"
                 f"{'' if scale == 1 else f'..{lr_shape[axis] * scale + scale - 1}'})"
             )
@@ -185,7 +189,8 @@ class SRDataset:
         if self.lr_paths is None:
             if hr.shape[0] < self.scale or hr.shape[1] < self.scale:
                 raise InputError(
-                    f"{hr_path} ({hr.shape[1]}x{hr.shape[0]}) is too small for scale {self.scale}"
+                    f"{hr_path} ({hr.shape[1]}x{hr.shape[0]}) is too small for scale "
+                    f"{self.scale}"
                 )
             lr, hr = bicubic_downscale(hr, self.scale, border=self.border)
             return name, lr, hr
@@ -198,7 +203,9 @@ class SRDataset:
 
     @classmethod
     def from_benchmark(cls, folder, scale, name=None):
-        """An EDSR benchmark set: `folder/HR/*.png`, `folder/LR_bicubic/X{s}/{stem}x{s}.png`.
+        """An EDSR benchmark set: `folder/HR/*.png` and `folder/LR_bicubic/`.
+
+        The LR image of `HR/{stem}.png` is `LR_bicubic/X{s}/{stem}x{s}.png`.
 
         Raises:
             InputError: missing `HR` folder, no `LR_bicubic/X{scale}`, or an
@@ -258,7 +265,10 @@ class SRDataset:
 
     @classmethod
     def from_paired_folders(cls, lr_folder, hr_folder, scale, name=None):
-        """LR and HR folders whose files pair by name (suffixes like `x4`, `_LR` ignored)."""
+        """LR and HR folders whose files pair by name.
+
+        Suffixes like `x4` and `_LR` are ignored in the pairing.
+        """
         scale = check_scale(scale)
         hr_paths = list_images(hr_folder)
         lr_paths = list_images(lr_folder)
@@ -327,7 +337,8 @@ class SRDataset:
         missing = [hr for hr, lr in zip(hr_paths, lr_paths) if lr is None]
         if missing and len(missing) != len(hr_paths):
             raise InputError(
-                f"No LR image (X{scale}) for {missing[0]} although other DIV2K LR files exist"
+                f"No LR image (X{scale}) for {missing[0]} although other DIV2K LR "
+                "files exist"
             )
         return cls(
             name or f"DIV2K {split}",
@@ -364,8 +375,8 @@ def open_dataset(path, scale, split="valid", data_range=None, border="symmetric"
     )
     if len(datasets) != 1:
         raise InputError(
-            f"{path} holds {len(datasets)} datasets ({', '.join(d.name for d in datasets)}); "
-            "name one of them"
+            f"{path} holds {len(datasets)} datasets "
+            f"({', '.join(d.name for d in datasets)}); name one of them"
         )
     return datasets[0]
 

@@ -42,7 +42,10 @@ def _scales_in(rest):
 
 
 def _is_match(key, stem, scale):
-    """Whether candidate `stem` belongs to ground-truth `key`; None if not, else rank."""
+    """Whether candidate `stem` belongs to ground-truth `key`.
+
+    None if not, else its rank (0 is the best match).
+    """
     if not stem.startswith(key):
         return None
     rest = stem[len(key) :]
@@ -97,8 +100,8 @@ def match_files(
             hint = f"looked for names starting with '{key}'"
             if other_scale[reference]:
                 hint = (
-                    f"{os.path.basename(other_scale[reference][0])} is named for another "
-                    f"scale than x{scale}"
+                    f"{os.path.basename(other_scale[reference][0])} is named for "
+                    f"another scale than x{scale}"
                 )
             raise InputError(
                 f"No {candidate_label} image for {reference_label} "

@@ -60,8 +60,8 @@ class _ImageCache:
                 check_pair(lr_shape, hr_shape, scale, dataset.lr_paths[index], name)
             if min(lr_shape) < patch_size:
                 raise InputError(
-                    f"{name} is too small for LR patches of {patch_size} pixels at scale "
-                    f"{scale} (LR {lr_shape[1]}x{lr_shape[0]})"
+                    f"{name} is too small for LR patches of {patch_size} pixels at "
+                    f"scale {scale} (LR {lr_shape[1]}x{lr_shape[0]})"
                 )
             self.names.append(name)
             lr_shapes.append(lr_shape)
@@ -102,7 +102,10 @@ class _ImageCache:
 
 
 def _shared_tensor(array):
-    """A tensor over `array`'s memory (DLPack, no copy): DIV2K takes ~9 GB once, not twice."""
+    """A tensor over `array`'s memory (DLPack, no copy).
+
+    DIV2K then takes ~9 GB once, not twice.
+    """
     import tensorflow as tf
 
     try:
@@ -273,10 +276,10 @@ def training_dataset(
 
 
 def evaluation_dataset(data, scale):
-    """Whole test images as `(lr, hr)` float32 batches of one, HR cropped to `LR * scale`.
+    """Whole test images as `(lr, hr)` float32 batches of one.
 
-    For `model.fit(..., validation_data=...)` or `model.evaluate`. Images of
-    different sizes come one per batch.
+    HR is cropped to `LR * scale`. For `model.fit(..., validation_data=...)`
+    or `model.evaluate`. Images of different sizes come one per batch.
 
     Example:
 

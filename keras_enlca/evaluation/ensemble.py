@@ -74,8 +74,8 @@ def self_ensemble(fn, images):
         else:
             if output.shape != total.shape:
                 raise InputError(
-                    f"Self-ensemble outputs differ in shape ({output.shape} vs {total.shape}); "
-                    "the model must accept transposed inputs"
+                    f"Self-ensemble outputs differ in shape ({output.shape} vs "
+                    f"{total.shape}); the model must accept transposed inputs"
                 )
             total += output
     out = total / np.float32(8.0)

@@ -65,7 +65,8 @@ def _resolve_chop(chop, model):
         return chop_variant_for(model)
     if chop not in CHOP_VARIANTS:
         raise InputError(
-            f"Unknown chop variant {chop!r}; use True/'auto' or one of {sorted(CHOP_VARIANTS)}"
+            f"Unknown chop variant {chop!r}; use True/'auto' or one of "
+            f"{sorted(CHOP_VARIANTS)}"
         )
     return chop
 
@@ -120,7 +121,8 @@ def _as_datasets(datasets, scale):
         if isinstance(item, SRDataset):
             if item.scale != scale:
                 raise InputError(
-                    f"Dataset {item.name} is at scale {item.scale}, evaluation at scale {scale}"
+                    f"Dataset {item.name} is at scale {item.scale}, evaluation at "
+                    f"scale {scale}"
                 )
             result.append(item)
         else:
@@ -248,8 +250,8 @@ def evaluate(
             sr = quantize(sr)
             if sr.shape != hr.shape:
                 raise InputError(
-                    f"{dataset.name}/{image_name}: the model output {sr.shape} does not "
-                    f"match the HR image {hr.shape}"
+                    f"{dataset.name}/{image_name}: the model output {sr.shape} does "
+                    f"not match the HR image {hr.shape}"
                 )
             entry = {
                 "name": image_name,

@@ -78,7 +78,8 @@ def _prepare(sr, hr, shave, y_channel):
     if shave:
         if a.shape[0] <= 2 * shave or a.shape[1] <= 2 * shave:
             raise InputError(
-                f"Image of shape {hr.shape} is too small to shave {shave} pixels per border"
+                f"Image of shape {hr.shape} is too small to shave {shave} pixels per "
+                "border"
             )
         a = a[shave:-shave, shave:-shave]
         b = b[shave:-shave, shave:-shave]

@@ -34,7 +34,8 @@ class SSIM(_PerImageMean):
     ```
 
     Reference:
-        - [Wang et al., Image quality assessment: from error visibility to structural similarity, TIP 2004](https://ieeexplore.ieee.org/document/1284395)
+        - [Wang et al., Image quality assessment: from error visibility to
+          structural similarity, TIP 2004](https://ieeexplore.ieee.org/document/1284395)
     """
 
     def __init__(

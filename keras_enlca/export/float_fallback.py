@@ -175,9 +175,9 @@ def choose_float_layers(
             index = chosen.index(row["layer"])
             step = result["steps"][index]
             row["reason"] = (
-                f"sensitivity: kept float, the measured drop went from "
-                f"{_db(step['drop_before'])} to {_db(step['drop'])} (step {index + 1} of "
-                f"{len(chosen)} towards {max_drop:g} dB)"
+                "sensitivity: kept float, the measured drop went from "
+                f"{_db(step['drop_before'])} to {_db(step['drop'])} (step {index + 1} "
+                f"of {len(chosen)} towards {max_drop:g} dB)"
             )
         elif "tried" in row:
             row["reason"] = (

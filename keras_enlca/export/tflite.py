@@ -99,7 +99,7 @@ def check_builtin_only(content, source="model"):
 
 
 def _error_code_name(code):
-    """`ConverterErrorData.ErrorCode` value -> its name (e.g. `ERROR_NEEDS_FLEX_OPS`)."""
+    """`ConverterErrorData.ErrorCode` value -> name (e.g. `ERROR_NEEDS_FLEX_OPS`)."""
     try:
         from tensorflow.compiler.mlir.lite.metrics import converter_error_data_pb2
 
@@ -394,7 +394,8 @@ def convert_to_tflite(
         )
     if quantize in ("int8", "int16x8") and representative_dataset is None:
         raise InputError(
-            f"{quantize} quantisation needs calibration images (a representative dataset)."
+            f"{quantize} quantisation needs calibration images (a representative "
+            "dataset)."
         )
     info = {} if info is None else info
     if float_layers == ATTENTION_LAYERS:

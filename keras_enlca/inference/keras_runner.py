@@ -20,9 +20,10 @@ def load_keras_model(path):
     if not zipfile.is_zipfile(path):
         # Keras would report "File not found" for a file that is there.
         size = os.path.getsize(path)
+        what = f"{size} bytes of something else, or truncated" if size else "empty"
         raise InputError(
             f"{path}: not a .keras model (a .keras file is a zip archive; this one is "
-            f"{'empty' if size == 0 else f'{size} bytes of something else, or truncated'})."
+            f"{what})."
         )
     try:
         return keras.saving.load_model(path, compile=False)

@@ -106,8 +106,8 @@ class LiteRTRunner(ModelRunner):
         self.input_dtype = np.dtype(self._input["dtype"]).name
         if self.input_dtype not in ("uint8", "float32"):
             raise InputError(
-                f"{path}: unsupported input type {self.input_dtype} (expected uint8 pixels "
-                "or float32 in [0, 1])."
+                f"{path}: unsupported input type {self.input_dtype} (expected uint8 "
+                "pixels or float32 in [0, 1])."
             )
         signature = [int(d) for d in self._input["shape_signature"]]
         if len(signature) != 4 or signature[-1] != 3:

@@ -52,8 +52,9 @@ def format_info(info):
     if model_input:
         low, high = model_input.get("range", [None, None])
         lines.append(
-            f"input:         {model_input.get('dtype')} {model_input.get('layout', 'NHWC RGB')} "
-            f"in [{low}, {high}], shape {shape(model_input.get('shape', []))}"
+            f"input:         {model_input.get('dtype')} "
+            f"{model_input.get('layout', 'NHWC RGB')} in [{low}, {high}], shape "
+            f"{shape(model_input.get('shape', []))}"
         )
     if info["format"] != "keras":
         tile = info.get("tile")

@@ -14,7 +14,8 @@ def as_batch(images):
         return images[None].astype(np.float32, copy=False), True
     if images.ndim != 4 or images.shape[-1] != 3:
         raise InputError(
-            f"expected RGB images of shape (batch, height, width, 3), got {images.shape}."
+            "expected RGB images of shape (batch, height, width, 3), got "
+            f"{images.shape}."
         )
     return images.astype(np.float32, copy=False), False
 
@@ -115,7 +116,8 @@ class ModelRunner:
         """Raises `InputError` unless the model upscales by `scale`."""
         if scale is not None and int(scale) != self.scale:
             raise InputError(
-                f"{self.path}: is a x{self.scale} model, but {option} {scale} was asked."
+                f"{self.path}: is a x{self.scale} model, but {option} {scale} was "
+                "asked."
             )
 
     def describe(self):

@@ -280,7 +280,8 @@ class TiledUpscaler:
         if batched:
             if array.shape[0] != 1:
                 raise InputError(
-                    f"TiledUpscaler takes one image at a time, got a batch of {array.shape[0]}"
+                    "TiledUpscaler takes one image at a time, got a batch of "
+                    f"{array.shape[0]}"
                 )
             array = array[0]
         if array.ndim != 3:
@@ -317,7 +318,8 @@ class TiledUpscaler:
                         out = np.empty((out_h, out_w, channels), dtype=self.dtype)
                     elif out.shape != (out_h, out_w, channels):
                         raise InputError(
-                            f"out has shape {out.shape}, expected {(out_h, out_w, channels)}"
+                            f"out has shape {out.shape}, expected "
+                            f"{(out_h, out_w, channels)}"
                         )
                 top = y * s - band_start
                 for (pcol, px), tile_out in zip(pending, outputs):

@@ -64,7 +64,8 @@ def plan_outputs(inputs, out_dir, overwrite=False):
             )
         if key == os.path.normcase(os.path.abspath(source)):
             raise InputError(
-                f"{source}: the output would overwrite the input; choose another -o folder."
+                f"{source}: the output would overwrite the input; choose another -o "
+                "folder."
             )
         taken[key] = source
         pairs.append((source, destination))
@@ -87,8 +88,9 @@ def tiling_for(runner, tile=None, overlap=None):
     if runner.input_size is not None:
         if tile is not None and (tile, tile) != tuple(runner.input_size):
             raise InputError(
-                f"{runner.path}: takes fixed {runner.input_size[0]}x{runner.input_size[1]} "
-                f"inputs (exported with --tile), so --tile {tile} cannot be used."
+                f"{runner.path}: takes fixed "
+                f"{runner.input_size[0]}x{runner.input_size[1]} inputs (exported with "
+                f"--tile), so --tile {tile} cannot be used."
             )
         pair, overlap = tile_settings(runner.input_size, overlap, min_tile=1)
         return pair, overlap, True

@@ -237,7 +237,9 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
                 "contrastive_top": self.contrastive_top,
                 "contrastive_negative_start": self.contrastive_negative_start,
                 "contrastive_relevant_fraction": self.contrastive_relevant_fraction,
-                "contrastive_irrelevant_start_fraction": self.contrastive_irrelevant_start_fraction,
+                "contrastive_irrelevant_start_fraction": (
+                    self.contrastive_irrelevant_start_fraction
+                ),
                 "contrastive_query_chunk_size": self.contrastive_query_chunk_size,
                 "projection_seed": self.projection_seed,
             }

@@ -37,7 +37,8 @@ class ResizeUpsampling(keras.layers.Layer):
         super().__init__(**kwargs)
         if interpolation not in INTERPOLATIONS:
             raise ValueError(
-                f"`interpolation` must be one of {INTERPOLATIONS}, got {interpolation!r}."
+                f"`interpolation` must be one of {INTERPOLATIONS}, got "
+                f"{interpolation!r}."
             )
         self.scale = int(scale)
         self.interpolation = interpolation

@@ -324,12 +324,14 @@ def resolve_preset(config, available):
         preset_scale = int(match.group(2))
         if config.scale is not None and config.scale != preset_scale:
             raise InputError(
-                f"'scale' is {config.scale} but 'model.preset' {name} is x{preset_scale}"
+                f"'scale' is {config.scale} but 'model.preset' {name} is "
+                f"x{preset_scale}"
             )
         return name, preset_scale
     if config.scale is None:
         raise InputError(
-            f"'model.preset' {name} has no scale suffix: set 'scale' or use e.g. {name}_x4"
+            f"'model.preset' {name} has no scale suffix: set 'scale' or use e.g. "
+            f"{name}_x4"
         )
     full = f"{name}_x{config.scale}"
     if full not in available:
@@ -675,7 +677,8 @@ def validate(config):
     _positive(c.weight, "contrastive.weight", allow_zero=True)
     if c.warmup_epochs is not None and c.warmup_steps is not None:
         raise InputError(
-            "set at most one of 'contrastive.warmup_epochs' and 'contrastive.warmup_steps'"
+            "set at most one of 'contrastive.warmup_epochs' and "
+            "'contrastive.warmup_steps'"
         )
     _positive(
         c.warmup_epochs, "contrastive.warmup_epochs", allow_none=True, allow_zero=True
@@ -685,7 +688,8 @@ def validate(config):
     )
     if c.form is not None and c.form not in CONTRASTIVE_FORMS:
         raise InputError(
-            f"'contrastive.form' must be one of {', '.join(CONTRASTIVE_FORMS)}, got {c.form!r}"
+            f"'contrastive.form' must be one of {', '.join(CONTRASTIVE_FORMS)}, got "
+            f"{c.form!r}"
         )
     d = config.data
     _positive(d.patch_size, "data.patch_size")
@@ -696,7 +700,8 @@ def validate(config):
             continue
         if source.type not in DATA_TYPES:
             raise InputError(
-                f"'{name}.type' must be one of {', '.join(DATA_TYPES)}, got {source.type!r}"
+                f"'{name}.type' must be one of {', '.join(DATA_TYPES)}, got "
+                f"{source.type!r}"
             )
         if source.type == "paired" and not source.lr_dir:
             raise InputError(f"'{name}.lr_dir' is required for paired data")
@@ -709,7 +714,8 @@ def validate(config):
     r = config.runtime
     if r.strategy not in STRATEGIES:
         raise InputError(
-            f"'runtime.strategy' must be one of {', '.join(STRATEGIES)}, got {r.strategy!r}"
+            f"'runtime.strategy' must be one of {', '.join(STRATEGIES)}, got "
+            f"{r.strategy!r}"
         )
     _positive(r.checkpoint_every, "runtime.checkpoint_every")
     _positive(r.keep_checkpoints, "runtime.keep_checkpoints")

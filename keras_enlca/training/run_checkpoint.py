@@ -315,7 +315,8 @@ class RunCheckpoint(keras.callbacks.Callback):
                     # learning-rate schedule and the warm-up.
                     raise ValueError(
                         f"the optimizer state in {folder} does not fit this model's "
-                        f"optimizer (it has {expected} iterations, {loaded} were loaded)"
+                        f"optimizer (it has {expected} iterations, {loaded} were "
+                        "loaded)"
                     )
             for folder in damaged:
                 shutil.rmtree(folder, ignore_errors=True)

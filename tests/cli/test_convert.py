@@ -62,7 +62,8 @@ def test_convert_writes_a_keras_model(a2n_checkpoint, tmp_path, rng):
     [
         (
             ["--arch", "a2n"],
-            "{path}: A2N x2 and x3 checkpoints have the same layout; pass --scale 2 or --scale 3.",
+            "{path}: A2N x2 and x3 checkpoints have the same layout; pass --scale 2 or "
+            "--scale 3.",
         ),
         (
             ["--arch", "a2n", "--scale", "4"],
@@ -70,11 +71,13 @@ def test_convert_writes_a_keras_model(a2n_checkpoint, tmp_path, rng):
         ),
         (
             ["--arch", "a2n-m", "--scale", "3"],
-            "--arch a2n-m does not match {path}: its keys are those of A2N; pass --arch a2n.",
+            "--arch a2n-m does not match {path}: its keys are those of A2N; pass "
+            "--arch a2n.",
         ),
         (
             ["--arch", "enlcn"],
-            "--arch enlcn does not match {path}: its keys are those of A2N; pass --arch a2n.",
+            "--arch enlcn does not match {path}: its keys are those of A2N; pass "
+            "--arch a2n.",
         ),
         (
             ["--arch", "a2n", "--scale", "3", "--res-scale", "0.1"],
@@ -109,8 +112,8 @@ def test_unknown_arch_is_a_usage_error(a2n_checkpoint, tmp_path):
     result = run(path, "--arch", "rcan", "-o", tmp_path / "out.keras")
     assert result.exit_code == 2
     assert (
-        "Invalid value for '--arch': 'rcan' is not one of 'edsr', 'nlsn', 'enlcn', 'a2n', 'a2n-m'"
-        in result.output
+        "Invalid value for '--arch': 'rcan' is not one of 'edsr', 'nlsn', 'enlcn', "
+        "'a2n', 'a2n-m'" in result.output
     )
 
 

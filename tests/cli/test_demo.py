@@ -70,8 +70,8 @@ def test_quick_demo_writes_and_reports_everything(quick_demo):
         "[1/4] Training enlcn_small_x2 (quick, tiny) on 4 bundled photos (4 steps)"
     )
     assert (
-        f"  {'bicubic':<34} {results['bicubic']['psnr']:>8.2f} {results['bicubic']['ssim']:>8.4f}"
-        in lines
+        f"  {'bicubic':<34} {results['bicubic']['psnr']:>8.2f} "
+        f"{results['bicubic']['ssim']:>8.4f}" in lines
     )
     assert any(line.startswith("  enlcn_small_x2 (TFLite float16)") for line in lines)
     assert f"  numbers   {out / 'results.json'}" in lines
@@ -125,5 +125,6 @@ def test_unknown_holdout_is_a_one_line_error(tmp_path):
     )
     assert result.exit_code == 1
     assert result.output.strip() == (
-        "Error: --holdout lena: not a bundled photo (one of astronaut, chelsea, coffee, hubble, rocket)"
+        "Error: --holdout lena: not a bundled photo (one of astronaut, chelsea, "
+        "coffee, hubble, rocket)"
     )

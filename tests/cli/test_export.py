@@ -154,8 +154,8 @@ def test_an_existing_folder_or_file_is_never_emptied(tmp_path, monkeypatch):
     for extra in ((), ("--overwrite",)):
         result = run(keras_path, "--format", "savedmodel", "-o", ".", *extra)
         assert result.output == (
-            "Error: --out .: is the current folder (or one above it); give the output a "
-            "new folder name.\n"
+            "Error: --out .: is the current folder (or one above it); give the output "
+            "a new folder name.\n"
         )
     assert listing(user) == ["notes.txt", "sub"]
     assert (user / "notes.txt").read_text() == "precious\n"
@@ -195,8 +195,8 @@ def test_a_disk_that_fills_up(tmp_path):
         fill(disk)
         result = run(keras_path, "-o", out)
         assert result.output == (
-            f"Error: --out {out}: cannot write in {disk} (No space left on device: 0.0 MB "
-            "free).\n"
+            f"Error: --out {out}: cannot write in {disk} (No space left on device: 0.0 "
+            "MB free).\n"
         )
         os.remove(disk / "filler.bin")
         fill(disk, leave_bytes=20 * 1024)  # above the bound, below the .tflite
@@ -257,8 +257,8 @@ def test_a_file_size_limit_in_a_real_process(tmp_path):
         ["export", keras_path, "-o", out], limit_bytes=20_000, env={"TMPDIR": scratch}
     )
     assert done.stderr.splitlines() == [
-        f"Error: {out}: cannot write the conversion's temporary files in {scratch} (File "
-        "too large); free space there or set TMPDIR to another folder."
+        f"Error: {out}: cannot write the conversion's temporary files in {scratch} "
+        "(File too large); free space there or set TMPDIR to another folder."
     ]
     assert done.returncode == 1 and listing(tmp_path) == ["scratch"]
     assert tempfile.gettempdir() != str(scratch)

@@ -126,7 +126,10 @@ def test_checkpoints_without_a_state_dict(tmp_path):
     torch.save({"epoch": 3, "config": {"lr": 0.1}}, path)
     with pytest.raises(
         InputError,
-        match=r"numbers.pt: no state_dict found in the checkpoint \(top-level keys: 'epoch', 'config'",
+        match=(
+            r"numbers.pt: no state_dict found in the checkpoint \(top-level keys: "
+            r"'epoch', 'config'"
+        ),
     ):
         read_checkpoint(path)
     path = tmp_path / "tensor.pt"

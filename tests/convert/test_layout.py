@@ -115,7 +115,8 @@ def test_rgb_range_comes_from_the_mean_shift_bias(rgb_range):
             "enlcn",
             2,
             4,
-            r"--scale 4 does not match ckpt: it has one x2 sub-pixel stage .* x2; pass --scale 2",
+            r"--scale 4 does not match ckpt: it has one x2 sub-pixel stage .* x2; pass "
+            r"--scale 2",
         ),
         (
             "enlcn",
@@ -127,7 +128,8 @@ def test_rgb_range_comes_from_the_mean_shift_bias(rgb_range):
             "nlsn",
             3,
             2,
-            r"--scale 2 does not match ckpt: tail.0.0.weight has 9\*16 output channels, so the checkpoint is x3",
+            r"--scale 2 does not match ckpt: tail.0.0.weight has 9\*16 output "
+            r"channels, so the checkpoint is x3",
         ),
         ("edsr", 2, 3, r"--scale 3 does not match ckpt: .* x2; pass --scale 2"),
         (
@@ -164,7 +166,10 @@ def test_scale_is_read_from_the_tail_or_required_for_a2n():
     state_dict = zeros_like_layout(reference_layout("a2n", 3, num_blocks=1, features=8))
     with pytest.raises(
         InputError,
-        match=r"A2N x2 and x3 checkpoints have the same layout; pass --scale 2 or --scale 3",
+        match=(
+            r"A2N x2 and x3 checkpoints have the same layout; pass --scale 2 or "
+            r"--scale 3"
+        ),
     ):
         infer_hyperparameters(state_dict, "a2n")
     with pytest.raises(InputError, match=r"--scale 5 is not supported"):
@@ -189,7 +194,10 @@ def test_wrong_arch_names_the_right_one(arch, requested, name):
     state_dict = zeros_like_layout(reference_layout(arch, 2, **sizes))
     with pytest.raises(
         InputError,
-        match=rf"--arch {requested} does not match ckpt: its keys are those of {name}; pass --arch {arch}\.$",
+        match=(
+            rf"--arch {requested} does not match ckpt: its keys are those of {name}; "
+            rf"pass --arch {arch}\.$"
+        ),
     ):
         infer_hyperparameters(state_dict, requested, 2, source="ckpt")
 
@@ -197,7 +205,10 @@ def test_wrong_arch_names_the_right_one(arch, requested, name):
 def test_unknown_networks_and_arch_names():
     with pytest.raises(
         InputError,
-        match=r"ckpt: not a checkpoint of EDSR, NLSN, ENLCN or A2N \(its first keys are fc.weight, fc.bias\)",
+        match=(
+            r"ckpt: not a checkpoint of EDSR, NLSN, ENLCN or A2N \(its first keys "
+            r"are fc.weight, fc.bias\)"
+        ),
     ):
         infer_hyperparameters(
             {"fc.weight": np.zeros((2, 2)), "fc.bias": np.zeros(2)},

@@ -221,7 +221,8 @@ def test_wrong_shape(small_checkpoint, tmp_path):
     path = tmp_path / "shape.pt"
     torch.save(state_dict, path)
     expect_one_line_error(
-        r"keys 1 with the wrong shape: body.5.body.2.weight \(16, 16, 1, 1\) instead of \(16, 16, 3, 3\)\.$",
+        r"keys 1 with the wrong shape: body.5.body.2.weight \(16, 16, 1, 1\) instead "
+        r"of \(16, 16, 3, 3\)\.$",
         path,
         "enlcn",
         2,
@@ -231,7 +232,8 @@ def test_wrong_shape(small_checkpoint, tmp_path):
 def test_wrong_arch_and_scale(small_checkpoint):
     path, _ = small_checkpoint
     expect_one_line_error(
-        r"--arch nlsn does not match .*enlcn_x2.pt: its keys are those of ENLCN; pass --arch enlcn\.",
+        r"--arch nlsn does not match .*enlcn_x2.pt: its keys are those of ENLCN; pass "
+        r"--arch enlcn\.",
         path,
         "nlsn",
     )
@@ -264,7 +266,10 @@ def test_state_dict_must_fit_the_given_model(small_checkpoint):
     model = ENLCN(scale=2, num_blocks=9, filters=32, rgb_range=1.0)
     with pytest.raises(
         InputError,
-        match=r"state_dict \(ENLCN x2 \(9 ResBlocks, 16 features\)\) does not fit the model: filters=32 \(checkpoint: 16\)",
+        match=(
+            r"state_dict \(ENLCN x2 \(9 ResBlocks, 16 features\)\) does not fit the "
+            r"model: filters=32 \(checkpoint: 16\)"
+        ),
     ):
         load_torch_state_dict(model, state_dict)
     model = ENLCN(scale=2, num_blocks=9, filters=16, rgb_range=255.0)

@@ -106,7 +106,7 @@ def test_seed_reproducibility_and_epochs(nearest_pairs):
     again = batches(7, passes=2)
     other = batches(8)
     assert len(first[0]) == 3
-    for a, b in zip(first[0] + first[1], again[0] + again[1]):
+    for a, b in zip(first[0] + first[1], again[0] + again[1], strict=True):
         np.testing.assert_array_equal(a, b)
     # A new pass (epoch) draws new crops; another seed too.
     assert not np.array_equal(first[0][0], first[1][0])

@@ -63,7 +63,7 @@ def test_perfect_model_and_bicubic_baseline(benchmark):
     assert result["psnr"] == math.inf and result["ssim"] == pytest.approx(1.0)
     dataset = SRDataset.from_benchmark(benchmark, 2)
     expected = []
-    for image, (name, lr, hr) in zip(result["images"], dataset):
+    for image, (name, lr, hr) in zip(result["images"], dataset, strict=True):
         assert image["name"] == name
         bicubic = bicubic_upscale(lr, 2)
         assert image["bicubic_psnr"] == pytest.approx(
@@ -98,7 +98,7 @@ def test_keras_model_numbers_with_test_time_options(benchmark):
     chopped = evaluate(model, dataset, chop=True)["Set5"]
     tiled = evaluate(model, dataset, tile=20, overlap=8)["Set5"]
     for result in (plain, chopped, tiled):
-        for image, (p, s) in zip(result["images"], direct):
+        for image, (p, s) in zip(result["images"], direct, strict=True):
             assert image["psnr"] == pytest.approx(p, abs=1e-6)
             assert image["ssim"] == pytest.approx(s, abs=1e-7)
         assert result["psnr"] == pytest.approx(

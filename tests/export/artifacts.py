@@ -64,7 +64,10 @@ def calibration_dataset(size=None):
 
 
 def artifact(family, variant, tile=None):
-    """Path of `family` exported as `variant` (`"savedmodel"` or a TFLite quantisation)."""
+    """Path of `family` exported as `variant`.
+
+    `variant` is `"savedmodel"` or a TFLite quantisation.
+    """
     key = (family, variant, tile)
     if key not in _ARTIFACTS:
         from keras_enlca.export import export_saved_model

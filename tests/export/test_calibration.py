@@ -24,7 +24,7 @@ def test_crops_come_from_the_images_at_random_positions():
     assert not np.array_equal(crops[0], crops[2])
     # Deterministic for a seed.
     again = calibration_crops(paths, num_crops=6, crop_size=(16, 24), seed=3)
-    assert all(np.array_equal(a, b) for a, b in zip(crops, again))
+    assert all(np.array_equal(a, b) for a, b in zip(crops, again, strict=True))
 
 
 def test_default_source_small_images_and_fixed_size(tmp_path):

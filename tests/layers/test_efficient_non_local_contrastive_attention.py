@@ -28,7 +28,10 @@ def embeddings(layer, x):
 
 
 def numpy_enla(layer, x):
-    """ENLA.py: phi(x) = m^-1/2 (exp(x P^T - |x|^2/2) + 1e-4), D^-1 phi(Q)(phi(K)^T V)."""
+    """The reference ENLA.py, in NumPy.
+
+    phi(x) = m^-1/2 (exp(x P^T - |x|^2/2) + 1e-4); out = D^-1 phi(Q)(phi(K)^T V).
+    """
     q, k, v = embeddings(layer, x.astype(np.float64))
     p = layer.projection_matrix.numpy().astype(np.float64)
 

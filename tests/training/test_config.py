@@ -164,7 +164,8 @@ def test_small_and_edsr_presets_take_their_recipes():
         (
             {},
             ["model.args.num_blockz=3"],
-            "'model.args.num_blockz' is not an argument of ENLCN (did you mean 'num_blocks'?",
+            "'model.args.num_blockz' is not an argument of ENLCN (did you mean "
+            "'num_blocks'?",
         ),
         (
             {},

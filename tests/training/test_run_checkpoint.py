@@ -149,7 +149,10 @@ def test_an_optimizer_that_does_not_fit_is_an_error(tmp_path):
     other.compile(keras.optimizers.Adam(schedule), loss="mse")
     with pytest.raises(
         ValueError,
-        match="does not fit this model's optimizer \\(it has 3 iterations, 0 were loaded\\)",
+        match=(
+            "does not fit this model's optimizer \\(it has 3 iterations, 0 were "
+            "loaded\\)"
+        ),
     ):
         RunCheckpoint(tmp_path).restore(other)
 
