@@ -50,7 +50,7 @@ import tempfile
 import time
 
 PRESETS = ("enlcn_small_x2", "nlsn_small_x2", "a2n_small_x2")
-VARIANTS = ("none", "float16", "dynamic", "int8", "int16x8", "int8_full")
+VARIANTS = ("none", "float16", "dynamic", "int8_minmax", "int8", "int16x8", "int8_full")
 SHARED_A2N_X3 = os.path.join(
     os.path.dirname(os.path.abspath(__file__)),
     "..",
@@ -210,6 +210,8 @@ def measure(preset, keras_path, args, hr_images):
         kwargs = {}
         if variant == "int8_full":
             kwargs = {"float_ops": (), "float_layers": (), "float_image_layers": False}
+        if variant == "int8_minmax":
+            kwargs = {"range_method": "minmax"}
         if variant == "int8_auto":
             kwargs = {"max_drop": 0.1}
         if variant == "int16x8" and preset.startswith("nlsn"):

@@ -2,6 +2,8 @@
 
 import click
 
+from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
+from keras_enlca.export.activation_ranges import RANGE_METHODS
 from keras_enlca.inference.metadata import FORMATS
 from keras_enlca.inference.metadata import QUANTIZATIONS
 
@@ -101,6 +103,15 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
     "attention layers' arithmetic [default: SOFTMAX,BATCH_MATMUL]; 'none' quantizes "
     "everything, attention included (for comparison: it loses accuracy or fails).",
 )
+@click.option(
+    "--ranges",
+    "range_method",
+    type=click.Choice(RANGE_METHODS, case_sensitive=False),
+    default=DEFAULT_RANGE_METHOD,
+    show_default=True,
+    help="int8: activation ranges from the calibration: mse (each range shrunk to "
+    "least quantisation error on the crops) or minmax (the recorded min and max).",
+)
 def export(
     model,
     fmt,
@@ -115,6 +126,7 @@ def export(
     verify,
     scale,
     float_ops,
+    range_method,
 ):
     """Export a .keras MODEL to a SavedModel or a TFLite model.
 
@@ -181,6 +193,7 @@ def export(
         overwrite=overwrite,
         max_drop=max_drop,
         report=report,
+        range_method=range_method.lower(),
     )
     from keras_enlca.inference.metadata import metadata_path
 

@@ -5,6 +5,7 @@ import os
 import tempfile
 
 from keras_enlca.errors import InputError
+from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
 from keras_enlca.export.calibration import DEFAULT_CROP_SIZES
 from keras_enlca.export.calibration import DEFAULT_NUM_CROPS
 from keras_enlca.export.calibration import DEFAULT_PAIR_SIZE
@@ -127,6 +128,7 @@ def export_model(
     overwrite=False,
     max_drop=None,
     report=None,
+    range_method=DEFAULT_RANGE_METHOD,
 ):
     """Exports a Keras super-resolution model and writes its metadata JSON.
 
@@ -164,6 +166,10 @@ def export_model(
         report: int8: a `.csv` or `.json` path for the per-layer table
             (calibrated range, drop with the layer alone kept float, chosen
             or not and why); written before verification.
+        range_method: int8: `"mse"` (default) sets each activation range
+            to least quantisation error on the calibration crops,
+            `"minmax"` keeps TFLite's recorded min and max (see
+            `export.activation_ranges`).
 
     Returns:
         The metadata dict (also written to `<out>.json`).
@@ -328,6 +334,7 @@ def export_model(
                     source=source,
                     fallback=fallback,
                     info=info,
+                    range_method=range_method,
                 )
                 if report is not None:
                     write_quantization_report(report, info)

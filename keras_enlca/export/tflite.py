@@ -25,7 +25,10 @@ Quantisation modes:
   (`quantizer.calibrate`), the calibrated range of every sigmoid input is
   clamped to where the integer sigmoid saturates
   (`quantizer.clamp_saturating_ranges`: the cause of most of the loss on
-  the authors' A2N, whose pixel-attention logits span +-17,845), and
+  the authors' A2N, whose pixel-attention logits span +-17,845), every
+  other activation range is shrunk to least quantisation error on the
+  calibration crops (`range_method="mse"`, `activation_ranges`: min..max
+  is set by rare outliers on converged networks), and
   `quantizer.quantize_calibrated` (the MLIR quantiser that
   `tf.lite.experimental.QuantizationDebugger` drives, with its
   `denylisted_ops` / `denylisted_nodes`) makes the integer model. With a
@@ -64,6 +67,8 @@ import re
 import tempfile
 
 from keras_enlca.errors import InputError
+from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
+from keras_enlca.export.activation_ranges import RANGE_METHODS
 from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
 from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
@@ -221,14 +226,18 @@ def top_level_layer_names(model):
     ]
 
 
-def _quantize_int8(converter, model, float_ops, layer_names, whole_layers, fallback):
-    """int8 conversion: calibrate once, clamp sigmoid inputs, quantise.
+def _quantize_int8(
+    converter, model, float_ops, layer_names, whole_layers, fallback, range_method
+):
+    """int8 conversion: calibrate once, clamp sigmoid inputs, set the
+    ranges (`range_method`, see `activation_ranges`), quantise.
 
     `fallback` None: `whole_layers` stay float as given. Otherwise a dict
     with `measure` and `max_drop` (and `measure_all`): the float layers
     are chosen by `float_fallback.choose_float_layers`. Returns
     `(content, info)`.
     """
+    from keras_enlca.export.activation_ranges import narrow_ranges
     from keras_enlca.export.float_fallback import choose_float_layers
     from keras_enlca.export.float_fallback import layer_nodes
     from keras_enlca.export.quantizer import calibrate
@@ -236,7 +245,13 @@ def _quantize_int8(converter, model, float_ops, layer_names, whole_layers, fallb
     from keras_enlca.export.quantizer import quantize_calibrated
 
     calibrated, clamped = clamp_saturating_ranges(calibrate(converter), "int8")
-    info = {"clamped_ranges": clamped}
+    info = {"clamped_ranges": clamped, "range_method": range_method}
+    if range_method == "mse":
+        dataset = converter.representative_dataset
+        inputs = [sample[0] for sample in getattr(dataset, "input_gen", dataset)()]
+        calibrated, info["narrowed_ranges"] = narrow_ranges(
+            calibrated, inputs, bits=8, keep=[row["tensor"] for row in clamped]
+        )
 
     def quantize(nodes):
         return quantize_calibrated(calibrated, "int8", nodes, float_ops)
@@ -346,6 +361,7 @@ def convert_to_tflite(
     source="model",
     fallback=None,
     info=None,
+    range_method=DEFAULT_RANGE_METHOD,
 ):
     """Converts `model` to a `.tflite` flatbuffer (bytes) with uint8 I/O.
 
@@ -374,6 +390,10 @@ def convert_to_tflite(
             arithmetic are chosen by measured drop
             (`float_fallback.choose_float_layers`; `float_image_layers`
             is then ignored).
+        range_method: for `"int8"`, how activation ranges are set from
+            the calibration: `"mse"` (default: each range shrunk to least
+            quantisation error, `activation_ranges.narrow_ranges`) or
+            `"minmax"` (TFLite's recorded min and max).
         info: a dict filled with what the integer modes did:
             `clamped_ranges`, `float_layers` (`{"layer", "reason"}`),
             `fallback` (the measured table and steps).
@@ -391,6 +411,11 @@ def convert_to_tflite(
     if quantize not in QUANTIZATIONS:
         raise InputError(
             f"--quantize must be one of {', '.join(QUANTIZATIONS)}, got {quantize!r}."
+        )
+    if range_method not in RANGE_METHODS:
+        raise InputError(
+            f"range_method must be one of {', '.join(RANGE_METHODS)}, got "
+            f"{range_method!r}."
         )
     if quantize in ("int8", "int16x8") and representative_dataset is None:
         raise InputError(
@@ -426,6 +451,7 @@ def convert_to_tflite(
                         float_layers or (),
                         image_layer_names(model) if float_image_layers else (),
                         fallback,
+                        range_method,
                     )
                     info.update(done)
                 elif quantize == "int16x8":
@@ -461,7 +487,9 @@ def quantization_metadata(info):
 
     `float_layers` (names), `float_layer_reasons` (`{layer: why}`),
     `clamped_ranges` (sigmoid
-    inputs whose calibrated range was clamped) and, with `--max-drop`,
+    inputs whose calibrated range was clamped), `range_method` and
+    `narrowed_ranges` (int8: how many activation ranges the MSE choice
+    shrank, see `activation_ranges`) and, with `--max-drop`,
     `fallback` (`max_drop`, `integer_drop`, `drop`, `reached`, `steps`);
     the per-layer table goes to `--report`.
     """
@@ -476,6 +504,10 @@ def quantization_metadata(info):
         }
     if "clamped_ranges" in info:
         out["clamped_ranges"] = info["clamped_ranges"]
+    if "range_method" in info:
+        out["range_method"] = info["range_method"]
+    if "narrowed_ranges" in info:
+        out["narrowed_ranges"] = info["narrowed_ranges"]
     if "fallback" in info:
         out["fallback"] = {
             key: value for key, value in info["fallback"].items() if key != "table"
@@ -496,6 +528,7 @@ def export_tflite(
     source="model",
     fallback=None,
     info=None,
+    range_method=DEFAULT_RANGE_METHOD,
 ):
     """Exports `model` to a `.tflite` file with uint8 input and output.
 
@@ -531,6 +564,7 @@ def export_tflite(
         float_image_layers=float_image_layers,
         source=source,
         fallback=fallback,
+        range_method=range_method,
         info=info,
     )
     if metadata is not None:

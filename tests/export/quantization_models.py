@@ -61,3 +61,51 @@ def upscaler(spike):
     x = SpikyBlock(spike, name="spiky")(inputs)
     x = ResizeUpsampling(2, interpolation="bilinear", name="upsample")(x)
     return keras.Model(inputs, x, name="toy")
+
+
+@keras.saving.register_keras_serializable(package="keras_enlca_tests")
+class BrightSpikes(keras.layers.Layer):
+    """`x + gain * relu(x - threshold)`: rare, large values at bright pixels.
+
+    Photos have few pixels above `threshold`, so the activation's min..max
+    range is set by them (up to `1 + gain * (1 - threshold)`) while nearly
+    every value lies in [0, 1]; the serving graph's final clip to [0, 1]
+    removes the spikes again, so the float model is still an upscaler.
+
+    Args:
+        gain: height of the spikes per unit above `threshold`.
+        threshold: pixel value above which spikes appear.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: `(batch, height, width, channels)`.
+    """
+
+    def __init__(self, gain=1000.0, threshold=0.98, **kwargs):
+        super().__init__(**kwargs)
+        self.gain = float(gain)
+        self.threshold = float(threshold)
+
+    def call(self, inputs):
+        return inputs + self.gain * keras.ops.relu(inputs - self.threshold)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"gain": self.gain, "threshold": self.threshold})
+        return config
+
+
+def spiky_activation_upscaler(gain=1000.0):
+    """`lr -> bilinear x2 (conv1x1 (BrightSpikes (conv1x1 (lr))))` (identities)."""
+    inputs = keras.Input((None, None, 3), name="lr_image")
+    first = keras.layers.Conv2D(3, 1, name="first")
+    second = keras.layers.Conv2D(3, 1, name="second")
+    x = first(inputs)
+    x = BrightSpikes(gain, name="spikes")(x)
+    x = second(x)
+    x = ResizeUpsampling(2, interpolation="bilinear", name="upsample")(x)
+    model = keras.Model(inputs, x, name="spiky_activations")
+    identity = [np.eye(3, dtype="float32")[None, None], np.zeros(3, "float32")]
+    first.set_weights(identity)
+    second.set_weights(identity)
+    return model
