@@ -134,7 +134,25 @@ def test_export_as_a_subprocess(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"Wrote {out} (tflite, int8, EDSR x2")
-    assert LiteRTRunner(out).metadata["calibration"]["crops"] == 2
+    metadata = LiteRTRunner(out).metadata
+    assert metadata["calibration"]["crops"] == 2
+    assert metadata["range_method"] == "mse"  # the default
+    assert metadata["narrowed_ranges"]["tensors"] > 0
+
+
+def test_ranges_minmax_keeps_the_recorded_ranges(tmp_path):
+    _, keras_path = tiny_model("edsr")
+    out = tmp_path / "minmax.tflite"
+    args = ("--quantize", "int8", "--calibration-crops", "2", "--ranges", "MinMax")
+    result = run(keras_path, *args, "-o", out)
+    assert result.exit_code == 0, result.output
+    metadata = LiteRTRunner(out).metadata
+    assert metadata["range_method"] == "minmax"
+    assert "narrowed_ranges" not in metadata
+    result = run(keras_path, "--quantize", "int8", "--ranges", "p99", "-o", out)
+    assert (
+        result.exit_code == 2 and "'p99' is not one of 'mse', 'minmax'" in result.output
+    )
 
 
 def test_an_existing_folder_or_file_is_never_emptied(tmp_path, monkeypatch):
