@@ -8,12 +8,12 @@ import keras
 import tensorflow as tf
 
 from keras_enlca.errors import InputError
+from keras_enlca.errors import OutputError
 from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
 from keras_enlca.inference.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.inference.metadata import metadata_path
 from keras_enlca.inference.metadata import write_metadata
 from keras_enlca.utils.atomic import atomic_path
-from keras_enlca.utils.outputs import OutputError
 from keras_enlca.utils.outputs import check_output
 from keras_enlca.utils.sublayers import sublayers
 
