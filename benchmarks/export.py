@@ -14,8 +14,9 @@ adds the attention-free baseline), every TFLite variant of `enlca export` is mea
 
 Variants: `none` (float32), `float16`, `dynamic`, `int8` (the default:
 attention arithmetic and the image ends in float, sigmoid inputs clamped,
-everything else int8), `int16x8` (int16 activations, int8 weights; NLSN
-with a fixed 256x256 tile), `int8_full` (`--float-ops none`: the
+activation ranges by least error, everything else int8), `int8_minmax`
+(the same with `--ranges minmax`: TFLite's min/max ranges), `int16x8` (int16 activations, int8 weights; NLSN
+with a fixed `--size` tile), `int8_full` (`--float-ops none`: the
 attention quantised too; it may fail at run time, which is reported) and,
 on request, `int8_auto` (`--max-drop 0.1`: the float layers chosen by
 measured drop). The table ends with the speed ratios float32/int8 and
