@@ -22,9 +22,10 @@ WEIGHTS = os.path.join(
     "weights",
     "aan_x3.pt",
 )
-# The ceiling for int8 (goal 0.10 dB); measured with these small
-# calibration sets on the bundled photos: int8 0.15, int16x8 0.16 dB.
-BUDGET = 0.2
+# int8: the ceiling (goal 0.10 dB); measured with MSE activation
+# ranges on the bundled photos 0.131 dB (32 crops). int16x8 goes through
+# TFLite's one-step 16x8 quantiser (no MSE ranges) and measured 0.157 dB.
+BUDGET = {"int8": 0.15, "int16x8": 0.2}
 CALIBRATION = {"num_calibration_crops": 12, "calibration_crop_size": [32, 48]}
 
 pytestmark = [
@@ -53,7 +54,7 @@ def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
     )
     result = metadata["verification"]
     assert result["images"] == 5
-    assert result["psnr_y_drop"] <= BUDGET, result["psnr_y_drop"]
+    assert result["psnr_y_drop"] <= BUDGET[quantize], result["psnr_y_drop"]
     assert result["psnr_y_keras_vs_hr"] > result["psnr_y_bicubic_vs_hr"] + 2.0
     stored = read_artifact_metadata(out)
     # Every pixel-attention gate has its logit range clamped (att1: +-17,845).
@@ -62,3 +63,6 @@ def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
     if quantize == "int8":
         assert set(stored["float_layers"]) == set(stored["float_layer_reasons"])
         assert {"input_scaling", "skip_upsample"} <= set(stored["float_layers"])
+        assert stored["range_method"] == "mse"
+        narrowed = stored["narrowed_ranges"]
+        assert 0 < narrowed["narrowed"] < narrowed["tensors"]
