@@ -15,12 +15,13 @@ adds the attention-free baseline), every TFLite variant of `enlca export` is mea
 Variants: `none` (float32), `float16`, `dynamic`, `int8` (the default:
 attention arithmetic and the image ends in float, sigmoid inputs clamped,
 activation ranges by least error, everything else int8), `int8_minmax`
-(the same with `--ranges minmax`: TFLite's min/max ranges), `int16x8` (int16 activations, int8 weights; NLSN
-with a fixed `--size` tile), `int8_full` (`--float-ops none`: the
-attention quantised too; it may fail at run time, which is reported) and,
-on request, `int8_auto` (`--max-drop 0.1`: the float layers chosen by
-measured drop). The table ends with the speed ratios float32/int8 and
-float32/int16x8 of each model (> 1: the integer model is faster).
+(the same with `--ranges minmax`: TFLite's min/max ranges), `int16x8`
+(int16 activations, int8 weights; NLSN with a fixed `--size` tile),
+`int8_full` (`--float-ops none`: the attention quantised too; it may fail
+at run time, which is reported) and, on request, `int8_auto` (`--max-drop
+0.1`: the float layers chosen by measured drop). The table ends with the
+speed ratios float32/int8 and float32/int16x8 of each model (> 1: the
+integer model is faster).
 
 Real weights: the authors' A2N x3 (`--a2n-x3 PATH.keras`, or the
 `ENLCA_A2N_X3` environment variable; by default converted once from
