@@ -145,6 +145,8 @@ def export(
       enlca export a2n_x3.keras --quantize int8 --max-drop 0.1 --report layers.csv \\
           --verify Set5/HR -o a2n_x3_int8.tflite
       enlca export a2n_x3.keras --quantize int16x8 -o a2n_x3_16x8.tflite
+      # int8 with TFLite's own min/max activation ranges (to compare):
+      enlca export enlcn_x2.keras --quantize int8 --ranges minmax -o minmax.tflite
       enlca export enlcn_x2.keras --quantize float16 --tile 128 128 \\
           -o enlcn_x2_128.tflite
       enlca export enlcn_x2.keras --format savedmodel -o enlcn_x2_savedmodel

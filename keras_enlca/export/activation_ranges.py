@@ -69,21 +69,21 @@ def _activation_tensors(model):
     return found
 
 
-def activation_samples(calibrated, inputs, per_tensor=SAMPLES_PER_TENSOR, seed=0):
+def activation_samples(
+    calibrated, inputs, indices, per_tensor=SAMPLES_PER_TENSOR, seed=0
+):
     """`{tensor index: float32 sample}` of the activations on `inputs`.
 
     Args:
         calibrated: bytes of a calibrated float `.tflite`.
         inputs: a list of input arrays (one per run).
+        indices: the tensors to sample (`_activation_tensors`).
         per_tensor: values kept per tensor over all inputs.
         seed: seed of the sampling.
     """
     from ai_edge_litert.interpreter import Interpreter
     from ai_edge_litert.interpreter import OpResolverType
-    from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
-    indices = _activation_tensors(model)
     # Without the XNNPACK delegate: its fused partitions keep no intermediates.
     interpreter = Interpreter(
         model_content=bytes(calibrated),
@@ -132,8 +132,8 @@ def narrow_ranges(calibrated, inputs, bits=8, keep=()):
     """
     from ai_edge_litert.tools import flatbuffer_utils
 
-    samples = activation_samples(calibrated, inputs)
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
+    samples = activation_samples(calibrated, inputs, _activation_tensors(model))
     graph = model.subgraphs[0]
     keep = set(keep)
     fractions = []
