@@ -120,6 +120,129 @@ def _aligned_empty(size, alignment=64):
     return raw[start : start + size]
 
 
+class _PatchSampler:
+    """Cuts augmented, aligned (LR, HR) patch batches out of an `_ImageCache`.
+
+    The images stay in two flat `(pixels, 3)` tensors; a batch is one
+    `tf.gather` per resolution, with flips and transposes applied to the
+    gather indices.
+    """
+
+    def __init__(self, cache, scale, patch_size, batch_size, augment):
+        import tensorflow as tf
+
+        # (pixels, 3) views: one gather index per pixel, not per byte.
+        self.lr_flat = _shared_tensor(cache.lr.reshape(-1, 3))
+        self.hr_flat = _shared_tensor(cache.hr.reshape(-1, 3))
+        self.lr_offsets = tf.constant(cache.lr_offsets // 3)
+        self.hr_offsets = tf.constant(cache.hr_offsets // 3)
+        self.lr_heights = tf.constant(cache.lr_shapes[:, 0])
+        self.lr_widths = tf.constant(cache.lr_shapes[:, 1])
+        self.hr_widths = tf.constant(cache.hr_shapes[:, 1])
+        self.scale = scale
+        self.patch_size = patch_size
+        self.batch_size = batch_size
+        self.augment = augment
+
+    def gather_patches(self, flat, offsets, widths, y, x, size, flags):
+        """Patches `(n, size, size, 3)` at `(y, x)`, augmented through the indices.
+
+        Output pixel (r, c) reads source pixel (a, b) with
+        output = transpose(vflip(hflip(patch))) as flagged (reference order):
+        `a = rv[c if t else r]`, `b = cv[r if t else c]`, where `rv` and `cv`
+        are the (flipped) row and column ranges.
+        """
+        import tensorflow as tf
+
+        steps = tf.range(size, dtype=tf.int64)[None, :]
+        rows = steps
+        cols = steps
+        if self.augment:
+            hflip, vflip, transpose = flags
+            rows = tf.where(vflip[:, None], size - 1 - steps, steps)
+            cols = tf.where(hflip[:, None], size - 1 - steps, steps)
+        row_term = offsets[:, None] + (y[:, None] + rows) * widths[:, None]
+        col_term = x[:, None] + cols
+        pixel = row_term[:, :, None] + col_term[:, None, :]
+        if self.augment:
+            transposed = row_term[:, None, :] + col_term[:, :, None]
+            pixel = tf.where(transpose[:, None, None], transposed, pixel)
+        return tf.gather(flat, pixel)
+
+    def random_corners_and_flags(self, indices, seeds):
+        """LR patch corners `(y, x)` and the three flip flags of a batch."""
+        import tensorflow as tf
+
+        n = tf.shape(indices)[0]
+        u = tf.random.stateless_uniform([2, n], seed=seeds, dtype=tf.float64)
+        y_range = tf.gather(self.lr_heights, indices) - self.patch_size + 1
+        x_range = tf.gather(self.lr_widths, indices) - self.patch_size + 1
+        y = tf.cast(tf.floor(u[0] * tf.cast(y_range, tf.float64)), tf.int64)
+        x = tf.cast(tf.floor(u[1] * tf.cast(x_range, tf.float64)), tf.int64)
+        flips = (
+            tf.random.stateless_uniform(
+                [3, n], seed=seeds + tf.constant([0, 1], tf.int64), dtype=tf.float32
+            )
+            < 0.5
+        )
+        # Reference order: horizontal flip, vertical flip, transpose.
+        return y, x, (flips[0], flips[1], flips[2])
+
+    def make_batch(self, indices, seeds):
+        """The `(lr, hr)` float32 batch of the images `indices`."""
+        import tensorflow as tf
+
+        seeds = tf.reshape(seeds, [2])
+        y, x, flags = self.random_corners_and_flags(indices, seeds)
+        lr = self.gather_patches(
+            self.lr_flat,
+            tf.gather(self.lr_offsets, indices),
+            tf.gather(self.lr_widths, indices),
+            y,
+            x,
+            self.patch_size,
+            flags,
+        )
+        hr_patch = self.patch_size * self.scale
+        hr = self.gather_patches(
+            self.hr_flat,
+            tf.gather(self.hr_offsets, indices),
+            tf.gather(self.hr_widths, indices),
+            y * self.scale,
+            x * self.scale,
+            hr_patch,
+            flags,
+        )
+        lr = tf.cast(lr, tf.float32) / 255.0
+        hr = tf.cast(hr, tf.float32) / 255.0
+        lr = tf.ensure_shape(lr, [self.batch_size, self.patch_size, self.patch_size, 3])
+        hr = tf.ensure_shape(hr, [self.batch_size, hr_patch, hr_patch, 3])
+        return lr, hr
+
+
+def _image_order_and_seeds(count, batch_size, seed):
+    """Batches of image indices (a fresh shuffle every pass) zipped with seeds."""
+    import tensorflow as tf
+
+    order = (
+        tf.data.Dataset.range(count)
+        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .batch(batch_size, drop_remainder=True)
+    )
+    seeds = tf.data.Dataset.random(
+        seed=seed + 1, rerandomize_each_iteration=True
+    ).batch(2)
+    return tf.data.Dataset.zip(order, seeds)
+
+
+def _positive(name, value):
+    value = int(value)
+    if value < 1:
+        raise InputError(f"{name} must be >= 1, got {value}")
+    return value
+
+
 def training_dataset(
     data,
     scale,
@@ -168,111 +291,21 @@ def training_dataset(
     import tensorflow as tf
 
     scale = check_scale(scale)
-    patch_size = int(patch_size)
-    batch_size = int(batch_size)
-    if patch_size < 1:
-        raise InputError(f"patch_size must be >= 1, got {patch_size}")
-    if batch_size < 1:
-        raise InputError(f"batch_size must be >= 1, got {batch_size}")
-    autotune = tf.data.AUTOTUNE
+    patch_size = _positive("patch_size", patch_size)
+    batch_size = _positive("batch_size", batch_size)
     cache = _ImageCache(_as_datasets(data, scale), scale, patch_size, num_workers)
-    count = len(cache)
-
-    # (pixels, 3) views: one gather index per pixel, not per byte.
-    lr_flat = _shared_tensor(cache.lr.reshape(-1, 3))
-    hr_flat = _shared_tensor(cache.hr.reshape(-1, 3))
-    lr_offsets = tf.constant(cache.lr_offsets // 3)
-    hr_offsets = tf.constant(cache.hr_offsets // 3)
-    lr_heights = tf.constant(cache.lr_shapes[:, 0])
-    lr_widths = tf.constant(cache.lr_shapes[:, 1])
-    hr_widths = tf.constant(cache.hr_shapes[:, 1])
-    hr_patch = patch_size * scale
-
-    def gather_patches(flat, offsets, widths, y, x, size, flags):
-        """Patches `(n, size, size, 3)` at `(y, x)`, augmented through the indices.
-
-        Output pixel (r, c) reads source pixel (a, b) with
-        output = transpose(vflip(hflip(patch))) as flagged (reference order):
-        `a = rv[c if t else r]`, `b = cv[r if t else c]`, where `rv` and `cv`
-        are the (flipped) row and column ranges.
-        """
-        steps = tf.range(size, dtype=tf.int64)[None, :]
-        rows = steps
-        cols = steps
-        if augment:
-            hflip, vflip, transpose = flags
-            rows = tf.where(vflip[:, None], size - 1 - steps, steps)
-            cols = tf.where(hflip[:, None], size - 1 - steps, steps)
-        row_term = offsets[:, None] + (y[:, None] + rows) * widths[:, None]
-        col_term = x[:, None] + cols
-        pixel = row_term[:, :, None] + col_term[:, None, :]
-        if augment:
-            transposed = row_term[:, None, :] + col_term[:, :, None]
-            pixel = tf.where(transpose[:, None, None], transposed, pixel)
-        return tf.gather(flat, pixel)
-
-    def make_batch(indices, seeds):
-        seeds = tf.reshape(seeds, [2])
-        n = tf.shape(indices)[0]
-        u = tf.random.stateless_uniform([2, n], seed=seeds, dtype=tf.float64)
-        y_range = tf.gather(lr_heights, indices) - patch_size + 1
-        x_range = tf.gather(lr_widths, indices) - patch_size + 1
-        y = tf.cast(tf.floor(u[0] * tf.cast(y_range, tf.float64)), tf.int64)
-        x = tf.cast(tf.floor(u[1] * tf.cast(x_range, tf.float64)), tf.int64)
-        flips = (
-            tf.random.stateless_uniform(
-                [3, n], seed=seeds + tf.constant([0, 1], tf.int64), dtype=tf.float32
-            )
-            < 0.5
-        )
-        # Reference order: horizontal flip, vertical flip, transpose.
-        flags = (flips[0], flips[1], flips[2])
-        lr = gather_patches(
-            lr_flat,
-            tf.gather(lr_offsets, indices),
-            tf.gather(lr_widths, indices),
-            y,
-            x,
-            patch_size,
-            flags,
-        )
-        hr = gather_patches(
-            hr_flat,
-            tf.gather(hr_offsets, indices),
-            tf.gather(hr_widths, indices),
-            y * scale,
-            x * scale,
-            hr_patch,
-            flags,
-        )
-        lr = tf.cast(lr, tf.float32) / 255.0
-        hr = tf.cast(hr, tf.float32) / 255.0
-        lr = tf.ensure_shape(lr, [batch_size, patch_size, patch_size, 3])
-        hr = tf.ensure_shape(hr, [batch_size, hr_patch, hr_patch, 3])
-        return lr, hr
-
+    sampler = _PatchSampler(cache, scale, patch_size, batch_size, augment)
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
-    seed = int(seed)
-    order = (
-        tf.data.Dataset.range(count)
-        .shuffle(count, seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .batch(batch_size, drop_remainder=True)
-    )
-    seeds = tf.data.Dataset.random(
-        seed=seed + 1, rerandomize_each_iteration=True
-    ).batch(2)
-    dataset = tf.data.Dataset.zip(order, seeds)
+    dataset = _image_order_and_seeds(len(cache), batch_size, int(seed))
     if steps_per_epoch is not None:
         dataset = dataset.take(int(steps_per_epoch))
     dataset = dataset.map(
-        make_batch,
-        num_parallel_calls=num_parallel_calls or autotune,
+        sampler.make_batch,
+        num_parallel_calls=num_parallel_calls or tf.data.AUTOTUNE,
         deterministic=True,
     )
-    dataset = dataset.prefetch(prefetch or autotune)
-    return dataset
+    return dataset.prefetch(prefetch or tf.data.AUTOTUNE)
 
 
 def evaluation_dataset(data, scale):
