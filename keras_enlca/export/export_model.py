@@ -16,6 +16,7 @@ from keras_enlca.export.calibration import read_calibration_images
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.calibration import selection_pairs
 from keras_enlca.export.float_fallback import pair_drop_measure
+from keras_enlca.export.op_compatibility import placement_metadata
 from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
 from keras_enlca.export.saved_model import check_tile
@@ -346,6 +347,8 @@ def export_model(
                     raise
                 raise translated from None
         metadata["size_bytes"] = _artifact_size(out)
+        if format == "tflite":  # which ops GPU delegates would leave on the CPU
+            metadata.update(placement_metadata(out))
         if verify is not None:
             from keras_enlca.export.verify import verify_artifact
             from keras_enlca.inference.loader import open_runner
