@@ -15,6 +15,7 @@ from keras_enlca.export.calibration import default_calibration_dir
 from keras_enlca.export.calibration import read_calibration_images
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.calibration import selection_pairs
+from keras_enlca.export.calibration import tile_crop_count
 from keras_enlca.export.float_fallback import pair_drop_measure
 from keras_enlca.export.op_compatibility import placement_metadata
 from keras_enlca.export.quantization_report import write_quantization_report
@@ -287,9 +288,12 @@ def export_model(
                     else default_calibration_dir()
                 )
                 crop = [tile] if tile is not None else calibration_crop_size
+                count = num_calibration_crops
+                if tile is not None:  # tile-sized crops: the same pixels in all
+                    count = tile_crop_count(count, tile, calibration_crop_size)
                 images = read_calibration_images(folder)
                 crops = calibration_crops(
-                    num_crops=num_calibration_crops, crop_size=crop, images=images
+                    num_crops=count, crop_size=crop, images=images
                 )
                 dataset = representative_dataset(crops, size=tile)
                 if quantize == "int8" and (max_drop is not None or report is not None):
