@@ -152,7 +152,9 @@ def export_model(
         float_layers: int8 only: layer names whose arithmetic stays in float
             (`"attention"`: every attention layer; `()`: none).
         float_image_layers: int8 only: keep the 3-channel output layers in float.
-        num_calibration_crops: int8 only: number of calibration crops.
+        num_calibration_crops: int8 only: number of calibration crops;
+            with `tile`, the tile-sized crops holding their pixels
+            (`calibration.tile_crop_count`).
         calibration_crop_size: int8/int16x8: crop size or list of sizes
             (default `DEFAULT_CROP_SIZES`; the tile when fixed).
         verify_tile: LR tile size used by the verification (default 192).
@@ -174,7 +176,9 @@ def export_model(
             `export.activation_ranges`).
 
     Returns:
-        The metadata dict (also written to `<out>.json`).
+        The metadata dict (also written to `<out>.json`); a TFLite export's
+        holds `gpu_fallback_ops`, `web_fallback_ops` and `gpu_placement`
+        (`op_compatibility.placement_metadata`).
 
     Example:
 
