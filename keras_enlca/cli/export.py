@@ -40,7 +40,8 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
     default=32,
     show_default=True,
     help="int8/int16x8: number of random crops (48, 64 and 96 pixels) used for "
-    "calibration.",
+    "calibration; with --tile, as many tile-sized crops as hold the same pixels "
+    "(at least 4).",
 )
 @click.option(
     "--max-drop",

@@ -15,7 +15,9 @@ from keras_enlca.export.calibration import default_calibration_dir
 from keras_enlca.export.calibration import read_calibration_images
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.calibration import selection_pairs
+from keras_enlca.export.calibration import tile_crop_count
 from keras_enlca.export.float_fallback import pair_drop_measure
+from keras_enlca.export.op_compatibility import placement_metadata
 from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
 from keras_enlca.export.saved_model import check_tile
@@ -150,7 +152,9 @@ def export_model(
         float_layers: int8 only: layer names whose arithmetic stays in float
             (`"attention"`: every attention layer; `()`: none).
         float_image_layers: int8 only: keep the 3-channel output layers in float.
-        num_calibration_crops: int8 only: number of calibration crops.
+        num_calibration_crops: int8 only: number of calibration crops;
+            with `tile`, the tile-sized crops holding their pixels
+            (`calibration.tile_crop_count`).
         calibration_crop_size: int8/int16x8: crop size or list of sizes
             (default `DEFAULT_CROP_SIZES`; the tile when fixed).
         verify_tile: LR tile size used by the verification (default 192).
@@ -172,7 +176,9 @@ def export_model(
             `export.activation_ranges`).
 
     Returns:
-        The metadata dict (also written to `<out>.json`).
+        The metadata dict (also written to `<out>.json`); a TFLite export's
+        holds `gpu_fallback_ops`, `web_fallback_ops` and `gpu_placement`
+        (`op_compatibility.placement_metadata`).
 
     Example:
 
@@ -286,9 +292,12 @@ def export_model(
                     else default_calibration_dir()
                 )
                 crop = [tile] if tile is not None else calibration_crop_size
+                count = num_calibration_crops
+                if tile is not None:  # tile-sized crops: the same pixels in all
+                    count = tile_crop_count(count, tile, calibration_crop_size)
                 images = read_calibration_images(folder)
                 crops = calibration_crops(
-                    num_crops=num_calibration_crops, crop_size=crop, images=images
+                    num_crops=count, crop_size=crop, images=images
                 )
                 dataset = representative_dataset(crops, size=tile)
                 if quantize == "int8" and (max_drop is not None or report is not None):
@@ -346,6 +355,8 @@ def export_model(
                     raise
                 raise translated from None
         metadata["size_bytes"] = _artifact_size(out)
+        if format == "tflite":  # which ops GPU delegates would leave on the CPU
+            metadata.update(placement_metadata(out))
         if verify is not None:
             from keras_enlca.export.verify import verify_artifact
             from keras_enlca.inference.loader import open_runner

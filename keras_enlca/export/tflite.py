@@ -69,6 +69,7 @@ import tempfile
 from keras_enlca.errors import InputError
 from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
 from keras_enlca.export.activation_ranges import RANGE_METHODS
+from keras_enlca.export.l2_normalization_rewrite import unfuse_l2_normalization
 from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
 from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
@@ -464,7 +465,9 @@ def convert_to_tflite(
             if unsupported is not None:
                 raise unsupported from None
             raise
-    content = bytes(content)
+    # The converter fuses the layers' L2 arithmetic into L2_NORMALIZATION,
+    # which no GPU delegate runs: write it out again (same outputs).
+    content, _ = unfuse_l2_normalization(content)
     check_builtin_only(content, source)
     return content
 

@@ -3,6 +3,7 @@ import tensorflow as tf
 
 from keras_enlca.layers.contrastive import CONTRASTIVE_FORMS
 from keras_enlca.layers.contrastive import contrastive_loss
+from keras_enlca.layers.l2_normalize import l2_normalize
 from keras_enlca.layers.random_features import gaussian_orthogonal_random_matrix
 from keras_enlca.layers.random_features import linear_attention
 from keras_enlca.layers.random_features import positive_random_features
@@ -176,9 +177,7 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         return matrix
 
     def _normalize(self, x):
-        # tf.math.l2_normalize clamps the squared norm: eps**2 matches
-        # F.normalize's max(|x|, eps).
-        x = tf.math.l2_normalize(x, axis=-1, epsilon=self.normalize_epsilon**2)
+        x = l2_normalize(x, self.normalize_epsilon)
         return x * (self.amplification**0.5)
 
     def call(self, inputs, training=None):

@@ -2,6 +2,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_enlca.layers.l2_normalize import l2_normalize
+
 
 def _is_static(*values):
     return all(isinstance(v, int) for v in values)
@@ -209,7 +211,7 @@ class NonLocalSparseAttention(keras.layers.Layer):
         groups = batch * rounds
         queries = tf.reshape(sorted_match, [groups, num_chunks, chunk, dim])
         values = tf.reshape(sorted_assembly, [groups, num_chunks, chunk, channels])
-        keys = tf.math.l2_normalize(queries, axis=-1, epsilon=self.normalize_epsilon**2)
+        keys = l2_normalize(queries, self.normalize_epsilon)
 
         keys = self._with_neighbours(keys)
         values = self._with_neighbours(values)

@@ -53,6 +53,11 @@ def test_export_tflite_with_a_fixed_tile(tmp_path):
     with open(metadata_path(out)) as f:
         metadata = json.load(f)
     assert metadata["tile"] == [24, 32] and metadata["quantization"] == "float16"
+    # Runs whole on the TFLite GPU delegate; WebGPU leaves the float16
+    # weights' DEQUANTIZE on the CPU (export.op_compatibility).
+    assert metadata["gpu_fallback_ops"] == []
+    assert metadata["web_fallback_ops"] == ["DEQUANTIZE"]
+    assert metadata["gpu_placement"]["gpu"]["share"] == 1.0
     assert sorted(os.listdir(out.parent)) == ["edsr.tflite", "edsr.tflite.json"]
 
 

@@ -7,6 +7,7 @@ from keras_enlca.data import sample_images_dir
 from keras_enlca.errors import InputError
 from keras_enlca.export.calibration import calibration_crops
 from keras_enlca.export.calibration import representative_dataset
+from keras_enlca.export.calibration import tile_crop_count
 
 
 def test_crops_come_from_the_images_at_random_positions():
@@ -62,3 +63,13 @@ def test_an_unreadable_calibration_image_is_a_one_line_error(tmp_path):
     ) as info:
         calibration_crops(tmp_path)
     assert "\n" not in str(info.value)
+
+
+def test_fixed_tiles_calibrate_on_the_pixels_of_the_default_crops():
+    # 32 crops cycling 48, 64, 96: 162,560 pixels = 9.9 crops of 128x128.
+    assert tile_crop_count(32, (128, 128)) == 10
+    assert tile_crop_count(32, (96, 128)) == 14
+    assert tile_crop_count(12, (48, 48), [32, 48]) == 9
+    assert tile_crop_count(32, (64, 64)) == 32  # never more than asked
+    assert tile_crop_count(32, (512, 512)) == 4  # MIN_TILE_CROPS
+    assert tile_crop_count(2, (512, 512)) == 2
