@@ -1,8 +1,15 @@
 """Test-session set-up shared by every test.
 
-Two logical CPU devices stand in for two GPUs so that `tf.distribute` tests
-run real `MirroredStrategy` replicas. This must happen before TensorFlow
-initialises its devices, hence at import time of the conftest.
+The backend is `KERAS_BACKEND` (TensorFlow where unset); `.ci/run` runs the
+layer, network and training-step tests again under JAX and PyTorch. Tests
+that need TensorFlow itself (tf.distribute, export, tf.data) are marked
+`tensorflow_only` (or sit in a module that sets `pytestmark`) and skip under
+the other backends.
+
+On TensorFlow, two logical CPU devices stand in for two GPUs so that
+`tf.distribute` tests run real `MirroredStrategy` replicas. This must happen
+before TensorFlow initialises its devices, hence at import time of the
+conftest.
 """
 
 import os
@@ -12,15 +19,31 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0],
-    [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
-)
+BACKEND = os.environ["KERAS_BACKEND"]
+
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0],
+        [
+            tf.config.LogicalDeviceConfiguration(),
+            tf.config.LogicalDeviceConfiguration(),
+        ],
+    )
 
 import keras  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    if BACKEND == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow only (KERAS_BACKEND={BACKEND})")
+    for item in items:
+        if item.get_closest_marker("tensorflow_only"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

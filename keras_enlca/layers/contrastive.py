@@ -4,12 +4,14 @@ For every query, the similarities `T_ij = q_i . k_j` to all keys are ranked
 in descending order; the mean of `exp` over a block of top ranks (relevant
 keys) is contrasted with the mean over a block of lower ranks (irrelevant
 keys). Ranking `T` equals ranking `exp(T)`, so only the needed ranks are
-extracted (`tf.math.top_k`, not a full sort) and exponentiated, and the
+extracted (`top_k`, not a full sort) and exponentiated, and the
 queries are processed in chunks so memory is `O(batch * chunk * positions)`
 rather than `O(batch * positions^2)`.
 """
 
-import tensorflow as tf
+from keras import ops
+
+from keras_enlca.utils.backend_dispatch import assert_at_least
 
 CONTRASTIVE_FORMS = ("code", "paper")
 
@@ -37,46 +39,34 @@ def contrastive_ranks(
             count = max(1, int(round(relevant_fraction * num_positions)))
             start = int(round(irrelevant_start_fraction * num_positions))
             return count, start, count
-        n = tf.cast(num_positions, tf.float32)
-        count = tf.maximum(1, tf.cast(tf.round(relevant_fraction * n), tf.int32))
-        start = tf.cast(tf.round(irrelevant_start_fraction * n), tf.int32)
+        n = ops.cast(num_positions, "float32")
+        count = ops.maximum(1, ops.cast(ops.round(relevant_fraction * n), "int32"))
+        start = ops.cast(ops.round(irrelevant_start_fraction * n), "int32")
         return count, start, count
     raise ValueError(
         f"`contrastive` must be one of {CONTRASTIVE_FORMS} or None, got {form!r}."
     )
 
 
-@tf.custom_gradient
 def _selected_logits(query, key, indices):
     """`q_i . k_j` for the keys `j = indices[b, i, :]` of every query.
 
-    Equal to gathering the ranked entries of `Q K^T`, but the gradient
-    touches only the selected keys (`O(queries * depth * d)`) instead of a
-    dense `(queries, keys)` matrix, and only `indices` is kept for it: the
-    gathered keys are recomputed in the backward pass.
+    Equal to gathering the ranked entries of `Q K^T`; the keys are gathered
+    from the flattened `(batch * keys, d)` matrix, whose gradient every
+    backend computes as a scatter-add into the selected rows only, so only
+    the ranked similarities get gradient (as the reference's sort does) and
+    no dense `(queries, keys)` gradient is formed.
 
     Args:
         query: `(batch, queries, d)`.
         key: `(batch, keys, d)`.
         indices: int32 `(batch, queries, depth)`.
     """
-    logits = tf.einsum("bqd,bqkd->bqk", query, tf.gather(key, indices, batch_dims=1))
-
-    def grad(upstream):
-        selected = tf.gather(key, indices, batch_dims=1)
-        grad_query = tf.einsum("bqk,bqkd->bqd", upstream, selected)
-        contributions = upstream[..., None] * query[:, :, None, :]
-        num_keys = tf.shape(key)[1]
-        batch = tf.shape(key)[0]
-        flat_ids = indices + (tf.range(batch) * num_keys)[:, None, None]
-        grad_key = tf.math.unsorted_segment_sum(
-            tf.reshape(contributions, [-1, tf.shape(key)[2]]),
-            tf.reshape(flat_ids, [-1]),
-            batch * num_keys,
-        )
-        return grad_query, tf.reshape(grad_key, tf.shape(key)), None
-
-    return logits, grad
+    batch, num_keys, dim = ops.shape(key)[0], ops.shape(key)[1], key.shape[-1]
+    offsets = ops.reshape(ops.arange(batch, dtype="int32") * num_keys, (-1, 1, 1))
+    flat_keys = ops.reshape(key, (-1, dim))
+    selected = ops.take(flat_keys, ops.cast(indices, "int32") + offsets, axis=0)
+    return ops.einsum("bqd,bqkd->bqk", query, selected)
 
 
 def _per_query_loss(
@@ -85,17 +75,17 @@ def _per_query_loss(
     """Loss of every query of `query` `(batch, queries, d)`: `(batch, queries)`."""
     depth = negative_start + num_irrelevant
     # Ranking needs no gradient; the selected logits are recomputed with one.
-    _, indices = tf.math.top_k(
-        tf.stop_gradient(tf.matmul(query, key_t)), k=depth, sorted=True
+    _, indices = ops.top_k(
+        ops.stop_gradient(ops.matmul(query, key_t)), k=depth, sorted=True
     )
-    top = tf.exp(_selected_logits(query, key, indices))
-    positive = tf.reduce_mean(top[..., :num_relevant], axis=-1)
-    negative = tf.reduce_mean(top[..., negative_start:depth], axis=-1)
+    top = ops.exp(_selected_logits(query, key, indices))
+    positive = ops.mean(top[..., :num_relevant], axis=-1)
+    negative = ops.mean(top[..., negative_start:depth], axis=-1)
     if form == "code":
         # ReLU(-log(pos / (neg + 1e-6)) + 1), as `attention.py` computes it.
-        return tf.nn.relu(-tf.math.log(positive / (negative + 1e-6)) + margin)
+        return ops.relu(-ops.log(positive / (negative + 1e-6)) + margin)
     # Paper Eq. 10 as printed: -log(pos / neg) + b, no hinge.
-    return -tf.math.log(positive / negative) + margin
+    return -ops.log(positive / negative) + margin
 
 
 def contrastive_loss(
@@ -131,7 +121,7 @@ def contrastive_loss(
     """
     num_positions = query.shape[1]
     if num_positions is None:
-        num_positions = tf.shape(query)[1]
+        num_positions = ops.shape(query)[1]
     num_relevant, negative_start_rank, num_irrelevant = contrastive_ranks(
         form,
         num_positions,
@@ -141,29 +131,21 @@ def contrastive_loss(
         irrelevant_start_fraction,
     )
     needed = negative_start_rank + num_irrelevant
-    if isinstance(num_positions, int) and isinstance(needed, int):
-        if num_positions < needed:
-            raise ValueError(
-                f"The ENLCA contrastive loss ({form} form) ranks {needed} keys per "
-                f"query but {name} has only {num_positions} positions (height x "
-                f"width). Use a larger input (the reference trains on 48x48 "
-                f"patches), `contrastive='paper'`, or `contrastive=None`."
-            )
-        checks = []
-    else:
-        checks = [
-            tf.debugging.assert_greater_equal(
-                num_positions,
-                needed,
-                message=(
-                    f"The ENLCA contrastive loss ({form} form) needs more "
-                    f"positions (height x width) in {name} than it ranks per query."
-                ),
-            )
-        ]
-
-    with tf.control_dependencies(checks):
-        key_t = tf.transpose(key, [0, 2, 1])
+    static = isinstance(num_positions, int) and isinstance(needed, int)
+    assert_at_least(
+        num_positions,
+        needed,
+        f"The ENLCA contrastive loss ({form} form) ranks {needed} keys per "
+        f"query but {name} has only {num_positions} positions (height x "
+        f"width). Use a larger input (the reference trains on 48x48 "
+        f"patches), `contrastive='paper'`, or `contrastive=None`."
+        if static
+        else (
+            f"The ENLCA contrastive loss ({form} form) needs more "
+            f"positions (height x width) in {name} than it ranks per query."
+        ),
+    )
+    key_t = ops.transpose(key, (0, 2, 1))
 
     def loss_of(query_chunk):
         return _per_query_loss(
@@ -178,15 +160,15 @@ def contrastive_loss(
         )
 
     if isinstance(num_positions, int) and num_positions <= query_chunk_size:
-        return tf.reduce_mean(loss_of(query))
+        return ops.mean(loss_of(query))
 
-    batch = tf.shape(query)[0]
+    batch = ops.shape(query)[0]
     dim = query.shape[-1]
     num_chunks = (num_positions + query_chunk_size - 1) // query_chunk_size
     padded = num_chunks * query_chunk_size
-    query = tf.pad(query, [[0, 0], [0, padded - num_positions], [0, 0]])
-    chunks = tf.reshape(query, [batch, num_chunks, query_chunk_size, dim])
-    chunks = tf.transpose(chunks, [1, 0, 2, 3])
-    losses = tf.map_fn(loss_of, chunks, fn_output_signature=query.dtype)
-    losses = tf.reshape(tf.transpose(losses, [1, 0, 2]), [batch, padded])
-    return tf.reduce_mean(losses[:, :num_positions])
+    query = ops.pad(query, [[0, 0], [0, padded - num_positions], [0, 0]])
+    chunks = ops.reshape(query, (batch, num_chunks, query_chunk_size, dim))
+    chunks = ops.transpose(chunks, (1, 0, 2, 3))
+    losses = ops.map(loss_of, chunks)
+    losses = ops.reshape(ops.transpose(losses, (1, 0, 2)), (batch, padded))
+    return ops.mean(losses[:, :num_positions])

@@ -1,5 +1,5 @@
 import keras
-import tensorflow as tf
+from keras import ops
 
 from keras_enlca.layers.contrastive import CONTRASTIVE_FORMS
 from keras_enlca.layers.contrastive import contrastive_loss
@@ -181,15 +181,15 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
         return x * (self.amplification**0.5)
 
     def call(self, inputs, training=None):
-        shape = tf.shape(inputs)
+        shape = ops.shape(inputs)
         batch, height, width = shape[0], shape[1], shape[2]
         channels = inputs.shape[-1]
-        query = tf.cast(self.query_embedding(inputs), "float32")
-        key = tf.cast(self.key_embedding(inputs), "float32")
-        value = tf.cast(self.value_embedding(inputs), "float32")
-        query = tf.reshape(self._normalize(query), [batch, -1, self.embedding_dim])
-        key = tf.reshape(self._normalize(key), [batch, -1, self.embedding_dim])
-        value = tf.reshape(value, [batch, -1, channels])
+        query = ops.cast(self.query_embedding(inputs), "float32")
+        key = ops.cast(self.key_embedding(inputs), "float32")
+        value = ops.cast(self.value_embedding(inputs), "float32")
+        query = ops.reshape(self._normalize(query), (batch, -1, self.embedding_dim))
+        key = ops.reshape(self._normalize(key), (batch, -1, self.embedding_dim))
+        value = ops.reshape(value, (batch, -1, channels))
 
         if training and self.contrastive is not None:
             self.add_loss(
@@ -207,14 +207,14 @@ class EfficientNonLocalContrastiveAttention(keras.layers.Layer):
                 )
             )
 
-        projection = tf.convert_to_tensor(self.projection_matrix)
+        projection = ops.convert_to_tensor(self.projection_matrix)
         attended = linear_attention(
             positive_random_features(query, projection, self.feature_epsilon),
             positive_random_features(key, projection, self.feature_epsilon),
             value,
         )
-        attended = tf.reshape(attended, [batch, height, width, channels])
-        return inputs + tf.cast(attended * self.res_scale, inputs.dtype)
+        attended = ops.reshape(attended, (batch, height, width, channels))
+        return inputs + ops.cast(attended * self.res_scale, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,5 +1,5 @@
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_enlca")
@@ -63,26 +63,27 @@ class NonLocalAttention(keras.layers.Layer):
         self.value_embedding.build(input_shape)
 
     def call(self, inputs):
-        shape = tf.shape(inputs)
+        shape = ops.shape(inputs)
         batch, height, width = shape[0], shape[1], shape[2]
         channels = inputs.shape[-1]
-        query = tf.reshape(
-            self.query_embedding(inputs), [batch, -1, self.embedding_dim]
+        query = ops.reshape(
+            self.query_embedding(inputs), (batch, -1, self.embedding_dim)
         )
         if self.key_embedding is None:
             key = query
         else:
-            key = tf.reshape(
-                self.key_embedding(inputs), [batch, -1, self.embedding_dim]
+            key = ops.reshape(
+                self.key_embedding(inputs), (batch, -1, self.embedding_dim)
             )
-        value = tf.reshape(self.value_embedding(inputs), [batch, -1, channels])
-        scores = tf.matmul(
-            tf.cast(query, "float32"), tf.cast(key, "float32"), transpose_b=True
+        value = ops.reshape(self.value_embedding(inputs), (batch, -1, channels))
+        scores = ops.matmul(
+            ops.cast(query, "float32"),
+            ops.transpose(ops.cast(key, "float32"), (0, 2, 1)),
         )
-        weights = tf.nn.softmax(scores, axis=-1)
-        out = tf.matmul(weights, tf.cast(value, "float32"))
-        out = tf.reshape(out, [batch, height, width, channels])
-        return inputs + tf.cast(out * self.res_scale, inputs.dtype)
+        weights = ops.softmax(scores, axis=-1)
+        out = ops.matmul(weights, ops.cast(value, "float32"))
+        out = ops.reshape(out, (batch, height, width, channels))
+        return inputs + ops.cast(out * self.res_scale, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,8 +1,9 @@
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 from keras_enlca.layers.l2_normalize import l2_normalize
+from keras_enlca.utils.backend_dispatch import argmax_int32
 
 
 def _is_static(*values):
@@ -10,11 +11,36 @@ def _is_static(*values):
 
 
 def _minimum(a, b):
-    return min(a, b) if _is_static(a, b) else tf.minimum(a, b)
+    return min(a, b) if _is_static(a, b) else ops.minimum(a, b)
 
 
 def _maximum(a, b):
-    return max(a, b) if _is_static(a, b) else tf.maximum(a, b)
+    return max(a, b) if _is_static(a, b) else ops.maximum(a, b)
+
+
+def _stable_argsort(codes, length):
+    """Stable argsort of int bucket codes `(..., length)` along the last axis.
+
+    Sorting `code * length + position` (all keys distinct) gives the order of
+    a stable sort on every backend, whether or not its sort is stable
+    (`keras.ops.argsort` has no `stable` flag). Exact while
+    `buckets * length < 2**31` (128 buckets: up to 16.7M positions).
+    """
+    positions = ops.arange(length, dtype="int32")
+    keys = ops.cast(codes, "int32") * length + positions
+    return ops.cast(ops.argsort(keys, axis=-1), "int32")
+
+
+def _batch_gather(params, indices):
+    """`params[b, indices[b, j]]` for `params (B, L, ...)`, `indices (B, J)`.
+
+    One flat `take` (TFLite `GATHER`; its gradient a scatter-add on every
+    backend) instead of a batched gather.
+    """
+    batch, length = ops.shape(params)[0], ops.shape(params)[1]
+    offsets = ops.reshape(ops.arange(batch, dtype="int32") * length, (-1, 1))
+    flat = ops.reshape(params, (-1,) + tuple(params.shape[2:]))
+    return ops.take(flat, indices + offsets, axis=0)
 
 
 @keras.saving.register_keras_serializable(package="keras_enlca")
@@ -97,6 +123,9 @@ class NonLocalSparseAttention(keras.layers.Layer):
         self.random_rotations_in_training = random_rotations_in_training
         self.normalize_epsilon = normalize_epsilon
         self.rotations_seed = rotations_seed
+        # Fresh rotations of training calls (reference); a stateful seed
+        # that `keras.random` threads through JAX's stateless steps.
+        self.seed_generator = keras.random.SeedGenerator(rotations_seed)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -142,33 +171,35 @@ class NonLocalSparseAttention(keras.layers.Layer):
         if _is_static(per_chunk):
             buckets = min(per_chunk + per_chunk % 2, self.max_buckets)
         else:
-            buckets = tf.minimum(per_chunk + per_chunk % 2, self.max_buckets)
+            buckets = ops.minimum(per_chunk + per_chunk % 2, self.max_buckets)
         return buckets
 
     def _hash(self, embedding, num_buckets, training):
         """Bucket codes `(batch, n_hashes, L)` in `[0, num_buckets)`."""
         if _is_static(num_buckets) and num_buckets < 2:
             # One bucket: fewer positions than two chunks' worth.
-            return tf.zeros(
-                [tf.shape(embedding)[0], self.n_hashes, tf.shape(embedding)[1]],
-                dtype=tf.int32,
+            return ops.zeros(
+                (ops.shape(embedding)[0], self.n_hashes, ops.shape(embedding)[1]),
+                dtype="int32",
             )
         # At least one rotation column, so argmax never sees an empty axis
         # when the bucket count is only known at run time.
         half = _maximum(num_buckets // 2, 1)
         if training and self.random_rotations_in_training:
-            rotations = tf.random.normal([self.embedding_dim, self.n_hashes, half])
+            rotations = keras.random.normal(
+                (self.embedding_dim, self.n_hashes, half), seed=self.seed_generator
+            )
         else:
-            rotations = tf.convert_to_tensor(self.rotations)[:, :, :half]
-        rotated = tf.einsum("bld,dhr->bhlr", embedding, rotations)
-        rotated = tf.concat([rotated, -rotated], axis=-1)
-        codes = tf.argmax(rotated, axis=-1, output_type=tf.int32)
+            rotations = ops.convert_to_tensor(self.rotations)[:, :, :half]
+        rotated = ops.einsum("bld,dhr->bhlr", embedding, rotations)
+        rotated = ops.concatenate([rotated, -rotated], axis=-1)
+        codes = argmax_int32(rotated, axis=-1)
         if _is_static(num_buckets):
             return codes
-        return tf.where(num_buckets >= 2, codes, tf.zeros_like(codes))
+        return ops.where(num_buckets >= 2, codes, ops.zeros_like(codes))
 
     def call(self, inputs, training=None):
-        shape = tf.shape(inputs)
+        shape = ops.shape(inputs)
         batch = shape[0]
         height = inputs.shape[1] if inputs.shape[1] is not None else shape[1]
         width = inputs.shape[2] if inputs.shape[2] is not None else shape[2]
@@ -177,72 +208,74 @@ class NonLocalSparseAttention(keras.layers.Layer):
         rounds = self.n_hashes
         length = height * width
 
-        match = tf.cast(self.match_embedding(inputs), "float32")
-        assembly = tf.cast(self.assembly_embedding(inputs), "float32")
-        match = tf.reshape(match, [batch, length, dim])
-        assembly = tf.reshape(assembly, [batch, length, channels])
+        match = ops.cast(self.match_embedding(inputs), "float32")
+        assembly = ops.cast(self.assembly_embedding(inputs), "float32")
+        match = ops.reshape(match, (batch, length, dim))
+        assembly = ops.reshape(assembly, (batch, length, channels))
 
         codes = self._hash(match, self._buckets(length), training)
-        # Stable sort within each round: equal codes keep position order.
-        order = tf.argsort(codes, axis=-1, stable=True)
-        undo = tf.argsort(order, axis=-1, stable=True)
+        order = _stable_argsort(codes, length)
+        # `order` is a permutation: its plain argsort inverts it.
+        undo = ops.cast(ops.argsort(order, axis=-1), "int32")
 
         # Fewer positions than a chunk: one chunk holding everything.
         chunk = _minimum(self.chunk_size, length)
         pad = (chunk - length % chunk) % chunk
         num_chunks = (length + pad) // chunk
 
-        flat_order = tf.reshape(order, [batch, rounds * length])
-        sorted_match = tf.reshape(
-            tf.gather(match, flat_order, batch_dims=1), [batch, rounds, length, dim]
+        flat_order = ops.reshape(order, (batch, rounds * length))
+        sorted_match = ops.reshape(
+            _batch_gather(match, flat_order), (batch, rounds, length, dim)
         )
-        sorted_assembly = tf.reshape(
-            tf.gather(assembly, flat_order, batch_dims=1),
-            [batch, rounds, length, channels],
+        sorted_assembly = ops.reshape(
+            _batch_gather(assembly, flat_order), (batch, rounds, length, channels)
         )
         # Pad each round by repeating its last `pad` sorted elements.
-        sorted_match = tf.concat(
+        sorted_match = ops.concatenate(
             [sorted_match, sorted_match[:, :, length - pad :]], axis=2
         )
-        sorted_assembly = tf.concat(
+        sorted_assembly = ops.concatenate(
             [sorted_assembly, sorted_assembly[:, :, length - pad :]], axis=2
         )
 
         groups = batch * rounds
-        queries = tf.reshape(sorted_match, [groups, num_chunks, chunk, dim])
-        values = tf.reshape(sorted_assembly, [groups, num_chunks, chunk, channels])
+        queries = ops.reshape(sorted_match, (groups, num_chunks, chunk, dim))
+        values = ops.reshape(sorted_assembly, (groups, num_chunks, chunk, channels))
         keys = l2_normalize(queries, self.normalize_epsilon)
-
         keys = self._with_neighbours(keys)
         values = self._with_neighbours(values)
 
-        queries = tf.reshape(queries, [groups * num_chunks, chunk, dim])
-        keys = tf.reshape(keys, [groups * num_chunks, 3 * chunk, dim])
-        values = tf.reshape(values, [groups * num_chunks, 3 * chunk, channels])
-        scores = tf.matmul(queries, keys, transpose_b=True)
-        log_norm = tf.reduce_logsumexp(scores, axis=-1, keepdims=True)
-        out = tf.matmul(tf.exp(scores - log_norm), values)
+        queries = ops.reshape(queries, (groups * num_chunks, chunk, dim))
+        keys = ops.reshape(keys, (groups * num_chunks, 3 * chunk, dim))
+        values = ops.reshape(values, (groups * num_chunks, 3 * chunk, channels))
+        scores = ops.matmul(queries, ops.transpose(keys, (0, 2, 1)))
+        log_norm = ops.logsumexp(scores, axis=-1, keepdims=True)
+        out = ops.matmul(ops.exp(scores - log_norm), values)
 
-        out = tf.reshape(out, [batch, rounds, num_chunks * chunk, channels])[
-            :, :, :length
+        out = ops.reshape(out, (batch * rounds, num_chunks * chunk, channels))[
+            :, :length
         ]
-        log_norm = tf.reshape(log_norm, [batch, rounds, num_chunks * chunk])[
-            :, :, :length
+        log_norm = ops.reshape(log_norm, (batch * rounds, num_chunks * chunk))[
+            :, :length
         ]
-        out = tf.gather(out, undo, batch_dims=2)
-        log_norm = tf.gather(log_norm, undo, batch_dims=2)
-
-        weights = tf.nn.softmax(log_norm, axis=1)
-        out = tf.reduce_sum(out * weights[..., None], axis=1)
-        out = tf.reshape(out, [batch, height, width, channels])
-        return inputs + tf.cast(out * self.res_scale, inputs.dtype)
+        flat_undo = ops.reshape(undo, (batch * rounds, length))
+        out = ops.reshape(
+            _batch_gather(out, flat_undo), (batch, rounds, length, channels)
+        )
+        log_norm = ops.reshape(
+            _batch_gather(log_norm[..., None], flat_undo), (batch, rounds, length)
+        )
+        weights = ops.softmax(log_norm, axis=1)
+        out = ops.sum(out * weights[..., None], axis=1)
+        out = ops.reshape(out, (batch, height, width, channels))
+        return inputs + ops.cast(out * self.res_scale, inputs.dtype)
 
     @staticmethod
     def _with_neighbours(x):
         """Concatenate each chunk with the previous and the next (wrapping)."""
-        previous = tf.concat([x[:, -1:], x[:, :-1]], axis=1)
-        following = tf.concat([x[:, 1:], x[:, :1]], axis=1)
-        return tf.concat([x, previous, following], axis=2)
+        previous = ops.concatenate([x[:, -1:], x[:, :-1]], axis=1)
+        following = ops.concatenate([x[:, 1:], x[:, :1]], axis=1)
+        return ops.concatenate([x, previous, following], axis=2)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -7,7 +7,7 @@ queries and keys, and `eps` added inside the feature map.
 """
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 
 def gaussian_orthogonal_random_matrix(
@@ -82,11 +82,11 @@ def positive_random_features(x, projection_matrix, epsilon=1e-4):
     Returns:
         Tensor `(..., n, m)`.
     """
-    projection_matrix = tf.cast(projection_matrix, x.dtype)
-    num_features = tf.cast(tf.shape(projection_matrix)[-2], x.dtype)
-    projected = tf.matmul(x, projection_matrix, transpose_b=True)
-    half_norm = 0.5 * tf.reduce_sum(tf.square(x), axis=-1, keepdims=True)
-    return tf.math.rsqrt(num_features) * (tf.exp(projected - half_norm) + epsilon)
+    projection_matrix = ops.cast(projection_matrix, x.dtype)
+    num_features = ops.cast(ops.shape(projection_matrix)[-2], x.dtype)
+    projected = ops.matmul(x, ops.swapaxes(projection_matrix, -1, -2))
+    half_norm = 0.5 * ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return ops.rsqrt(num_features) * (ops.exp(projected - half_norm) + epsilon)
 
 
 def linear_attention(query_features, key_features, values):
@@ -103,8 +103,8 @@ def linear_attention(query_features, key_features, values):
     Returns:
         Tensor `(..., n, c)`.
     """
-    key_sum = tf.reduce_sum(key_features, axis=-2)
-    normaliser = tf.einsum("...nm,...m->...n", query_features, key_sum)
-    context = tf.einsum("...nm,...nc->...mc", key_features, values)
-    out = tf.einsum("...nm,...mc->...nc", query_features, context)
+    key_sum = ops.sum(key_features, axis=-2)
+    normaliser = ops.einsum("...nm,...m->...n", query_features, key_sum)
+    context = ops.einsum("...nm,...nc->...mc", key_features, values)
+    out = ops.einsum("...nm,...mc->...nc", query_features, context)
     return out / normaliser[..., None]

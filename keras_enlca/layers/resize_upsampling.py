@@ -1,5 +1,6 @@
 import keras
-import tensorflow as tf
+
+from keras_enlca.utils.backend_dispatch import resize_by_factor
 
 INTERPOLATIONS = ("nearest", "bilinear")
 
@@ -44,11 +45,7 @@ class ResizeUpsampling(keras.layers.Layer):
         self.interpolation = interpolation
 
     def call(self, inputs):
-        shape = tf.shape(inputs)
-        size = tf.stack([shape[1] * self.scale, shape[2] * self.scale])
-        method = "nearest" if self.interpolation == "nearest" else "bilinear"
-        resized = tf.image.resize(inputs, size, method=method, antialias=False)
-        return tf.cast(resized, inputs.dtype)
+        return resize_by_factor(inputs, self.scale, self.interpolation)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape

@@ -16,6 +16,7 @@ from keras_enlca.models.presets import from_preset
 from keras_enlca.models.presets import get_recipe
 from keras_enlca.models.presets import list_presets
 from keras_enlca.models.presets import preset_config
+from keras_enlca.models.reference_adam import ReferenceAdam
 from keras_enlca.models.registry import family_names
 from keras_enlca.models.registry import family_of
 from keras_enlca.models.registry import get_family

@@ -91,11 +91,13 @@ class A2N(SuperResolutionModel):
 
         # The input scaling, the global skip and the output stay in float32
         # (0..255 values) under `mixed_float16`.
-        self.input_scaling = keras.layers.Rescaling(
+        # Locals, not attributes: PyTorch's Module takes no attribute before
+        # `super().__init__`.
+        input_scaling = keras.layers.Rescaling(
             rgb_range, dtype="float32", name="input_scaling"
         )
-        self.conv_first = conv(filters, 3, "conv_first")
-        self.blocks = [
+        conv_first = conv(filters, 3, "conv_first")
+        blocks = [
             AttentionInAttentionBlock(
                 filters=filters,
                 reduction=reduction,
@@ -106,12 +108,12 @@ class A2N(SuperResolutionModel):
             )
             for i in range(num_blocks)
         ]
-        self.trunk_conv = conv(filters, 3, "trunk_conv")
-        self.trunk_skip = keras.layers.Add(dtype=dtype, name="trunk_skip")
-        stages = [scale] if scale in (2, 3) else [2, 2]
-        self.stages = []
-        for index, factor in enumerate(stages, start=1):
-            self.stages.append(
+        trunk_conv = conv(filters, 3, "trunk_conv")
+        trunk_skip = keras.layers.Add(dtype=dtype, name="trunk_skip")
+        factors = [scale] if scale in (2, 3) else [2, 2]
+        stages = []
+        for index, factor in enumerate(factors, start=1):
+            stages.append(
                 [
                     ResizeUpsampling(
                         factor,
@@ -126,28 +128,28 @@ class A2N(SuperResolutionModel):
                     lrelu(f"lrelu_hr{index}"),
                 ]
             )
-        self.conv_last = conv(3, 3, "conv_last")
-        self.skip_upsample = ResizeUpsampling(
+        conv_last = conv(3, 3, "conv_last")
+        skip_upsample = ResizeUpsampling(
             scale, interpolation="bilinear", dtype="float32", name="skip_upsample"
         )
-        self.skip_add = keras.layers.Add(dtype="float32", name="skip_add")
-        self.output_scaling = keras.layers.Rescaling(
+        skip_add = keras.layers.Add(dtype="float32", name="skip_add")
+        output_scaling = keras.layers.Rescaling(
             1.0 / rgb_range, dtype="float32", name="output_scaling"
         )
 
         inputs = keras.Input(shape=(None, None, 3), dtype="float32", name="lr_image")
-        scaled = self.input_scaling(inputs)
-        fea = self.conv_first(scaled)
+        scaled = input_scaling(inputs)
+        fea = conv_first(scaled)
         trunk = fea
-        for block in self.blocks:
+        for block in blocks:
             trunk = block(trunk)
-        fea = self.trunk_skip([fea, self.trunk_conv(trunk)])
-        for stage in self.stages:
+        fea = trunk_skip([fea, trunk_conv(trunk)])
+        for stage in stages:
             for layer in stage:
                 fea = layer(fea)
-        out = self.conv_last(fea)
-        skip = self.skip_upsample(scaled)
-        outputs = self.output_scaling(self.skip_add([out, skip]))
+        out = conv_last(fea)
+        skip = skip_upsample(scaled)
+        outputs = output_scaling(skip_add([out, skip]))
         super().__init__(
             inputs=inputs, outputs=outputs, scale=scale, dtype=dtype, **kwargs
         )

@@ -1,14 +1,11 @@
 import keras
-import tensorflow as tf
 from keras import ops
-
-# `keras.losses.Loss` hides these helpers; they are what Keras' own
-# TensorFlow `train_step` uses to keep gradients right under `tf.distribute`.
-from keras.src.losses.loss import scale_loss_for_distribution
 
 from keras_enlca.layers.efficient_non_local_contrastive_attention import (
     EfficientNonLocalContrastiveAttention,
 )
+from keras_enlca.models.reference_adam import ReferenceAdam
+from keras_enlca.utils.backend_dispatch import scale_loss_for_replicas
 from keras_enlca.utils.sublayers import sublayers
 
 # The in-graph Y-PSNR of `val_psnr`, the `PSNR` metric and (in NumPy) `enlca
@@ -21,11 +18,15 @@ DEFAULT_CONTRASTIVE_WEIGHT = 1e-3
 DEFAULT_CONTRASTIVE_WARMUP_STEPS = 101_000
 
 
-def reference_adam(learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
-    """Adam as in the reference trainers: betas (0.9, 0.999), eps 1e-8.
+def reference_adam(
+    learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8, **kwargs
+):
+    """Adam as in the reference trainers: `torch.optim.Adam`'s update.
 
-    The one place the package builds an Adam (Keras' default epsilon is
-    1e-7): `compile()`'s default, `training.reference_optimizer` and the
+    Betas (0.9, 0.999), epsilon 1e-8 outside the bias correction of `v`, as
+    `torch.optim.Adam` steps; Keras' own `Adam` puts epsilon inside it (and
+    defaults to 1e-7). See `ReferenceAdam`. The one place the package builds
+    an Adam: `compile()`'s default, `training.reference_optimizer` and the
     optimizer of `enlca train` (whose config may set the betas and epsilon).
 
     Args:
@@ -33,7 +34,9 @@ def reference_adam(learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
             (e.g. `keras_enlca.training.StepDecay`).
         beta_1: first-moment decay.
         beta_2: second-moment decay.
-        epsilon: added to the denominator.
+        epsilon: added to the bias-corrected `sqrt(v)`.
+        **kwargs: other `keras.optimizers.Optimizer` arguments, e.g.
+            `clipvalue` (the EDSR trainers' `--gclip`, off by default).
 
     Example:
 
@@ -41,8 +44,12 @@ def reference_adam(learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
     model.compile(optimizer=keras_enlca.models.reference_adam(2e-4))
     ```
     """
-    return keras.optimizers.Adam(
-        learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon
+    return ReferenceAdam(
+        learning_rate=learning_rate,
+        beta_1=beta_1,
+        beta_2=beta_2,
+        epsilon=epsilon,
+        **kwargs,
     )
 
 
@@ -64,23 +71,31 @@ def contrastive_layers(model):
 class SuperResolutionModel(keras.Model):
     """Base class of the super-resolution networks, with the training recipe.
 
-    A functional `keras.Model` whose `train_step` minimises the L1
-    reconstruction loss plus, for networks with ENLCA layers,
+    A functional `keras.Model` whose `compute_loss` (the loss of the JAX,
+    PyTorch and TensorFlow trainers alike; no backend-specific `train_step`)
+    is the L1 reconstruction loss plus, for networks with ENLCA layers,
     `contrastive_weight` times the mean over those layers of their
-    contrastive loss, switched on once `optimizer.iterations` reaches
-    `contrastive_warmup_steps` (reference: `L1 + 0.001 * mean(losses)` after
-    101 epochs of 1000 iterations; the paper says 150 epochs). The
-    contrastive losses are read from each ENLCA layer's `losses` right after
-    the forward pass; they are computed (and reported) during the warm-up
-    too, but do not reach the gradient.
+    contrastive loss, switched on after `contrastive_warmup_steps` training
+    steps (reference: `L1 + 0.001 * mean(losses)` after 101 epochs of 1000
+    iterations; the paper says 150 epochs). The steps are counted by a
+    model-owned counter, set from `optimizer.iterations` when `fit` starts.
+    The contrastive losses are the `add_loss` values of the forward pass
+    (every `add_loss` value of the network is taken as one); they are
+    computed (and reported) during the warm-up too, but do not reach the
+    gradient.
 
     Reported metrics: `loss` (the optimised total), `l1` and, when the network
     has ENLCA layers, `contrastive` (the raw mean of the layers' losses,
-    before weighting). `test_step` reports `loss`, `l1` and `psnr`: the mean
+    before weighting). Evaluation reports `loss`, `l1` and `psnr`: the mean
     over images of the Y-channel PSNR (MATLAB convention, 8-bit quantised,
     `scale` pixels shaved). Under `tf.distribute` the reported values are
     the global-batch values, not divided by the number of replicas. Metrics
     passed to `compile(metrics=...)` are added; sample weights are ignored.
+
+    A plain `keras.Model` holding ENLCA layers gets their losses through
+    Keras' own `compute_loss` at weight 1 and from the first step: wrap the
+    same graph in `SuperResolutionModel(inputs, outputs, scale=...)` for
+    the reference weighting.
 
     The networks of this package (`EDSR`, `NLSN`, `ENLCN`, `A2N`) subclass
     it; a custom functional network can use it directly.
@@ -139,6 +154,16 @@ class SuperResolutionModel(keras.Model):
         self.l1_tracker = keras.metrics.Mean(name="l1")
         self.contrastive_tracker = keras.metrics.Mean(name="contrastive")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
+        # Counts contrastive training steps for the warm-up: a model variable,
+        # because JAX's trainer threads model state through its stateless
+        # steps but purges optimizer variables (`iterations`) within an epoch.
+        self._contrastive_step = keras.Variable(
+            0,
+            dtype="int64",
+            trainable=False,
+            name="contrastive_step",
+            aggregation="only_first_replica",
+        )
 
     @property
     def contrastive_layers(self):
@@ -162,7 +187,7 @@ class SuperResolutionModel(keras.Model):
             loss: must be `None`; the reconstruction loss is always L1.
             contrastive_weight: float. The weight λ of the mean contrastive
                 loss of the ENLCA layers (reference 1e-3). 0 disables it.
-            contrastive_warmup_steps: int. Training steps (counted by
+            contrastive_warmup_steps: int. Training steps (counted from
                 `optimizer.iterations`) of L1-only training before the
                 contrastive term is added. The reference uses 101 epochs of
                 1000 iterations (101_000), the paper 150 epochs; convert
@@ -209,79 +234,83 @@ class SuperResolutionModel(keras.Model):
         if getattr(self, "optimizer", None) is not None and self.built:
             self.optimizer.build(self.trainable_variables)
 
-    def _contrastive_loss(self):
-        """Mean over ENLCA layers of their (raw) losses of the last call."""
-        values = []
-        for layer in self.contrastive_layers:
-            layer_losses = layer.losses
-            if layer_losses:
-                values.append(
-                    ops.sum(ops.stack([ops.cast(v, "float32") for v in layer_losses]))
-                )
-        if not values:
-            return None
-        return ops.mean(ops.stack(values))
+    def fit(self, *args, **kwargs):
+        # The warm-up counter follows the optimizer, also after a resume or
+        # for a model saved before the counter existed.
+        if getattr(self, "optimizer", None) is not None and self.optimizer.built:
+            self._contrastive_step.assign(
+                ops.cast(self.optimizer.iterations, "int64")
+            )
+        return super().fit(*args, **kwargs)
 
     def _l1(self, y, y_pred):
         y = ops.cast(y, "float32")
         y_pred = ops.cast(y_pred, "float32")
         return ops.mean(ops.abs(y_pred - y))
 
-    def train_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        batch_size = ops.shape(x)[0]
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            l1 = self._l1(y, y_pred)
-            contrastive = self._contrastive_loss()
-            if contrastive is not None and self.contrastive_weight > 0:
-                active = self.optimizer.iterations >= self.contrastive_warmup_steps
-                loss = tf.cond(
-                    active,
-                    lambda: l1 + self.contrastive_weight * contrastive,
-                    lambda: l1,
-                )
-            else:
-                loss = l1
-            # Gradients are summed over replicas: scale each replica's loss
-            # by 1 / replicas, then by the mixed-precision loss scale.
-            scaled_loss = self.optimizer.scale_loss(scale_loss_for_distribution(loss))
-        trainable_weights = self.trainable_weights
-        gradients = tape.gradient(scaled_loss, trainable_weights)
-        self.optimizer.apply_gradients(zip(gradients, trainable_weights))
+    def _contrastive_mean(self):
+        """Mean over ENLCA layers of their raw losses of the last call.
 
-        # Trackers get the true per-replica values weighted by the local
-        # batch size; their cross-replica aggregation gives the global mean.
-        self._loss_tracker.update_state(loss, sample_weight=batch_size)
-        self.l1_tracker.update_state(l1, sample_weight=batch_size)
-        logs = {"loss": self._loss_tracker.result(), "l1": self.l1_tracker.result()}
-        if contrastive is not None:
-            self.contrastive_tracker.update_state(contrastive, sample_weight=batch_size)
-            logs["contrastive"] = self.contrastive_tracker.result()
-        logs.update(self._compiled_metrics_logs(y, y_pred))
-        return logs
+        Read from the model's `losses`, the one place every backend shows
+        `add_loss` values of a training call (under JAX's stateless call
+        the layers' own `losses` stay empty). Every loss added in a call of
+        a `SuperResolutionModel` is taken as an ENLCA contrastive loss.
+        """
+        losses = self.losses
+        if not losses or not self.contrastive_layers:
+            return None
+        total = ops.sum(ops.stack([ops.cast(v, "float32") for v in losses]))
+        return total / len(self.contrastive_layers)
 
-    def _compiled_metrics_logs(self, y, y_pred):
-        if self._compile_metrics is None:
-            return {}
-        self._compile_metrics.update_state(y, y_pred)
-        return self._compile_metrics.result()
+    def compute_loss(
+        self, x=None, y=None, y_pred=None, sample_weight=None, training=True
+    ):
+        """L1 plus, after the warm-up, `contrastive_weight` x mean contrastive.
 
-    def test_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        batch_size = ops.shape(x)[0]
-        y_pred = self(x, training=False)
+        The one loss path of all three backends' trainers. The returned loss
+        is scaled by `1 / replicas` under `tf.distribute` (as Keras' own
+        compiled losses are); trackers get the unscaled values.
+        """
+        batch_size = ops.shape(y_pred)[0]
         l1 = self._l1(y, y_pred)
-        self._loss_tracker.update_state(l1, sample_weight=batch_size)
         self.l1_tracker.update_state(l1, sample_weight=batch_size)
-        self.psnr_tracker.update_state(y_channel_psnr(y, y_pred, self.scale))
-        logs = {
-            "loss": self._loss_tracker.result(),
-            "l1": self.l1_tracker.result(),
-            "psnr": self.psnr_tracker.result(),
-        }
-        logs.update(self._compiled_metrics_logs(y, y_pred))
+        loss = l1
+        contrastive = self._contrastive_mean() if training else None
+        self._reports_contrastive = contrastive is not None
+        if contrastive is not None:
+            self.contrastive_tracker.update_state(
+                contrastive, sample_weight=batch_size
+            )
+            if self.contrastive_weight > 0:
+                step = self._contrastive_step
+                active = ops.cast(
+                    ops.greater_equal(step, self.contrastive_warmup_steps), "float32"
+                )
+                loss = l1 + active * self.contrastive_weight * contrastive
+                step.assign(step + 1)
+        if not training:
+            self.psnr_tracker.update_state(y_channel_psnr(y, y_pred, self.scale))
+        self._reports_psnr = not training
+        return scale_loss_for_replicas(loss)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        logs = {"loss": self._loss_tracker.result(), "l1": self.l1_tracker.result()}
+        if getattr(self, "_reports_contrastive", False):
+            logs["contrastive"] = self.contrastive_tracker.result()
+        if getattr(self, "_reports_psnr", False):
+            logs["psnr"] = self.psnr_tracker.result()
+        if self._compile_metrics is not None:
+            self._compile_metrics.update_state(y, y_pred)
+            logs.update(self._compile_metrics.result())
         return logs
+
+    def save_own_variables(self, store):
+        # The warm-up counter is training state, not part of the network:
+        # `.keras` files keep the weights of the network only.
+        pass
+
+    def load_own_variables(self, store):
+        pass
 
     def get_config(self):
         if type(self) is SuperResolutionModel:
