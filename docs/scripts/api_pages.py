@@ -61,9 +61,7 @@ def public_names(namespace):
     with open(path, encoding="utf-8") as f:
         tree = ast.parse(f.read())
     exports = _literal(tree, "EXPORTS") or {}
-    names = {
-        n: (m if "." in m else f"{full}.{m}") for n, m in exports.items()
-    }
+    names = {n: (m if "." in m else f"{full}.{m}") for n, m in exports.items()}
     for node in [] if exports else tree.body:
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:

@@ -34,7 +34,12 @@ def table(name):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in figures["rows"]:
         if len(row) != len(columns):
-            raise ValueError(f"{name}.json: row {row} does not have {len(columns)} cells")
+            raise ValueError(
+                f"{name}.json: row {row} does not have {len(columns)} cells"
+            )
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     source = f"`{figures['script']}`"
-    return "\n".join(lines) + f"\n\n<small>Source: {source}, {figures['measured']}.</small>\n"
+    return (
+        "\n".join(lines)
+        + f"\n\n<small>Source: {source}, {figures['measured']}.</small>\n"
+    )

@@ -9,7 +9,9 @@ def help_text(arguments):
     """The text `enlca ARGUMENTS --help` prints (no TensorFlow is imported)."""
     result = CliRunner().invoke(cli, [*arguments, "--help"], prog_name="enlca")
     if result.exit_code != 0:
-        raise RuntimeError(f"enlca {' '.join(arguments)} --help failed: {result.output}")
+        raise RuntimeError(
+            f"enlca {' '.join(arguments)} --help failed: {result.output}"
+        )
     return result.output.rstrip()
 
 

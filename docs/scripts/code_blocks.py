@@ -69,7 +69,9 @@ def parse(text, page):
             i += 1
             continue
         if MARKER_START.search(line):
-            problems.append(f"{page}:{i + 1}: malformed marker (<!-- not-run: REASON -->)")
+            problems.append(
+                f"{page}:{i + 1}: malformed marker (<!-- not-run: REASON -->)"
+            )
         opening = FENCE.match(line)
         if opening is None:
             if line.strip() and reason is not None:
@@ -108,7 +110,9 @@ def census(root=ROOT):
             {
                 "page": page,
                 "python_run": sum(b.runs for b in python),
-                "python_not_run": [f"line {b.line}: {b.not_run}" for b in python if not b.runs],
+                "python_not_run": [
+                    f"line {b.line}: {b.not_run}" for b in python if not b.runs
+                ],
                 "other": sorted({b.language or "plain" for b in blocks} - set(PYTHON)),
                 "other_count": len(blocks) - len(python),
                 "problems": problems,
@@ -153,7 +157,9 @@ def format_census(rows):
     lines.append("|---|---|---|---|")
     for row in rows:
         not_run = "; ".join(row["python_not_run"]) or "0"
-        other = f"{row['other_count']} ({', '.join(row['other'])})" if row["other"] else "0"
+        other = (
+            f"{row['other_count']} ({', '.join(row['other'])})" if row["other"] else "0"
+        )
         lines.append(f"| {row['page']} | {row['python_run']} | {not_run} | {other} |")
     total_run = sum(r["python_run"] for r in rows)
     total_not = sum(len(r["python_not_run"]) for r in rows)

@@ -103,8 +103,9 @@ def main(out_dir):
     record["attention"]["point"] = ATTENTION_POINT
     record["attention"]["layers"] = [m.summary()["layer"] for m in maps]
 
-    hr = data.modcrop(data.read_image(os.path.join(photos, HELD_OUT)), SCALE)
-    lr = data.bicubic_downscale(hr, SCALE)
+    lr, hr = data.bicubic_downscale(
+        data.read_image(os.path.join(photos, HELD_OUT)), SCALE
+    )
     bicubic = data.bicubic_upscale(lr, SCALE)
     # tiles keep the NLA layer's (HW x HW) matrix small
     predict = evaluation.predict_fn(model)
@@ -122,8 +123,9 @@ def main(out_dir):
     record["comparison"] = {"photo": HELD_OUT, "crop": crop}
     record["comparison"].update({k: round(float(v), 4) for k, v in scores.items()})
 
-    hr = data.modcrop(data.read_image(os.path.join(photos, TILED_PHOTO)), SCALE)
-    lr = data.bicubic_downscale(hr, SCALE)
+    lr, _ = data.bicubic_downscale(
+        data.read_image(os.path.join(photos, TILED_PHOTO)), SCALE
+    )
     sr = evaluation.upscale_tiled(model, lr, SCALE, tile=TILE, overlap=OVERLAP)
     figure = tiled_figure(lr, sr)
     data.write_image(os.path.join(out_dir, "tiled.png"), figure)
@@ -141,14 +143,18 @@ def tiled_figure(lr, sr):
     """LR (nearest ×SCALE, with the tile grid) beside the tiled SR output."""
     import numpy as np
 
+    from keras_enlca.inference.tiling import tile_starts
     from keras_enlca.utils.image_conventions import to_uint8
     from keras_enlca.visualization import panel_grid
 
-    nearest = np.repeat(np.repeat(to_uint8(lr), SCALE, axis=0), SCALE, axis=1)
-    grid = nearest.copy()
-    step = (TILE - OVERLAP) * SCALE
-    grid[:, ::step] = (255, 210, 0)
-    grid[::step, :] = (255, 210, 0)
+    grid = np.repeat(np.repeat(to_uint8(lr), SCALE, axis=0), SCALE, axis=1)
+    # the tiler's own plan: where each tile starts and ends, in LR pixels
+    for axis, length in enumerate(lr.shape[:2]):
+        for start in tile_starts(length, min(TILE, length), OVERLAP):
+            for edge in (start, start + min(TILE, length) - 1):
+                index = [slice(None), slice(None)]
+                index[axis] = slice(edge * SCALE, edge * SCALE + SCALE)
+                grid[tuple(index)] = (255, 210, 0)
     labels = [
         f"LR x{SCALE} (nearest), tiles of {TILE} px",
         f"SR, tiled (overlap {OVERLAP})",

@@ -70,7 +70,10 @@ def on_pre_build(config):
 
 
 def on_files(files, config):
-    for uri, content in {**api_pages.pages(), "reference/cli.md": cli_pages.page()}.items():
+    for uri, content in {
+        **api_pages.pages(),
+        "reference/cli.md": cli_pages.page(),
+    }.items():
         files.append(File.generated(config, uri, content=content))
     for name in sorted(os.listdir(FIGURES_CACHE)):
         if name.endswith(".png"):

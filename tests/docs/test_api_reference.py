@@ -30,7 +30,9 @@ def imported_public_names(namespace):
 
 def test_every_namespace_has_a_page_or_is_internal():
     documented = {namespace for namespace, _ in api_pages.NAMESPACES}
-    assert documented | set(api_pages.INTERNAL) == set(keras_enlca.SUBPACKAGES) | {"cli"}
+    assert documented | set(api_pages.INTERNAL) == set(keras_enlca.SUBPACKAGES) | {
+        "cli"
+    }
     assert documented.isdisjoint(api_pages.INTERNAL)
 
 

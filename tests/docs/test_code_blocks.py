@@ -12,12 +12,16 @@ from tests.docs.scripts import load
 code_blocks = load("code_blocks")
 
 RUNNABLE_PAGES = [
-    page for page in code_blocks.pages() if any(b.runs for b in code_blocks.read_page(page)[0])
+    page
+    for page in code_blocks.pages()
+    if any(b.runs for b in code_blocks.read_page(page)[0])
 ]
 
 
 def test_pages_have_no_malformed_markers_or_fences():
-    problems = [p for page in code_blocks.pages() for p in code_blocks.read_page(page)[1]]
+    problems = [
+        p for page in code_blocks.pages() for p in code_blocks.read_page(page)[1]
+    ]
     assert problems == []
 
 
@@ -40,7 +44,10 @@ def test_census_counts_every_block_once():
 
 
 def test_not_run_marker_is_counted_with_its_reason():
-    text = "a\n\n<!-- not-run: needs DIV2K -->\n```python\nx = 1\n```\n\n```python\ny\n```\n"
+    text = (
+        "a\n\n<!-- not-run: needs DIV2K -->\n```python\nx = 1\n```\n\n"
+        "```python\ny\n```\n"
+    )
     blocks, problems = code_blocks.parse(text, "page.md")
     assert problems == []
     assert [(b.line, b.not_run, b.runs) for b in blocks] == [
@@ -52,9 +59,18 @@ def test_not_run_marker_is_counted_with_its_reason():
 @pytest.mark.parametrize(
     "text, problem",
     [
-        ("<!-- not-run: -->\n```python\nx\n```\n", "page.md:1: not-run marker without a reason"),
-        ("<!-- not-run: gpu -->\ntext\n```python\nx\n```\n", "page.md:1: not-run marker without a block"),
-        ("<!--not-run gpu-->\n", "page.md:1: malformed marker (<!-- not-run: REASON -->)"),
+        (
+            "<!-- not-run: -->\n```python\nx\n```\n",
+            "page.md:1: not-run marker without a reason",
+        ),
+        (
+            "<!-- not-run: gpu -->\ntext\n```python\nx\n```\n",
+            "page.md:1: not-run marker without a block",
+        ),
+        (
+            "<!--not-run gpu-->\n",
+            "page.md:1: malformed marker (<!-- not-run: REASON -->)",
+        ),
         ("```python\nx\n", "page.md:1: code block never closed"),
     ],
 )
@@ -64,7 +80,10 @@ def test_marker_mistakes_are_errors(text, problem):
 
 def test_a_failing_block_fails_with_the_page_line(tmp_path):
     (tmp_path / "docs").mkdir()
-    (tmp_path / "README.md").write_text("x\n\n```python\nvalue = 1\n```\n\n```python\nraise SystemExit(value + 1)\n```\n")
+    (tmp_path / "README.md").write_text(
+        "x\n\n```python\nvalue = 1\n```\n\n"
+        "```python\nraise SystemExit(value + 1)\n```\n"
+    )
     done = code_blocks.run_page("README.md", workdir=str(tmp_path), root=str(tmp_path))
     assert done.returncode == 2
     assert "=== README.md:3" in done.stdout and "=== README.md:7" in done.stdout
@@ -75,5 +94,7 @@ def test_a_failing_block_fails_with_the_page_line(tmp_path):
 @pytest.mark.parametrize("page", RUNNABLE_PAGES)
 def test_page_python_blocks_run(page, tmp_path):
     done = code_blocks.run_page(page, workdir=str(tmp_path))
-    assert done.returncode == 0, f"{page}:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    assert done.returncode == 0, (
+        f"{page}:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
+    )
     assert done.stdout.rstrip().endswith("=== all blocks ran")
