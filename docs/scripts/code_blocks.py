@@ -174,3 +174,47 @@ if __name__ == "__main__":
     for problem in problems:
         print("problem:", problem, file=sys.stderr)
     sys.exit(1 if problems else 0)
+
+
+ENLCA_CALL = re.compile(r"(?:^|[\s;&|(])enlca\s+([a-z-]+)((?:\s+[^\s;&|#]+)*)")
+
+
+def cli_calls(block):
+    """`(line, command, [--options])` of each `enlca` call in a shell block."""
+    calls, pending, start = [], "", None
+    for offset, line in enumerate(block.code.splitlines()):
+        start = block.line + 1 + offset if start is None else start
+        pending += line.split("  #")[0]
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        code = re.sub(r"\$\([^)]*\)", "SUBSHELL", pending)
+        for match in ENLCA_CALL.finditer(code):
+            options = re.findall(r"(?:^|\s)(--?[A-Za-z][\w-]*)", match.group(2))
+            calls.append((start, match.group(1), options))
+        pending, start = "", None
+    return calls
+
+
+def unknown_cli_options(blocks):
+    """`page:line: enlca COMMAND OPTION` for every option that does not exist."""
+    import click
+
+    from keras_enlca.cli.main import cli
+
+    context = click.Context(cli, info_name="enlca")
+    problems = []
+    for block in blocks:
+        if block.language not in ("bash", "sh", "shell", "console"):
+            continue
+        for line, name, options in cli_calls(block):
+            command = cli.get_command(context, name)
+            if command is None:
+                problems.append(f"{block.page}:{line}: no command enlca {name}")
+                continue
+            known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)}
+            known |= {"--help", "-h"}
+            for option in options:
+                if option not in known:
+                    problems.append(f"{block.page}:{line}: enlca {name} {option}")
+    return problems

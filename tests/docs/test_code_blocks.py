@@ -98,3 +98,24 @@ def test_page_python_blocks_run(page, tmp_path):
         f"{page}:\n{done.stdout[-3000:]}\n{done.stderr[-6000:]}"
     )
     assert done.stdout.rstrip().endswith("=== all blocks ran")
+
+
+def test_shell_blocks_use_existing_commands_and_options():
+    blocks = [b for page in code_blocks.pages() for b in code_blocks.read_page(page)[0]]
+    calls = [
+        c for b in blocks if b.language == "bash" for c in code_blocks.cli_calls(b)
+    ]
+    assert len(calls) >= 40
+    assert code_blocks.unknown_cli_options(blocks) == []
+
+
+def test_a_misspelled_option_in_a_shell_block_is_found():
+    text = (
+        "```bash\nenlca export m.keras --quantise int8 \\\n  -o x.tflite\n"
+        "enlca nope\n```\n"
+    )
+    blocks, _ = code_blocks.parse(text, "page.md")
+    assert code_blocks.unknown_cli_options(blocks) == [
+        "page.md:2: enlca export --quantise",
+        "page.md:4: no command enlca nope",
+    ]
