@@ -101,7 +101,13 @@ def main(out_dir):
     data.write_image(os.path.join(out_dir, "attention.png"), figure)
     record["attention"] = {"photo": ATTENTION_PHOTO, "crop": ATTENTION_CROP}
     record["attention"]["point"] = ATTENTION_POINT
-    record["attention"]["layers"] = [m.summary()["layer"] for m in maps]
+    summaries = [m.summary() for m in maps]
+    record["attention"]["layers"] = [m["layer"] for m in summaries]
+    # nats; log(HW) is a uniform row
+    record["attention"]["entropy"] = {
+        m["layer"]: round(m["entropy"], 2) for m in summaries
+    }
+    record["attention"]["uniform_entropy"] = round(summaries[0]["uniform_entropy"], 2)
 
     lr, hr = data.bicubic_downscale(
         data.read_image(os.path.join(photos, HELD_OUT)), SCALE
