@@ -167,15 +167,6 @@ def format_census(rows):
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    rows = census()
-    print(format_census(rows))
-    problems = [p for r in rows for p in r["problems"]]
-    for problem in problems:
-        print("problem:", problem, file=sys.stderr)
-    sys.exit(1 if problems else 0)
-
-
 ENLCA_CALL = re.compile(r"(?:^|[\s;&|(])enlca\s+([a-z-]+)((?:\s+[^\s;&|#]+)*)")
 
 
@@ -218,3 +209,16 @@ def unknown_cli_options(blocks):
                 if option not in known:
                     problems.append(f"{block.page}:{line}: enlca {name} {option}")
     return problems
+
+
+if __name__ == "__main__":
+    rows = census()
+    print(format_census(rows))
+    problems = [p for r in rows for p in r["problems"]]
+    blocks = [b for page in pages() for b in read_page(page)[0]]
+    calls = sum(len(cli_calls(b)) for b in blocks if b.language == "bash")
+    print(f"\n{calls} `enlca` calls in shell blocks: commands and options checked")
+    problems += unknown_cli_options(blocks)
+    for problem in problems:
+        print("problem:", problem, file=sys.stderr)
+    sys.exit(1 if problems else 0)
