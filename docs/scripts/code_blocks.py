@@ -26,7 +26,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)")
+FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)")
 MARKER = re.compile(r"^\s*<!--\s*not-run:(?P<reason>.*?)-->\s*$")
 MARKER_START = re.compile(r"^\s*<!--\s*not-run")
 PYTHON = ("python", "py")
@@ -85,7 +85,9 @@ def parse(text, page):
             end += 1
         if end == len(lines):
             problems.append(f"{page}:{i + 1}: code block never closed")
-        code = "\n".join(lines[i + 1 : end])
+        # a block inside a list item is indented: drop the fence's indent
+        indent = len(opening.group("indent"))
+        code = "\n".join(line[indent:] for line in lines[i + 1 : end])
         language = opening.group("info").lower().lstrip("{.").rstrip("}")
         blocks.append(Block(page, i + 1, language, code + "\n", reason))
         reason = None

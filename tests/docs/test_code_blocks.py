@@ -56,6 +56,15 @@ def test_not_run_marker_is_counted_with_its_reason():
     ]
 
 
+def test_a_block_inside_a_list_item_is_found_and_dedented():
+    text = (
+        "- step one:\n\n    ```python\n    x = 1\n    if x:\n        y = 2\n    ```\n"
+    )
+    blocks, problems = code_blocks.parse(text, "page.md")
+    assert problems == []
+    assert [(b.line, b.code) for b in blocks] == [(3, "x = 1\nif x:\n    y = 2\n")]
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [

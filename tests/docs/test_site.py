@@ -89,6 +89,11 @@ def test_pictures_exist_with_their_sizes_and_panels(site):
     for name in figures.FIGURES:
         image = read_image(os.path.join(folder, name))
         assert list(image.shape[:2]) == record[name], name
+    # geometry of the script's settings: 5 panels of 288 px (the 96-px crop at
+    # display size) in one row; 4 comparison crops; two 252x168 panels
+    assert record["attention.png"] == [326, 1488]
+    assert record["comparison.png"][1] == 1160
+    assert record["tiled.png"] == [206, 528]
     # attention: the input and one panel per layer (ENLCA: approximation and
     # exact), 96-pixel crop shown at display size, in one row of five
     attention = read_image(os.path.join(folder, "attention.png"))
