@@ -18,6 +18,10 @@ from keras_enlca.errors import InputError
 from keras_enlca.errors import missing_tensorflow_message
 from keras_enlca.version import __version__
 
+# Exit statuses, the same in every command: usage errors 2 (click), user
+# errors 1 (`InputError`), Ctrl-C 130.
+INTERRUPTED_EXIT = 130
+
 # name -> ("module:attribute" inside keras_enlca.cli, one-line help for `enlca --help`)
 COMMANDS = {
     "demo": ("demo:demo", "Train, evaluate, export and upscale on the bundled images."),
@@ -118,8 +122,18 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        from keras_enlca.utils.outputs import output_locks
+
         try:
-            return super().invoke(ctx)
+            # Every output a command checks is claimed until it ends: a
+            # second command writing there is refused (utils/outputs.py).
+            with output_locks():
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C: nothing half-written stays (atomic writes); exit 130
+            # like a shell, not click's 'Aborted!' with 1.
+            click.echo("Interrupted.", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except InputError as error:
             raise click.ClickException(str(error)) from None
         except ModuleNotFoundError as error:

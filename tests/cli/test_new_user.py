@@ -1,0 +1,99 @@
+"""A new user's bad inputs, end to end (issue 19): each one a test."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from keras_enlca.cli.main import cli
+from keras_enlca.data import read_image
+from keras_enlca.data import sample_image_paths
+from keras_enlca.data import write_image
+from keras_enlca.utils.outputs import check_output_files
+from keras_enlca.utils.outputs import output_locks
+from tests.export.artifacts import artifact
+
+ENLCA = [sys.executable, "-m", "keras_enlca.cli.main"]
+
+
+def enlca(*args, cwd=None, env=None):
+    return subprocess.Popen(
+        [*ENLCA, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def photos(folder, count=3, size=48):
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        image = read_image(sample_image_paths()[i])[:size, :size]
+        write_image(os.path.join(folder, f"p{i}.png"), image)
+    return folder
+
+
+@pytest.fixture
+def lock_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("ENLCA_LOCK_DIR", str(tmp_path / "locks"))
+    return tmp_path / "locks"
+
+
+def test_two_upscales_into_one_folder_never_mix(tmp_path, lock_dir):
+    imgs = photos(tmp_path / "imgs")
+    models = [artifact("edsr", "none"), artifact("a2n", "none")]
+    out = tmp_path / "out"
+    runs = [enlca("upscale", m, imgs, "-o", out, "--quiet") for m in models]
+    done = [(r.wait(timeout=300), r.stderr.read()) for r in runs]
+    codes = sorted(code for code, _ in done)
+    assert codes == [0, 1], done
+    winner = [i for i, (code, _) in enumerate(done) if code == 0][0]
+    loser_err = done[1 - winner][1].strip().splitlines()
+    assert len(loser_err) == 1
+    assert ("another enlca command" in loser_err[0]) or (
+        "already exists" in loser_err[0]
+    ), loser_err
+    # Every image comes from the command that succeeded.
+    expected = tmp_path / "expected"
+    alone = enlca("upscale", models[winner], imgs, "-o", expected, "--quiet")
+    assert alone.wait(timeout=300) == 0, alone.stderr.read()
+    assert sorted(os.listdir(out)) == ["p0.png", "p1.png", "p2.png"]
+    for name in os.listdir(out):
+        assert np.array_equal(read_image(out / name), read_image(expected / name))
+
+
+def test_an_upscale_into_outputs_another_command_holds_is_refused(
+    tmp_path, lock_dir
+):
+    imgs = photos(tmp_path / "imgs", count=1)
+    out = tmp_path / "out"
+    with output_locks():
+        check_output_files([out / "p0.png"])
+        run = enlca("upscale", artifact("edsr", "none"), imgs, "-o", out)
+        code, err = run.wait(timeout=300), run.stderr.read()
+    assert code == 1
+    assert err == (
+        f"Error: {out / 'p0.png'}: another enlca command (pid {os.getpid()}) is "
+        "writing it; wait for it to finish or choose another output.\n"
+    )
+    assert not os.path.exists(out / "p0.png")
+
+
+def test_ctrl_c_exits_130_in_every_command(tmp_path, monkeypatch):
+    import keras_enlca.inference.upscale_files as upscale_files
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(upscale_files, "upscale_file", interrupted)
+    imgs = photos(tmp_path / "imgs", count=1)
+    result = CliRunner().invoke(
+        cli, ["upscale", artifact("edsr", "none"), str(imgs), "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 130
+    assert "Interrupted." in result.output and "Aborted!" not in result.output
