@@ -475,13 +475,19 @@ def open_data_source(source, scale, split, key):
     if not source.dir:
         raise InputError(f"'{key}.dir' is not set")
     if not os.path.isdir(source.dir):
-        raise InputError(f"'{key}.dir': folder '{source.dir}' does not exist")
+        raise InputError(
+            f"'{key}.dir': folder '{source.dir}' does not exist; if the data "
+            f"moved, pass --set {key}.dir=FOLDER"
+        )
     kind = source.type
     if kind == "auto" and source.lr_dir:
         kind = "paired"
     if kind == "paired":
         if not os.path.isdir(source.lr_dir):
-            raise InputError(f"'{key}.lr_dir': folder '{source.lr_dir}' does not exist")
+            raise InputError(
+                f"'{key}.lr_dir': folder '{source.lr_dir}' does not exist; if "
+                f"the data moved, pass --set {key}.lr_dir=FOLDER"
+            )
         return [SRDataset.from_paired_folders(source.lr_dir, source.dir, scale)]
     if kind == "folder":
         return [SRDataset.from_hr_folder(source.dir, scale)]

@@ -538,6 +538,57 @@ def read_config_file(path):
     return data
 
 
+# The config keys that name data folders: stored absolute in a run folder's
+# config.yaml (relative to the run folder when the data lives beside it, as
+# in `enlca demo`), so that a run resumes from any working directory and
+# after the folder is moved.
+DATA_PATH_KEYS = (
+    "data.train.dir",
+    "data.train.lr_dir",
+    "data.validation.dir",
+    "data.validation.lr_dir",
+)
+
+
+def _data_paths(values):
+    """`(dotted key, parent dict, name)` of every data path set in `values`."""
+    data = values.get("data") if isinstance(values, dict) else None
+    for source in ("train", "validation"):
+        entry = data.get(source) if isinstance(data, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        for name in ("dir", "lr_dir"):
+            if isinstance(entry.get(name), str) and entry[name]:
+                yield f"data.{source}.{name}", entry, name
+
+
+def absolute_data_paths(config, base=None):
+    """Makes the data folders of `config` absolute (relative ones are taken
+    from `base`, else the current folder); returns `config`."""
+    base = os.path.abspath(base or os.getcwd())
+    for source in (config.data.train, config.data.validation):
+        if source is None:
+            continue
+        for name in ("dir", "lr_dir"):
+            value = getattr(source, name)
+            if value:
+                path = os.path.expanduser(value)
+                setattr(source, name, os.path.normpath(os.path.join(base, path)))
+    return config
+
+
+def read_run_config(path):
+    """`read_config_file` for a run folder's config.yaml: relative data
+    folders are taken from the run folder (see `DATA_PATH_KEYS`)."""
+    values = read_config_file(path)
+    run_dir = os.path.dirname(os.path.abspath(os.fspath(path)))
+    for _, entry, name in _data_paths(values):
+        entry[name] = os.path.normpath(
+            os.path.join(run_dir, os.path.expanduser(entry[name]))
+        )
+    return values
+
+
 def config_from_dict(values, source=None, overrides=(), preset=None):
     """Build and validate a `TrainConfig` from plain data.
 
@@ -586,7 +637,7 @@ def config_from_dict(values, source=None, overrides=(), preset=None):
         elif chosen in file_keys and cleared not in file_keys | override_keys:
             _set(config, cleared, None)
     validate(config)
-    return config
+    return absolute_data_paths(config)
 
 
 def _dotted_keys(values, prefix=""):
@@ -726,12 +777,25 @@ def validate(config):
 
 
 def dump_config(config, path):
-    """Write `config` as YAML to `path` atomically."""
+    """Write `config` as YAML to `path` atomically.
+
+    Data folders are written absolute, or relative to the run folder (the
+    folder of `path`) when they lie inside the folder that holds it (the
+    demo's data): the run resumes from anywhere and travels with its data.
+    """
     from keras_enlca.utils.atomic import atomic_path
 
+    values = config.to_dict()
+    run_dir = os.path.dirname(os.path.abspath(os.fspath(path)))
+    home = os.path.dirname(run_dir)
+    for _, entry, name in _data_paths(values):
+        folder = os.path.abspath(entry[name])
+        inside = os.path.commonpath([folder, home]) == home and home != os.sep
+        entry[name] = os.path.relpath(folder, run_dir) if inside else folder
     text = (
         "# Resolved keras-enlca training config (defaults, file and overrides).\n"
-        + yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
+        "# Data folders: absolute, or relative to this run folder.\n"
+        + yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
     )
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:

@@ -27,7 +27,6 @@ from keras_enlca.errors import error_reason
 from keras_enlca.errors import output_label
 from keras_enlca.utils.atomic import remove_stale_temporaries
 
-
 try:  # POSIX; on Windows outputs are checked but not locked
     import fcntl
 except ImportError:  # pragma: no cover

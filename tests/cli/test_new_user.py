@@ -67,9 +67,7 @@ def test_two_upscales_into_one_folder_never_mix(tmp_path, lock_dir):
         assert np.array_equal(read_image(out / name), read_image(expected / name))
 
 
-def test_an_upscale_into_outputs_another_command_holds_is_refused(
-    tmp_path, lock_dir
-):
+def test_an_upscale_into_outputs_another_command_holds_is_refused(tmp_path, lock_dir):
     imgs = photos(tmp_path / "imgs", count=1)
     out = tmp_path / "out"
     with output_locks():
@@ -97,3 +95,66 @@ def test_ctrl_c_exits_130_in_every_command(tmp_path, monkeypatch):
     )
     assert result.exit_code == 130
     assert "Interrupted." in result.output and "Aborted!" not in result.output
+
+
+def _train(*args):
+    return CliRunner().invoke(cli, ["train", *map(str, args)])
+
+
+TINY_RUN = [
+    "--epochs",
+    "2",
+    "--steps-per-epoch",
+    "1",
+    "--batch-size",
+    "2",
+    "--patch-size",
+    "12",
+    "--set",
+    "model.args={num_blocks: 1, filters: 8}",
+]
+
+
+def test_a_run_resumes_from_any_folder_and_after_a_copy(tmp_path, monkeypatch):
+    import shutil
+
+    import yaml
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    photos(project / "photos", count=2, size=40)
+    elsewhere.mkdir()
+    run_dir = tmp_path / "runs" / "r"
+    monkeypatch.chdir(project)
+    first = _train(
+        "--preset", "edsr_small_x2", "--data", "photos", "--out", run_dir,
+        "--time-limit", "1e-9", *TINY_RUN,
+    )  # fmt: skip
+    assert first.exit_code == 0, first.output
+    assert "Stopped (time limit) at step 1 of 2" in first.output
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["data"]["train"]["dir"] == str(project / "photos")
+
+    # A copy of the run folder, resumed from another working folder.
+    copy = tmp_path / "copied" / "r"
+    shutil.copytree(run_dir, copy)
+    monkeypatch.chdir(elsewhere)
+    for folder in (run_dir, copy):
+        resumed = _train("--out", folder, "--set", "runtime.time_limit_minutes=null")
+        assert resumed.exit_code == 0, resumed.output
+        assert f"Resuming {folder} at step 1 of 2" in resumed.output
+        assert (folder / "model.keras").exists()
+
+    # Data gone: one line naming the key and the flag; the flag fixes it.
+    shutil.move(project / "photos", tmp_path / "moved")
+    again = tmp_path / "again"
+    shutil.copytree(copy, again)
+    shutil.rmtree(again / "checkpoints")
+    result = _train("--out", again)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: 'data.train.dir': folder '{project / 'photos'}' does not exist; "
+        "if the data moved, pass --set data.train.dir=FOLDER\n"
+    )
+    result = _train("--out", again, "--set", f"data.train.dir={tmp_path / 'moved'}")
+    assert result.exit_code == 0, result.output
+    assert "Done: 2 steps" in result.output
