@@ -80,11 +80,11 @@ def attention(model, image, at, layer, out_path, as_json, colormap, overwrite):
 
     import keras
 
-    from keras_enlca.cli.evaluate import load_model_for_eval
     from keras_enlca.data.io import image_shape
     from keras_enlca.data.io import read_image
     from keras_enlca.data.io import write_image
     from keras_enlca.errors import InputError
+    from keras_enlca.inference.loader import load_model_for_eval
     from keras_enlca.utils.outputs import check_output
     from keras_enlca.visualization.attention_figure import attention_figure
     from keras_enlca.visualization.attention_map import attention_map

@@ -8,38 +8,6 @@ from keras_enlca.data.datasets import DATASET_SCALES
 from keras_enlca.evaluation.chop import CHOP_VARIANTS
 
 
-def load_model_for_eval(spec):
-    """A `.keras` file, a SavedModel folder, a `.tflite` file or a preset name.
-
-    Returns `(model, description)`. Keras files and presets give the Keras
-    model itself (so `--chop` can pick the network's reference variant);
-    SavedModel and `.tflite` give their runners.
-    """
-    from keras_enlca.errors import InputError
-
-    if os.path.exists(spec):
-        from keras_enlca.inference.loader import model_format
-        from keras_enlca.inference.loader import open_runner
-
-        fmt = model_format(spec)
-        if fmt == "keras":
-            from keras_enlca.inference.keras_runner import load_keras_model
-
-            return load_keras_model(spec), os.path.basename(spec)
-        return open_runner(spec), os.path.basename(os.path.normpath(spec))
-    if spec.lower().endswith((".keras", ".tflite")) or os.sep in spec:
-        raise InputError(f"Model file not found: {spec}")
-    from keras_enlca.models import from_preset
-    from keras_enlca.models import list_presets
-
-    if spec not in list_presets():
-        raise InputError(
-            f"{spec}: neither a model file nor a preset name "
-            f"(presets: {', '.join(list_presets())})"
-        )
-    return from_preset(spec), f"{spec} (untrained)"
-
-
 @click.command(name="eval")
 @click.argument("model", type=str)
 @click.argument(
@@ -198,6 +166,8 @@ def evaluate(
 
     if scale is not None:
         scale = check_scale(scale)
+    from keras_enlca.inference.loader import load_model_for_eval
+
     net, name = load_model_for_eval(model)
     own = model_scale(net)
     if scale is None:
