@@ -18,6 +18,7 @@ from keras_enlca.export.calibration import selection_pairs
 from keras_enlca.export.float_fallback import pair_drop_measure
 from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
+from keras_enlca.export.saved_model import UnknownSizeError
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import export_saved_model
 from keras_enlca.export.saved_model import tf_write_error
@@ -361,6 +362,10 @@ def export_model(
             )
             check_drop(metadata["verification"], max_drop, out)
         write_metadata(metadata_path(out), metadata)
+    except UnknownSizeError as error:
+        if _stat_key(out) != before:
+            _remove_artifact(out)
+        raise InputError(f"{source}: {error}") from None
     except BaseException:
         if _stat_key(out) != before:  # this call wrote it: no half export stays
             _remove_artifact(out)

@@ -145,6 +145,11 @@ def float_serving_function(model, tile=None, batch=None):
     return serve_float
 
 
+class UnknownSizeError(InputError):
+    """A network that cannot be traced for any input height and width (a
+    layer needs them known); `export_model` names the model in front."""
+
+
 def write_serving_saved_model(model, path, tile=None, batch=None, include_float=True):
     """Writes a SavedModel of `model` with the uint8 serving signature.
 
@@ -155,7 +160,22 @@ def write_serving_saved_model(model, path, tile=None, batch=None, include_float=
     model = float32_model(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", uint8_serving_function(model, tile, batch))
+    try:
+        archive.add_endpoint(
+            "serving_default", uint8_serving_function(model, tile, batch)
+        )
+    except (TypeError, ValueError, tf.errors.OperatorNotAllowedInGraphError) as error:
+        if tile is not None:
+            raise
+        # A layer that needs a known height and width (Keras' bilinear
+        # UpSampling2D): one line, and the flag that fixes it.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        layer = next((line for line in lines if "when calling" in line), "")
+        where = layer.split("calling ", 1)[-1].rstrip(".") if layer else "a layer"
+        raise UnknownSizeError(
+            f"{where} cannot run on inputs of unknown size; export a fixed input "
+            "size with --tile H W."
+        ) from None
     if include_float:
         archive.add_endpoint(
             FLOAT_SIGNATURE, float_serving_function(model, tile, batch)

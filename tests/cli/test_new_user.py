@@ -158,3 +158,88 @@ def test_a_run_resumes_from_any_folder_and_after_a_copy(tmp_path, monkeypatch):
     result = _train("--out", again, "--set", f"data.train.dir={tmp_path / 'moved'}")
     assert result.exit_code == 0, result.output
     assert "Done: 2 steps" in result.output
+
+
+def _saved(model, path):
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def odd_models(tmp_path_factory):
+    import keras
+    from keras import layers
+
+    folder = tmp_path_factory.mktemp("odd_models")
+    gray_in = keras.Input((None, None, 1))
+    gray = keras.Model(
+        gray_in, layers.UpSampling2D(2)(layers.Conv2D(1, 3, padding="same")(gray_in))
+    )
+    rgb = keras.Input((None, None, 3))
+    same = keras.Model(rgb, layers.Conv2D(3, 3, padding="same")(rgb))
+    conv = layers.Conv2D(3, 3, padding="same")(rgb)
+    bilinear = keras.Model(rgb, layers.UpSampling2D(2, interpolation="bilinear")(conv))
+    bicubic = keras.Model(rgb, layers.UpSampling2D(2, interpolation="bicubic")(conv))
+    return {
+        "gray": _saved(gray, folder / "gray.keras"),
+        "x1": _saved(same, folder / "x1.keras"),
+        "bilinear": _saved(bilinear, folder / "bilinear.keras"),
+        "bicubic": _saved(bicubic, folder / "bicubic.keras"),
+    }
+
+
+def one_error(result):
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    return lines[0][len("Error: ") :]
+
+
+def test_a_one_channel_model_is_one_line_in_upscale_and_export(tmp_path, odd_models):
+    gray = odd_models["gray"]
+    imgs = photos(tmp_path / "imgs", count=1)
+    expected = (
+        f"{gray}: the model's inputs have 1 channel; enlca needs a super-resolution "
+        "model with RGB (3-channel) NHWC inputs and outputs."
+    )
+    for args in (
+        ["upscale", gray, imgs, "-o", tmp_path / "o"],
+        ["export", gray, "-o", tmp_path / "g.tflite"],
+    ):
+        result = CliRunner().invoke(cli, list(map(str, args)))
+        assert one_error(result) == expected
+    # A real process: exactly one line on stderr, nothing on stdout.
+    run = enlca("upscale", gray, imgs, "-o", tmp_path / "o2")
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 1 and out == ""
+    assert err == f"Error: {expected}\n"
+    assert not os.path.exists(tmp_path / "o2")
+
+
+def test_models_that_upscale_nothing_or_need_a_size(tmp_path, odd_models):
+    hr = photos(tmp_path / "hr", count=1)
+    result = CliRunner().invoke(cli, ["eval", str(odd_models["x1"]), str(hr)])
+    assert one_error(result) == (
+        f"{odd_models['x1']}: the model's output is as large as its input (x1), so "
+        "it upscales nothing; enlca needs a x2, x3, x4... super-resolution model."
+    )
+    model = odd_models["bilinear"]
+    result = CliRunner().invoke(
+        cli, ["export", str(model), "-o", str(tmp_path / "b.tflite")]
+    )
+    assert one_error(result) == (
+        f"{os.path.abspath(model)}: UpSampling2D.call() cannot run on inputs of "
+        "unknown size; export a fixed input size with --tile H W."
+    )
+    assert os.listdir(tmp_path) == ["hr"]
+    model = odd_models["bicubic"]
+    result = CliRunner().invoke(
+        cli,
+        ["export", str(model), "-o", str(tmp_path / "b.tflite"), "--tile", "32", "32"],
+    )
+    message = one_error(result)
+    assert "tf.ResizeBicubic (at " in message and message.endswith(
+        "Replace the bicubic resize (e.g. UpSampling2D or Resizing with "
+        "interpolation='bicubic') by 'bilinear' or 'nearest', or a pixel shuffle."
+    )
