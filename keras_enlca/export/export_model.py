@@ -10,11 +10,11 @@ from keras_enlca.export.calibration import DEFAULT_CROP_SIZES
 from keras_enlca.export.calibration import DEFAULT_NUM_CROPS
 from keras_enlca.export.calibration import DEFAULT_PAIR_SIZE
 from keras_enlca.export.calibration import calibration_crops
-from keras_enlca.export.calibration import crop_sizes
 from keras_enlca.export.calibration import default_calibration_dir
 from keras_enlca.export.calibration import read_calibration_images
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.calibration import selection_pairs
+from keras_enlca.export.calibration import used_crop_sizes
 from keras_enlca.export.float_fallback import pair_drop_measure
 from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
@@ -311,7 +311,7 @@ def export_model(
                 if float_image_layers:
                     metadata["float_layers"] += image_layer_names(keras_model)
             if integer:
-                sizes = crop_sizes(crop)
+                sizes = used_crop_sizes(crops, tile)
                 metadata["calibration"] = {
                     "source": os.path.abspath(folder)
                     if calibration is not None

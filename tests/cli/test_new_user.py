@@ -243,3 +243,35 @@ def test_models_that_upscale_nothing_or_need_a_size(tmp_path, odd_models):
         "Replace the bicubic resize (e.g. UpSampling2D or Resizing with "
         "interpolation='bicubic') by 'bilinear' or 'nearest', or a pixel shuffle."
     )
+
+
+def test_calibration_on_images_smaller_than_its_crops(tmp_path):
+    import json
+
+    from tests.export.artifacts import tiny_model
+
+    _, model = tiny_model("edsr")
+    tiny = tmp_path / "tiny"
+    write_image(tiny / "a.png", np.zeros((1, 1, 3), np.uint8))
+    write_image(tiny / "b.png", np.full((3, 3, 3), 100, np.uint8))
+    out = tmp_path / "q.tflite"
+    args = ["export", str(model), "-o", str(out), "--quantize", "int8"]
+    result = CliRunner().invoke(cli, [*args, "--calibration", str(tiny)])
+    assert one_error(result) == (
+        f"--calibration: {tiny / 'a.png'} is 1x1 pixels (and 1 more), smaller than "
+        "the 16x16 that calibration needs; calibrate on photos like those the "
+        "model will upscale."
+    )
+    assert not out.exists()
+    # Images smaller than some crops: used whole, and the JSON says so.
+    small = tmp_path / "small"
+    photo = read_image(sample_image_paths()[0])
+    write_image(small / "c.png", photo[:30, :40])
+    write_image(small / "d.png", photo[100:150, 100:190])
+    result = CliRunner().invoke(
+        cli, [*args, "--calibration", str(small), "--calibration-crops", "6"]
+    )
+    assert result.exit_code == 0, result.output
+    calibration = json.loads((tmp_path / "q.tflite.json").read_text())["calibration"]
+    assert calibration["crops"] == 6
+    assert calibration["crop_size"] == [[30, 40], [48, 48], [50, 64], [50, 90]]
