@@ -51,9 +51,7 @@ def test_a_second_process_is_refused_until_the_first_ends(tmp_path):
             check_output_files([tmp_path / "a.png", out])
         # Another output in the same folder is free.
         with output_locks():
-            assert check_output_files([tmp_path / "a.png"]) == [
-                str(tmp_path / "a.png")
-            ]
+            assert check_output_files([tmp_path / "a.png"]) == [str(tmp_path / "a.png")]
     finally:
         child.stdin.close()
         assert child.wait(timeout=60) == 0
@@ -84,6 +82,4 @@ def test_one_process_may_check_its_own_output_twice(tmp_path):
 
 def test_outside_a_block_nothing_is_claimed(tmp_path):
     check_output(tmp_path / "a.png")
-    assert not os.path.exists(tmp_path / "locks") or not os.listdir(
-        tmp_path / "locks"
-    )
+    assert not os.path.exists(tmp_path / "locks") or not os.listdir(tmp_path / "locks")
