@@ -68,16 +68,23 @@ def check_pair(lr_shape, hr_shape, scale, lr_name, hr_name):
 
     The HR side may exceed `lr_shape * scale` by up to `scale - 1` pixels.
     """
-    for axis, label in ((0, "height"), (1, "width")):
-        slack = hr_shape[axis] - lr_shape[axis] * scale
-        if slack < 0 or slack >= scale:
-            raise InputError(
-                f"LR/HR size mismatch at scale {scale}: {lr_name} is "
-                f"{lr_shape[1]}x{lr_shape[0]} but {hr_name} is "
-                f"{hr_shape[1]}x{hr_shape[0]} "
-                f"({label} should be {lr_shape[axis] * scale}"
-                f"{'' if scale == 1 else f'..{lr_shape[axis] * scale + scale - 1}'})"
-            )
+    fits = all(0 <= hr_shape[axis] - lr_shape[axis] * scale < scale for axis in (0, 1))
+    if fits:
+        return
+    # The HR image is the ground truth the LR is made from: the LR is the
+    # file that does not fit.
+    wanted = f"{hr_shape[1] // scale}x{hr_shape[0] // scale}"
+    ratios = {hr_shape[a] / lr_shape[a] for a in (0, 1) if lr_shape[a]}
+    (ratio,) = ratios if len(ratios) == 1 else (None,)
+    if ratio is not None and ratio == int(ratio) and int(ratio) in DATASET_SCALES:
+        hint = f"it is a x{int(ratio)} LR image; pass --scale {int(ratio)}"
+    else:
+        hint = f"it was not made from {os.path.basename(hr_name)} at x{scale}"
+    raise InputError(
+        f"{lr_name}: the LR image is {lr_shape[1]}x{lr_shape[0]}, but its HR "
+        f"{hr_name} ({hr_shape[1]}x{hr_shape[0]}) needs {wanted} at x{scale}; "
+        f"{hint}."
+    )
 
 
 def _find_lr(folder, stem, scale):

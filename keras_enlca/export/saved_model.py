@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from keras_enlca.errors import InputError
 from keras_enlca.errors import OutputError
+from keras_enlca.errors import write_advice
 from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
 from keras_enlca.inference.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.inference.metadata import metadata_path
@@ -194,11 +195,17 @@ def tf_write_error(path, error, temporary=None):
     text = str(error)
     for reason in _WRITE_FAILURES:
         if re.search(re.escape(reason), text, re.IGNORECASE):
+            advice = write_advice(reason)
             if temporary is None:
-                return OutputError(f"{path}: cannot write ({reason}).")
+                return OutputError(f"{path}: cannot write ({reason}); {advice}.")
+            if reason in ("File too large",):  # a limit of the process, not a place
+                return OutputError(
+                    f"{path}: cannot write the conversion's temporary files in "
+                    f"{temporary} ({reason}); {advice}."
+                )
             return OutputError(
                 f"{path}: cannot write the conversion's temporary files in {temporary} "
-                f"({reason}); free space there or set TMPDIR to another folder."
+                f"({reason}); {advice}, or set TMPDIR to another folder."
             )
     return None
 

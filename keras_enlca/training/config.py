@@ -335,6 +335,17 @@ def resolve_preset(config, available):
         )
     full = f"{name}_x{config.scale}"
     if full not in available:
+        scales = sorted(
+            int(m.group(1))
+            for m in (re.fullmatch(rf"{re.escape(name)}_x(\d+)", a) for a in available)
+            if m
+        )
+        if scales:  # a known network at a scale it has no preset for
+            raise InputError(
+                f"'scale' is {config.scale}, but {name} has presets for "
+                f"{', '.join(f'x{s}' for s in scales)} only; set scale (--scale or "
+                f"--set scale=N) to one of {', '.join(map(str, scales))}"
+            )
         raise _unknown_preset(full, available)
     return full, config.scale
 

@@ -25,6 +25,7 @@ import tempfile
 from keras_enlca.errors import OutputError
 from keras_enlca.errors import error_reason
 from keras_enlca.errors import output_label
+from keras_enlca.errors import write_advice
 from keras_enlca.utils.atomic import remove_stale_temporaries
 
 try:  # POSIX; on Windows outputs are checked but not locked
@@ -152,8 +153,16 @@ def check_writable(path, option=None, needed_bytes=0):
         os.close(fd)
         os.remove(probe)
     except OSError as error:
+        if error.errno in (errno.ENOENT, errno.EINVAL, errno.EOPNOTSUPP):
+            # The folder exists but takes no new files (/proc, /sys...).
+            raise OutputError(
+                f"{where}: {parent} takes no new files ({error_reason(error)}: "
+                "a special file system); choose an output in another folder."
+            ) from None
+        advice = write_advice(error_reason(error))
         raise OutputError(
-            f"{where}: cannot write in {parent} ({error_reason(error)})."
+            f"{where}: cannot write in {parent} ({error_reason(error)})"
+            + (f"; {advice}." if advice else ".")
         ) from None
     try:
         stats = os.statvfs(parent)
