@@ -22,6 +22,12 @@ class InputError(ValueError):
     """
 
 
+class InputWarning(UserWarning):
+    """Something the user supplied gives a result they may not expect (files
+    skipped in a folder, an image too small for the network): the command
+    line prints it as one `Warning:` line and goes on."""
+
+
 class OutputError(InputError, OSError):
     """An output that cannot or must not be written.
 

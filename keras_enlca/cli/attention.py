@@ -2,6 +2,8 @@
 
 import click
 
+from keras_enlca.cli.options import model_argument
+
 
 def parse_point(text):
     """`"X,Y"` -> `(x, y)` integers; anything else is a one-line error."""
@@ -17,7 +19,7 @@ def parse_point(text):
 
 
 @click.command(name="attention")
-@click.argument("model", type=str)
+@model_argument(presets=True)
 @click.argument("image", type=click.Path(path_type=str))
 @click.option(
     "--at",

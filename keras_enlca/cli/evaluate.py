@@ -4,19 +4,20 @@ import os
 
 import click
 
+from keras_enlca.cli.options import model_argument
+from keras_enlca.cli.options import scale_option
+from keras_enlca.cli.options import tile_options
 from keras_enlca.data.datasets import DATASET_SCALES
 from keras_enlca.evaluation.chop import CHOP_VARIANTS
 
 
 @click.command(name="eval")
-@click.argument("model", type=str)
+@model_argument(presets=True)
 @click.argument(
     "dataset_dirs", nargs=-1, required=True, type=str, metavar="DATASET_DIR..."
 )
-@click.option(
-    "--scale",
-    type=int,
-    default=None,
+@scale_option(
+    "eval",
     help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}). "
     "[default: the model's]",
 )
@@ -34,20 +35,7 @@ from keras_enlca.evaluation.chop import CHOP_VARIANTS
     show_default=True,
     help="forward_chop variant; auto picks the network's.",
 )
-@click.option(
-    "--tile",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Upscale tile by tile (LR tile size, at least 16; 0 = whole image) with "
-    "blended overlaps: bounded memory for any image size. Not with --chop.",
-)
-@click.option(
-    "--overlap",
-    type=click.IntRange(min=0),
-    default=None,
-    help="LR pixels shared by neighbouring tiles (with --tile), less than half "
-    "the tile. [default: 32, reduced to fit a small --tile]",
-)
+@tile_options("eval")
 @click.option(
     "--self-ensemble",
     is_flag=True,
@@ -179,6 +167,16 @@ def evaluate(
     datasets = []
     for folder in dataset_dirs:
         datasets.extend(open_datasets(folder, scale))
+    from keras_enlca.data.io import image_shape
+    from keras_enlca.inference.tiling import warn_small_inputs
+
+    warn_small_inputs(
+        (lr, image_shape(lr))
+        if lr
+        else (hr, tuple(v // scale for v in image_shape(hr)))
+        for d in datasets
+        for hr, lr in zip(d.hr_paths, d.lr_paths or [None] * len(d.hr_paths))
+    )
     if save_images:
         check_output_files(
             [

@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from keras_enlca.cli.options import scale_option
 from keras_enlca.errors import InputError
 from keras_enlca.training.config import STRATEGIES
 
@@ -61,9 +62,8 @@ EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
     type=click.Path(path_type=str),
     help="Validation images (HR folder or benchmark set), scored every epoch.",
 )
-@click.option(
-    "--scale",
-    type=click.IntRange(min=2),
+@scale_option(
+    "train",
     help="Upscaling factor (for a preset given without its _xN suffix).",
 )
 @click.option(

@@ -37,6 +37,8 @@ from keras_enlca.data.bicubic import bicubic_downscale
 from keras_enlca.data.io import image_shape
 from keras_enlca.data.io import list_images
 from keras_enlca.data.io import read_image
+from keras_enlca.data.io import scan_images
+from keras_enlca.data.io import warn_skipped
 from keras_enlca.data.matching import match_files
 from keras_enlca.errors import InputError
 
@@ -259,9 +261,10 @@ class SRDataset:
         """HR images only; LR made on load with the MATLAB bicubic (after modcrop)."""
         scale = check_scale(scale)
         folder = os.fspath(folder)
-        hr_paths = list_images(folder)
+        hr_paths, folders, files = scan_images(folder)
         if not hr_paths:
             raise InputError(f"No images in {folder}")
+        warn_skipped(folder, folders, files)
         return cls(
             name or os.path.basename(os.path.normpath(folder)),
             scale,

@@ -280,10 +280,14 @@ def write_image(path, array, quality=95):
     return path
 
 
-def list_images(folder):
-    """Sorted paths of the image files directly inside `folder`.
+def scan_images(folder, recursive=False):
+    """`(paths, skipped_folders, skipped_files)` of the images in `folder`.
 
-    Hidden files (names starting with a dot) are skipped.
+    `paths`: sorted image files directly inside `folder` (and, with
+    `recursive`, inside its subfolders, in walk order). Hidden names
+    (starting with a dot) are ignored. `skipped_folders`: subfolders not
+    searched (always 0 with `recursive`); `skipped_files`: files that are
+    no image by their extension.
 
     Raises:
         InputError: `folder` does not exist or is not a folder.
@@ -293,11 +297,58 @@ def list_images(folder):
         raise InputError(f"Folder not found: {folder}")
     if not os.path.isdir(folder):
         raise InputError(f"Expected a folder but got a file: {folder}")
-    names = sorted(
-        name
-        for name in os.listdir(folder)
-        if not name.startswith(".")
-        and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-        and os.path.isfile(os.path.join(folder, name))
-    )
-    return [os.path.join(folder, name) for name in names]
+    paths, folders, files = [], 0, 0
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("."):
+            continue
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            if recursive:
+                found, _, other = scan_images(path, recursive=True)
+                paths.extend(found)
+                files += other
+            else:
+                folders += 1
+        elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            if os.path.isfile(path):
+                paths.append(path)
+        else:
+            files += 1
+    return paths, folders, files
+
+
+def list_images(folder):
+    """Sorted paths of the image files directly inside `folder`.
+
+    Hidden files (names starting with a dot) are skipped.
+
+    Raises:
+        InputError: `folder` does not exist or is not a folder.
+    """
+    return scan_images(folder)[0]
+
+
+def warn_skipped(folder, folders, files, recursive_option=None):
+    """One `InputWarning` line counting what a folder input left out."""
+    import warnings
+
+    from keras_enlca.errors import InputWarning
+
+    parts = []
+    if folders:
+        how = (
+            f"pass {recursive_option} to include them"
+            if recursive_option
+            else "subfolders are not searched"
+        )
+        parts.append(f"{folders} subfolder{'s' if folders != 1 else ''} ({how})")
+    if files:
+        parts.append(
+            "1 file that is not an image"
+            if files == 1
+            else f"{files} files that are not images"
+        )
+    if parts:
+        warnings.warn(
+            f"{folder}: skipped {' and '.join(parts)}.", InputWarning, stacklevel=2
+        )
