@@ -92,7 +92,6 @@ ERROR_CASES = [
     (["{model}", "{root}/nope"], "Dataset folder not found"),
     (["{model}", "{root}/empty"], "No images found"),
     (["{model}", "{Set5}", "--scale", "3"], "is a x2 model, but --scale 3"),
-    (["{model}", "{Set5}", "--scale", "5"], "Unsupported scale 5"),
     (["{model}", "{Set5}", "--chop", "--tile", "32"], "either --chop or --tile"),
     (["{model}", "{Set5}", "--tile", "16", "--overlap", "8"], "smaller than half"),
     (

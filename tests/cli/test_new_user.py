@@ -275,3 +275,47 @@ def test_calibration_on_images_smaller_than_its_crops(tmp_path):
     calibration = json.loads((tmp_path / "q.tflite.json").read_text())["calibration"]
     assert calibration["crops"] == 6
     assert calibration["crop_size"] == [[30, 40], [48, 48], [50, 64], [50, 90]]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval", "m.keras", "hr", "--scale", "5"], "5 is not one of 2, 3, 4, 8."),
+        (["score", "sr", "hr", "--scale", "7"], "7 is not one of 2, 3, 4, 8."),
+        (["convert", "c.pt", "--arch", "a2n", "--scale", "8", "-o", "m.keras"],
+         "8 is not one of 2, 3, 4."),
+        (["upscale", "m.tflite", "a.png", "-o", "out", "--scale", "1"],
+         "1 is below 2."),
+        (["export", "m.keras", "-o", "m.tflite", "--scale", "x"],
+         "'x' is not an integer scale such as 2."),
+        (["train", "--preset", "edsr", "--scale", "1"], "1 is below 2."),
+        (["export", "m.keras", "-o", "m.tflite", "--tile", "7", "9"],
+         "7 9 is below the 16-pixel minimum tile that enlca upscale and eval "
+         "enforce; use at least 16 16."),
+    ],
+)  # fmt: skip
+def test_option_values_are_usage_errors_in_every_command(args, message):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    option = "--tile" if "--tile" in args else "--scale"
+    assert f"Error: Invalid value for '{option}': {message}" in result.output
+
+
+def test_one_definition_of_each_shared_option():
+    """--scale, --tile/--overlap and MODEL come from cli/options.py only."""
+    import keras_enlca.cli as package
+
+    folder = os.path.dirname(package.__file__)
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".py") or name == "options.py":
+            continue
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            text = f.read()
+        for declaration in (
+            '"--scale"',
+            '"--tile"',
+            '"--overlap"',
+            'argument("model"',
+            'argument(\n    "model"',
+        ):
+            assert declaration not in text, (name, declaration)
