@@ -149,8 +149,10 @@ def evaluate(
 
     from keras_enlca.data.datasets import check_scale
     from keras_enlca.data.datasets import open_datasets
+    from keras_enlca.evaluation.evaluator import comparison_image_name
     from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
     from keras_enlca.evaluation.evaluator import model_scale
+    from keras_enlca.evaluation.evaluator import sr_image_name
 
     if scale is not None:
         scale = check_scale(scale)
@@ -180,7 +182,7 @@ def evaluate(
     if save_images:
         check_output_files(
             [
-                os.path.join(save_images, d.name, f"{n}_x{scale}_SR.png")
+                os.path.join(save_images, d.name, sr_image_name(n, scale))
                 for d in datasets
                 for n in d.names
             ],
@@ -190,7 +192,7 @@ def evaluate(
     if save_comparisons:
         check_output_files(
             [
-                os.path.join(save_comparisons, d.name, f"{n}_x{scale}_comparison.png")
+                os.path.join(save_comparisons, d.name, comparison_image_name(n, scale))
                 for d in datasets
                 for n in d.names
             ],
@@ -232,7 +234,9 @@ def evaluate(
             lr, bicubic, sr, hr, scale, crop=crop, name=image, scores=scores
         )
         write_image(
-            os.path.join(save_comparisons, dataset, f"{image}_x{scale}_comparison.png"),
+            os.path.join(
+                save_comparisons, dataset, comparison_image_name(image, scale)
+            ),
             figure,
         )
 

@@ -19,6 +19,7 @@ from keras_enlca.evaluation.metrics import quantize
 from keras_enlca.evaluation.metrics import ssim
 from keras_enlca.evaluation.report import EvaluationReport
 from keras_enlca.inference.keras_runner import keras_forward
+from keras_enlca.inference.tiling import DEFAULT_OVERLAP
 from keras_enlca.inference.tiling import TiledUpscaler
 
 
@@ -37,6 +38,17 @@ def predict_fn(model):
     if not callable(model):
         raise InputError(f"Cannot evaluate {model!r}: not a Keras model or a callable")
     return lambda x: np.asarray(model(x), dtype=np.float32)
+
+
+def sr_image_name(image, scale):
+    """The file name of a saved SR image: `{image}_x{scale}_SR.png` (EDSR's
+    `--save_results` naming, which `enlca score` pairs back)."""
+    return f"{image}_x{scale}_SR.png"
+
+
+def comparison_image_name(image, scale):
+    """The file name of a comparison figure (`eval --save-comparisons`)."""
+    return f"{image}_x{scale}_comparison.png"
 
 
 def model_scale(model):
@@ -77,7 +89,7 @@ def upscale_image(
     scale,
     chop=None,
     tile=None,
-    overlap=32,
+    overlap=DEFAULT_OVERLAP,
     self_ensemble=False,
     tile_progress=None,
 ):
@@ -143,7 +155,7 @@ def evaluate(
     scale=None,
     chop=False,
     tile=None,
-    overlap=32,
+    overlap=DEFAULT_OVERLAP,
     self_ensemble=False,
     save_images=None,
     y_channel=True,
@@ -268,7 +280,7 @@ def evaluate(
                     os.path.join(
                         os.fspath(save_images),
                         dataset.name,
-                        f"{image_name}_x{scale}_SR.png",
+                        sr_image_name(image_name, scale),
                     ),
                     sr,
                 )

@@ -154,7 +154,7 @@ def export_model(
         num_calibration_crops: int8 only: number of calibration crops.
         calibration_crop_size: int8/int16x8: crop size or list of sizes
             (default `DEFAULT_CROP_SIZES`; the tile when fixed).
-        verify_tile: LR tile size used by the verification (default 192).
+        verify_tile: LR tile size used by the verification (default `DEFAULT_TILE`).
         source: name of the model in the metadata (default: its path).
         overwrite: replace an earlier artifact at `out` and its JSON (never
             a folder holding anything else); otherwise an existing output

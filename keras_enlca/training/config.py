@@ -31,7 +31,6 @@ from keras_enlca.errors import InputError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 DATA_TYPES = ("auto", "div2k", "folder", "paired")
-CONTRASTIVE_FORMS = ("code", "paper")
 
 
 @dataclasses.dataclass
@@ -701,6 +700,18 @@ def _positive(value, key, allow_none=False, allow_zero=False):
         )
 
 
+def _check_form(form):
+    # The layer owns the list; imported here only when a form is set (the
+    # layers load TensorFlow, which `--print-config` otherwise does without).
+    from keras_enlca.layers.contrastive import CONTRASTIVE_FORMS
+
+    if form not in CONTRASTIVE_FORMS:
+        raise InputError(
+            f"'contrastive.form' must be one of {', '.join(CONTRASTIVE_FORMS)}, got "
+            f"{form!r}"
+        )
+
+
 def validate(config):
     """Check values that the types alone do not catch; return the config."""
     if not config.model.preset:
@@ -748,11 +759,8 @@ def validate(config):
     _positive(
         c.warmup_steps, "contrastive.warmup_steps", allow_none=True, allow_zero=True
     )
-    if c.form is not None and c.form not in CONTRASTIVE_FORMS:
-        raise InputError(
-            f"'contrastive.form' must be one of {', '.join(CONTRASTIVE_FORMS)}, got "
-            f"{c.form!r}"
-        )
+    if c.form is not None:
+        _check_form(c.form)
     d = config.data
     _positive(d.patch_size, "data.patch_size")
     _positive(d.batch_size, "data.batch_size")
