@@ -58,16 +58,24 @@ def model_scale(model):
 
 
 def chop_variant_for(model):
-    """`"a2n"` for A2N networks, else `"enlca"` (ENLCN, NLSN, EDSR).
+    """The network's reference chop variant, from the registry of families:
+    `"a2n"` for A2N networks, else `"enlca"` (ENLCN, NLSN, EDSR, unknown).
 
-    Looks at the class of the model (or of a runner's `.model`) and at the
-    `network` field of an exported model's metadata.
+    Looks at the model (or a runner's `.model`) and at the `network` field
+    of an exported model's metadata.
     """
-    names = [type(model).__name__, type(getattr(model, "model", None)).__name__]
+    from keras_enlca.models.registry import chop_variant_of
+
+    candidates = [model, getattr(model, "model", None)]
     metadata = getattr(model, "metadata", None)
-    if isinstance(metadata, dict):
-        names.append(str(metadata.get("network", "")))
-    return "a2n" if any(name.upper().startswith("A2N") for name in names) else "enlca"
+    if isinstance(metadata, dict) and metadata.get("network"):
+        candidates.append(str(metadata["network"]))
+    for candidate in candidates:
+        if candidate is not None:
+            variant = chop_variant_of(candidate)
+            if variant is not None:
+                return variant
+    return "enlca"
 
 
 def _resolve_chop(chop, model):

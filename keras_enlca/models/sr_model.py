@@ -6,10 +6,7 @@ from keras import ops
 # TensorFlow `train_step` uses to keep gradients right under `tf.distribute`.
 from keras.src.losses.loss import scale_loss_for_distribution
 
-from keras_enlca.layers.efficient_non_local_contrastive_attention import (
-    EfficientNonLocalContrastiveAttention,
-)
-from keras_enlca.utils.sublayers import sublayers
+from keras_enlca.models.registry import attention_layers_of
 
 # The in-graph Y-PSNR of `val_psnr`, the `PSNR` metric and (in NumPy) `enlca
 # score`: `y_channel_psnr(y_true, y_pred, shave)` per image.
@@ -47,12 +44,9 @@ def reference_adam(learning_rate=1e-4, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
 
 
 def enlca_layers(model):
-    """All ENLCA layers inside `model`, in model order."""
-    return [
-        layer
-        for layer in sublayers(model)
-        if isinstance(layer, EfficientNonLocalContrastiveAttention)
-    ]
+    """All ENLCA layers inside `model`, in model order (the registry's
+    attention layers of kind `"ENLCA"`)."""
+    return attention_layers_of(model, "ENLCA")
 
 
 def contrastive_layers(model):

@@ -319,3 +319,35 @@ def test_one_definition_of_each_shared_option():
             'argument(\n    "model"',
         ):
             assert declaration not in text, (name, declaration)
+
+
+def test_each_shared_meaning_has_one_definition():
+    """Issue 20: each list, name and default is defined once in the package."""
+    import re
+
+    import keras_enlca
+
+    root = os.path.dirname(keras_enlca.__file__)
+    sources = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                with open(path, encoding="utf-8") as f:
+                    sources[os.path.relpath(path, root)] = f.read()
+
+    def where(pattern):
+        return sorted(p for p, text in sources.items() if re.search(pattern, text))
+
+    assert where(r"(?m)^CONTRASTIVE_FORMS\s*=") == ["layers/contrastive.py"]
+    assert where(r"_x\{scale\}_SR\.png") == ["evaluation/evaluator.py"]
+    assert where(r"_x\{scale\}_comparison\.png") == ["evaluation/evaluator.py"]
+    assert where(r"(?:tile|overlap)\s*=\s*(?:192|32)\b") == []
+    assert where(r"(?m)^DEFAULT_TILE\s*=") == ["inference/tiling.py"]
+    assert where(r"(?m)^DEFAULT_OVERLAP\s*=") == ["inference/tiling.py"]
+    # Which layers are attention layers: the registry only.
+    assert where(r"startswith\(\"A2N\"\)|upper\(\)\.startswith") == []
+    assert where(r"isinstance\([^)]*(NonLocalAttention|NonLocalSparseAttention|"
+                 r"EfficientNonLocalContrastiveAttention)\b") == []  # fmt: skip
+    assert where(r"(?m)^def attention_kind\(") == ["models/registry.py"]
+    assert where(r"(?m)^def load_model_for_eval\(") == ["inference/loader.py"]
