@@ -212,6 +212,39 @@ def image_shape(path):
     return height, width
 
 
+def lossy_reads(paths):
+    """`(with alpha, with more than 8 bits)`: the image files among `paths`
+    whose alpha channel or extra precision `read_image` (8-bit RGB) drops."""
+    alpha, deep = [], []
+    for path in paths:
+        try:
+            with Image.open(os.fspath(path)) as image:
+                mode, info = image.mode, image.info
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            continue
+        if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in info:
+            alpha.append(path)
+        if mode in ("I", "F") or mode.startswith("I;16"):
+            deep.append(path)
+    return alpha, deep
+
+
+def warn_lossy_reads(paths):
+    """One `InputWarning` line for each kind of loss `lossy_reads` finds."""
+    import warnings
+
+    from keras_enlca.errors import InputWarning
+
+    alpha, deep = lossy_reads(paths)
+    for found, what in (
+        (alpha, "an alpha channel, which is dropped (results are RGB)"),
+        (deep, "more than 8 bits per sample, which are rounded to 8"),
+    ):
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            warnings.warn(f"{found[0]}{more}: has {what}.", InputWarning, stacklevel=2)
+
+
 def is_grayscale_file(path):
     """Whether an image file stores one gray channel (with or without alpha).
 

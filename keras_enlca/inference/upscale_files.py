@@ -35,6 +35,7 @@ def plan_outputs(inputs, out_dir, overwrite=False, recursive=False):
     from keras_enlca.data.io import IMAGE_EXTENSIONS
     from keras_enlca.data.io import image_shape
     from keras_enlca.data.io import scan_images
+    from keras_enlca.data.io import warn_lossy_reads
     from keras_enlca.data.io import warn_skipped
 
     out_dir = os.fspath(out_dir)
@@ -78,6 +79,7 @@ def plan_outputs(inputs, out_dir, overwrite=False, recursive=False):
         taken[key] = source
         pairs.append((source, destination))
     warn_small_inputs([(source, image_shape(source)) for source, _ in pairs])
+    warn_lossy_reads([source for source, _ in pairs])
     check_output_files([d for _, d in pairs], overwrite=overwrite)
     return pairs
 

@@ -351,3 +351,52 @@ def test_each_shared_meaning_has_one_definition():
                  r"EfficientNonLocalContrastiveAttention)\b") == []  # fmt: skip
     assert where(r"(?m)^def attention_kind\(") == ["models/registry.py"]
     assert where(r"(?m)^def load_model_for_eval\(") == ["inference/loader.py"]
+
+
+def test_what_a_folder_input_leaves_out_is_said_in_one_line_each(tmp_path):
+    from PIL import Image
+
+    folder = photos(tmp_path / "in", count=1)
+    photos(tmp_path / "in" / "sub" / "deeper", count=1)
+    (tmp_path / "in" / "notes.txt").write_text("x")
+    write_image(tmp_path / "in" / "tiny.png", np.zeros((1, 1, 3), np.uint8))
+    Image.fromarray(np.zeros((20, 20, 4), np.uint8), "RGBA").save(folder / "rgba.png")
+    Image.fromarray(np.zeros((20, 20), np.uint16)).save(folder / "deep.png")
+    model = artifact("edsr", "none")
+    result = CliRunner().invoke(
+        cli, ["upscale", model, str(folder), "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"Warning: {folder}: skipped 1 subfolder (pass --recursive to include "
+        "them) and 1 file that is not an image.",
+        f"Warning: {folder / 'tiny.png'} is 1x1 pixels, below the 16-pixel context "
+        "the network needs; its result is close to plain resizing.",
+        f"Warning: {folder / 'rgba.png'}: has an alpha channel, which is dropped "
+        "(results are RGB).",
+        f"Warning: {folder / 'deep.png'}: has more than 8 bits per sample, which "
+        "are rounded to 8.",
+        f"Upscaled 4 images x2 into {tmp_path / 'o'}",
+    ]
+    result = CliRunner().invoke(
+        cli, ["upscale", model, str(folder), "-o", str(tmp_path / "r"), "--recursive"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"Upscaled 5 images x2 into {tmp_path / 'r'}" in result.output
+    assert read_image(tmp_path / "r" / "sub" / "deeper" / "p0.png").shape == (96, 96, 3)
+    # Train and eval count what they skip too (they take no --recursive).
+    hr = photos(tmp_path / "hr", count=1)
+    (hr / "more").mkdir()
+    result = CliRunner().invoke(
+        cli, ["eval", str(tiny_keras()), str(hr), "--quiet", "--no-bicubic"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0] == (
+        f"Warning: {hr}: skipped 1 subfolder (subfolders are not searched)."
+    )
+
+
+def tiny_keras():
+    from tests.export.artifacts import tiny_model
+
+    return tiny_model("edsr")[1]
