@@ -400,3 +400,25 @@ def tiny_keras():
     from tests.export.artifacts import tiny_model
 
     return tiny_model("edsr")[1]
+
+
+def test_ctrl_c_in_a_real_upscale_exits_130(tmp_path, lock_dir):
+    import signal
+    import time
+
+    big = tmp_path / "big.png"
+    write_image(big, np.tile(read_image(sample_image_paths()[0]), (2, 2, 1)))
+    run = enlca(
+        "upscale", artifact("edsr", "none"), big, "-o", tmp_path / "o", "--tile", 16
+    )
+    deadline = time.monotonic() + 120
+    # The outputs are claimed once the checks pass: the command is at work.
+    while not (lock_dir.exists() and os.listdir(lock_dir)):
+        assert run.poll() is None and time.monotonic() < deadline, run.stderr.read()
+        time.sleep(0.05)
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert err == "Interrupted.\n"
+    assert not (tmp_path / "o").exists()
+    assert os.listdir(lock_dir) == []
