@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_enlca.errors import InputError
 from keras_enlca.errors import OutputError
 from keras_enlca.errors import write_advice
+from keras_enlca.errors import write_error
 from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
 from keras_enlca.inference.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.inference.metadata import metadata_path
@@ -196,8 +197,8 @@ def tf_write_error(path, error, temporary=None):
     for reason in _WRITE_FAILURES:
         if re.search(re.escape(reason), text, re.IGNORECASE):
             advice = write_advice(reason)
-            if temporary is None:
-                return OutputError(f"{path}: cannot write ({reason}); {advice}.")
+            if temporary is None:  # the message `write_error` gives
+                return write_error(path, OSError(None, reason))
             if reason in ("File too large",):  # a limit of the process, not a place
                 return OutputError(
                     f"{path}: cannot write the conversion's temporary files in "
