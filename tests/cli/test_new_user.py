@@ -422,3 +422,56 @@ def test_ctrl_c_in_a_real_upscale_exits_130(tmp_path, lock_dir):
     assert err == "Interrupted.\n"
     assert not (tmp_path / "o").exists()
     assert os.listdir(lock_dir) == []
+
+
+def test_messages_name_the_right_file_cause_and_fix(tmp_path):
+    from keras_enlca.data.datasets import check_pair
+    from keras_enlca.errors import InputError
+
+    # A mismatched pair blames the LR, and names the scale it looks like.
+    with pytest.raises(InputError) as caught:
+        check_pair((10, 10, 3), (40, 40, 3), 2, "lr/a.png", "hr/a.png")
+    assert str(caught.value) == (
+        "lr/a.png: the LR image is 10x10, but its HR hr/a.png (40x40) needs 20x20 "
+        "at x2; it is a x4 LR image; pass --scale 4."
+    )
+    with pytest.raises(InputError, match="it was not made from a.png at x2.$"):
+        check_pair((10, 12, 3), (40, 40, 3), 2, "lr/a.png", "hr/a.png")
+    # An unmatched SR folder: what was looked for, and the near miss.
+    sr, hr = tmp_path / "sr", tmp_path / "hr"
+    image = read_image(sample_image_paths()[0])[:32, :32]
+    write_image(sr / "astronaut_SR.png", image)
+    write_image(hr / "ast.png", image)
+    result = CliRunner().invoke(cli, ["score", str(sr), str(hr), "--scale", "2"])
+    assert one_error(result) == (
+        f"No SR image for HR ast.png in {sr} (looked for 'ast' followed by nothing "
+        "or by _, -, . or space and a suffix, e.g. ast_SR.png; astronaut_SR.png "
+        "names another image)"
+    )
+    # A scale the network has no preset for.
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--preset",
+            "enlcn_small",
+            "--set",
+            "scale=5",
+            "--out",
+            str(tmp_path / "run"),
+            "--print-config",
+        ],  # fmt: skip
+    )
+    assert one_error(result) == (
+        "'scale' is 5, but enlcn_small has presets for x2, x3, x4 only; set scale "
+        "(--scale or --set scale=N) to one of 2, 3, 4"
+    )
+    # A folder that takes no files.
+    if os.path.isdir("/proc/self"):
+        result = CliRunner().invoke(
+            cli, ["upscale", artifact("edsr", "none"), str(hr), "-o", "/proc/x"]
+        )
+        assert one_error(result) == (
+            "/proc/x/ast.png: /proc takes no new files (No such file or directory: "
+            "a special file system); choose an output in another folder."
+        )
