@@ -104,7 +104,7 @@ def attention(model, image, at, layer, out_path, as_json, colormap, overwrite):
         )
     if out_path is not None:
         out_path = check_output(out_path, overwrite=overwrite, option="-o")
-    net, name = load_model_for_eval(model)
+    net, name = load_model_for_eval(model, keras_only=True)
     if not isinstance(net, keras.Model):
         raise InputError(
             f"{model}: attention maps need the Keras model (.keras file or preset); "

@@ -83,7 +83,7 @@ def open_runner(path, **kwargs):
     return LiteRTRunner(path, **kwargs)
 
 
-def load_model_for_eval(spec):
+def load_model_for_eval(spec, keras_only=False):
     """A `.keras` file, a SavedModel folder, a `.tflite` file or a preset name.
 
     What `enlca eval` and `enlca attention` open. Returns `(model,
@@ -91,7 +91,9 @@ def load_model_for_eval(spec):
     the Keras model itself (so chop can pick the network's reference
     variant); any other Keras model, SavedModel and `.tflite` give their
     runners (whose scale is measured: a model that is no RGB x2+ upscaler
-    is an `InputError` naming it).
+    is an `InputError` naming it). `keras_only`: any `.keras` file gives
+    the Keras model itself, whatever it does (`enlca attention` looks
+    inside it).
     """
     if os.path.exists(spec):
         fmt = model_format(spec)
@@ -100,7 +102,7 @@ def load_model_for_eval(spec):
             from keras_enlca.inference.keras_runner import load_keras_model
 
             model = load_keras_model(spec)
-            if getattr(model, "scale", None) is None:
+            if getattr(model, "scale", None) is None and not keras_only:
                 return KerasRunner(model, name=spec), os.path.basename(spec)
             return model, os.path.basename(spec)
         return open_runner(spec), os.path.basename(os.path.normpath(spec))

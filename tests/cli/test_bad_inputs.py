@@ -67,7 +67,10 @@ def files(tmp_path_factory):
         folder = root / f"hr_with_{name}"
         folder.mkdir()
         shutil.copy(root / "hr" / "a.png", folder / "a.png")
-        shutil.copy(f[name], folder / name)
+        if name == "truncated.png":  # an HR-sized image (its LR is not tiny)
+            truncate(root / "hr" / "a.png", folder / name)
+        else:
+            shutil.copy(f[name], folder / name)
         f[f"hr_with_{name}"] = folder
     for name in ("truncated", "text"):  # SR results named like their HR image
         folder = root / f"sr_{name}"
