@@ -22,6 +22,12 @@ class InputError(ValueError):
     """
 
 
+class InputWarning(UserWarning):
+    """Something the user supplied gives a result they may not expect (files
+    skipped in a folder, an image too small for the network): the command
+    line prints it as one `Warning:` line and goes on."""
+
+
 class OutputError(InputError, OSError):
     """An output that cannot or must not be written.
 
@@ -44,13 +50,37 @@ def error_reason(error):
     return str(error) or type(error).__name__
 
 
+# What fixes each write failure (matched in the reason, case-insensitive).
+WRITE_ADVICE = {
+    "no space left on device": "free space there",
+    "disk quota exceeded": "free space there (or raise the quota)",
+    "read-only file system": "write to another folder",
+    "permission denied": "write to a folder you may write to",
+    "file too large": "the file-size limit of this shell (ulimit -f) is below "
+    "the file's size; raise it (ulimit -f unlimited)",
+}
+
+
+def write_advice(reason):
+    """What to do about a failed write whose reason is `reason`, or None."""
+    reason = reason.lower()
+    for text, advice in WRITE_ADVICE.items():
+        if text in reason:
+            return advice
+    return None
+
+
 def write_error(path, error, option=None):
     """An `OutputError` for a failed write of `path` (reason from `error`)."""
     if isinstance(error, OutputError):
         return error
     code = getattr(error, "errno", None)
+    reason = error_reason(error)
+    # The reason says it all, except for a limit of the process.
+    advice = write_advice(reason) if "too large" in reason.lower() else None
     result = OutputError(
-        f"{output_label(path, option)}: cannot write ({error_reason(error)})."
+        f"{output_label(path, option)}: cannot write ({reason})"
+        + (f"; {advice}." if advice else ".")
     )
     result.errno = code
     return result

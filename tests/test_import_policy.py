@@ -5,8 +5,8 @@ keras-hub's import tests).
    itself), at module level or inside functions alike; nothing imports
    `cli`:
 
-       errors, version  <-  utils  <-  data  <-  layers  <-  models,
-       visualization  <-  inference  <-  evaluation  <-  training, export,
+       errors, version  <-  utils  <-  data  <-  layers  <-  models  <-
+       inference, visualization  <-  evaluation  <-  training, export,
        convert  <-  cli
 
    (`inference` runs models of every format and tiles; `evaluation` runs
@@ -36,7 +36,7 @@ LEVELS = {
     "data": 2,
     "layers": 3,
     "models": 4,
-    "visualization": 4,
+    "visualization": 5,
     "inference": 5,
     "evaluation": 6,
     "training": 7,

@@ -2,6 +2,8 @@
 
 import click
 
+from keras_enlca.cli.options import model_argument
+
 
 def parse_point(text):
     """`"X,Y"` -> `(x, y)` integers; anything else is a one-line error."""
@@ -17,7 +19,7 @@ def parse_point(text):
 
 
 @click.command(name="attention")
-@click.argument("model", type=str)
+@model_argument(presets=True)
 @click.argument("image", type=click.Path(path_type=str))
 @click.option(
     "--at",
@@ -80,11 +82,11 @@ def attention(model, image, at, layer, out_path, as_json, colormap, overwrite):
 
     import keras
 
-    from keras_enlca.cli.evaluate import load_model_for_eval
     from keras_enlca.data.io import image_shape
     from keras_enlca.data.io import read_image
     from keras_enlca.data.io import write_image
     from keras_enlca.errors import InputError
+    from keras_enlca.inference.loader import load_model_for_eval
     from keras_enlca.utils.outputs import check_output
     from keras_enlca.visualization.attention_figure import attention_figure
     from keras_enlca.visualization.attention_map import attention_map
@@ -102,7 +104,7 @@ def attention(model, image, at, layer, out_path, as_json, colormap, overwrite):
         )
     if out_path is not None:
         out_path = check_output(out_path, overwrite=overwrite, option="-o")
-    net, name = load_model_for_eval(model)
+    net, name = load_model_for_eval(model, keras_only=True)
     if not isinstance(net, keras.Model):
         raise InputError(
             f"{model}: attention maps need the Keras model (.keras file or preset); "

@@ -2,9 +2,9 @@
 
 import click
 
+from keras_enlca.cli.options import scale_option
 from keras_enlca.convert.checkpoint_layouts import ARCHITECTURES
 from keras_enlca.convert.checkpoint_layouts import get_layout
-from keras_enlca.data.datasets import PUBLISHED_SCALES
 
 
 @click.command(name="convert")
@@ -15,10 +15,8 @@ from keras_enlca.data.datasets import PUBLISHED_SCALES
     type=click.Choice(ARCHITECTURES, case_sensitive=False),
     help="Network of the checkpoint (a2n-m: A2N with 1x1 non-attention convs).",
 )
-@click.option(
-    "--scale",
-    type=click.Choice([str(s) for s in PUBLISHED_SCALES]),
-    default=None,
+@scale_option(
+    "convert",
     help="Upscaling factor; checked against the checkpoint. Needed for A2N "
     "x2/x3, which share one layout; read from the shapes otherwise.",
 )

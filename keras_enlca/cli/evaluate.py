@@ -4,51 +4,20 @@ import os
 
 import click
 
+from keras_enlca.cli.options import model_argument
+from keras_enlca.cli.options import scale_option
+from keras_enlca.cli.options import tile_options
 from keras_enlca.data.datasets import DATASET_SCALES
 from keras_enlca.evaluation.chop import CHOP_VARIANTS
 
 
-def load_model_for_eval(spec):
-    """A `.keras` file, a SavedModel folder, a `.tflite` file or a preset name.
-
-    Returns `(model, description)`. Keras files and presets give the Keras
-    model itself (so `--chop` can pick the network's reference variant);
-    SavedModel and `.tflite` give their runners.
-    """
-    from keras_enlca.errors import InputError
-
-    if os.path.exists(spec):
-        from keras_enlca.inference.loader import model_format
-        from keras_enlca.inference.loader import open_runner
-
-        fmt = model_format(spec)
-        if fmt == "keras":
-            from keras_enlca.inference.keras_runner import load_keras_model
-
-            return load_keras_model(spec), os.path.basename(spec)
-        return open_runner(spec), os.path.basename(os.path.normpath(spec))
-    if spec.lower().endswith((".keras", ".tflite")) or os.sep in spec:
-        raise InputError(f"Model file not found: {spec}")
-    from keras_enlca.models import from_preset
-    from keras_enlca.models import list_presets
-
-    if spec not in list_presets():
-        raise InputError(
-            f"{spec}: neither a model file nor a preset name "
-            f"(presets: {', '.join(list_presets())})"
-        )
-    return from_preset(spec), f"{spec} (untrained)"
-
-
 @click.command(name="eval")
-@click.argument("model", type=str)
+@model_argument(presets=True)
 @click.argument(
     "dataset_dirs", nargs=-1, required=True, type=str, metavar="DATASET_DIR..."
 )
-@click.option(
-    "--scale",
-    type=int,
-    default=None,
+@scale_option(
+    "eval",
     help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}). "
     "[default: the model's]",
 )
@@ -66,20 +35,7 @@ def load_model_for_eval(spec):
     show_default=True,
     help="forward_chop variant; auto picks the network's.",
 )
-@click.option(
-    "--tile",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Upscale tile by tile (LR tile size, at least 16; 0 = whole image) with "
-    "blended overlaps: bounded memory for any image size. Not with --chop.",
-)
-@click.option(
-    "--overlap",
-    type=click.IntRange(min=0),
-    default=None,
-    help="LR pixels shared by neighbouring tiles (with --tile), less than half "
-    "the tile. [default: 32, reduced to fit a small --tile]",
-)
+@tile_options("eval")
 @click.option(
     "--self-ensemble",
     is_flag=True,
@@ -193,11 +149,15 @@ def evaluate(
 
     from keras_enlca.data.datasets import check_scale
     from keras_enlca.data.datasets import open_datasets
+    from keras_enlca.evaluation.evaluator import comparison_image_name
     from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
     from keras_enlca.evaluation.evaluator import model_scale
+    from keras_enlca.evaluation.evaluator import sr_image_name
 
     if scale is not None:
         scale = check_scale(scale)
+    from keras_enlca.inference.loader import load_model_for_eval
+
     net, name = load_model_for_eval(model)
     own = model_scale(net)
     if scale is None:
@@ -209,10 +169,20 @@ def evaluate(
     datasets = []
     for folder in dataset_dirs:
         datasets.extend(open_datasets(folder, scale))
+    from keras_enlca.data.io import image_shape
+    from keras_enlca.inference.tiling import warn_small_inputs
+
+    warn_small_inputs(
+        (lr, image_shape(lr))
+        if lr
+        else (hr, tuple(v // scale for v in image_shape(hr)))
+        for d in datasets
+        for hr, lr in zip(d.hr_paths, d.lr_paths or [None] * len(d.hr_paths))
+    )
     if save_images:
         check_output_files(
             [
-                os.path.join(save_images, d.name, f"{n}_x{scale}_SR.png")
+                os.path.join(save_images, d.name, sr_image_name(n, scale))
                 for d in datasets
                 for n in d.names
             ],
@@ -222,7 +192,7 @@ def evaluate(
     if save_comparisons:
         check_output_files(
             [
-                os.path.join(save_comparisons, d.name, f"{n}_x{scale}_comparison.png")
+                os.path.join(save_comparisons, d.name, comparison_image_name(n, scale))
                 for d in datasets
                 for n in d.names
             ],
@@ -264,7 +234,9 @@ def evaluate(
             lr, bicubic, sr, hr, scale, crop=crop, name=image, scores=scores
         )
         write_image(
-            os.path.join(save_comparisons, dataset, f"{image}_x{scale}_comparison.png"),
+            os.path.join(
+                save_comparisons, dataset, comparison_image_name(image, scale)
+            ),
             figure,
         )
 

@@ -2,6 +2,9 @@
 
 import click
 
+from keras_enlca.cli.options import fixed_tile_option
+from keras_enlca.cli.options import model_argument
+from keras_enlca.cli.options import scale_option
 from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
 from keras_enlca.export.activation_ranges import RANGE_METHODS
 from keras_enlca.inference.metadata import FORMATS
@@ -9,7 +12,7 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
 
 
 @click.command(name="export")
-@click.argument("model", type=click.Path(path_type=str))
+@model_argument()
 @click.option(
     "--format",
     "fmt",
@@ -60,15 +63,7 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
     help="int8: write the per-layer table (calibrated range, drop with the layer kept "
     "float, kept or not and why) to FILE (.csv or .json).",
 )
-@click.option(
-    "--tile",
-    nargs=2,
-    type=click.IntRange(min=1),
-    default=None,
-    metavar="H W",
-    help="Fix the input shape to H x W (for runtimes that want static shapes). "
-    "Default: any height and width.",
-)
+@fixed_tile_option()
 @click.option(
     "-o",
     "--out",
@@ -90,11 +85,8 @@ from keras_enlca.inference.metadata import QUANTIZATIONS
     help="Folder of HR images: measure the artifact's PSNR-Y against the Keras model "
     "and the ground truth (LR made with MATLAB bicubic) and store it in the JSON.",
 )
-@click.option(
-    "--scale",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Expected upscaling factor; an error if the model differs.",
+@scale_option(
+    "export", help="Expected upscaling factor; an error if the model differs."
 )
 @click.option(
     "--float-ops",

@@ -4,9 +4,11 @@ import json
 
 import click
 
+from keras_enlca.cli.options import model_argument
+
 
 @click.command(name="info")
-@click.argument("model", type=click.Path(path_type=str))
+@model_argument()
 @click.option("--json", "as_json", is_flag=True, help="Print the information as JSON.")
 def info(model, as_json):
     """Show network, scale, parameter count and input range of MODEL.

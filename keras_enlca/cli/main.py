@@ -11,12 +11,18 @@ import importlib.util
 import logging
 import os
 import sys
+import warnings
 
 import click
 
 from keras_enlca.errors import InputError
+from keras_enlca.errors import InputWarning
 from keras_enlca.errors import missing_tensorflow_message
 from keras_enlca.version import __version__
+
+# Exit statuses, the same in every command: usage errors 2 (click), user
+# errors 1 (`InputError`), Ctrl-C 130.
+INTERRUPTED_EXIT = 130
 
 # name -> ("module:attribute" inside keras_enlca.cli, one-line help for `enlca --help`)
 COMMANDS = {
@@ -90,6 +96,17 @@ def quiet_tensorflow():
         sys.meta_path.insert(0, _QuietImport())
 
 
+_show_warning_default = warnings.showwarning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """`InputWarning`s as one `Warning:` line on stderr; others as Python's."""
+    if issubclass(category, InputWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _show_warning_default(message, category, filename, lineno, file, line)
+
+
 class LazyGroup(click.Group):
     """A click group whose commands are imported on first use."""
 
@@ -118,8 +135,20 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        from keras_enlca.utils.outputs import output_locks
+
         try:
-            return super().invoke(ctx)
+            # Every output a command checks is claimed until it ends: a
+            # second command writing there is refused (utils/outputs.py).
+            with output_locks(), warnings.catch_warnings():
+                warnings.simplefilter("always", InputWarning)
+                warnings.showwarning = _show_warning
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            # Ctrl-C: nothing half-written stays (atomic writes); exit 130
+            # like a shell, not click's 'Aborted!' with 1.
+            click.echo("Interrupted.", err=True)
+            ctx.exit(INTERRUPTED_EXIT)
         except InputError as error:
             raise click.ClickException(str(error)) from None
         except ModuleNotFoundError as error:

@@ -2,15 +2,15 @@
 
 import click
 
+from keras_enlca.cli.options import scale_option
 from keras_enlca.data.datasets import DATASET_SCALES
 
 
 @click.command(name="score")
 @click.argument("sr_dir", type=str)
 @click.argument("hr_dir", type=str)
-@click.option(
-    "--scale",
-    type=int,
+@scale_option(
+    "score",
     required=True,
     help=f"Upscaling factor ({', '.join(map(str, DATASET_SCALES))}): the border "
     "shave and the _xN names.",

@@ -5,6 +5,7 @@ import sys
 
 import click
 
+from keras_enlca.cli.options import scale_option
 from keras_enlca.errors import InputError
 from keras_enlca.training.config import STRATEGIES
 
@@ -61,9 +62,8 @@ EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
     type=click.Path(path_type=str),
     help="Validation images (HR folder or benchmark set), scored every epoch.",
 )
-@click.option(
-    "--scale",
-    type=click.IntRange(min=2),
+@scale_option(
+    "train",
     help="Upscaling factor (for a preset given without its _xN suffix).",
 )
 @click.option(
@@ -152,6 +152,7 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
 
     from keras_enlca.training.config import config_from_dict
     from keras_enlca.training.config import read_config_file
+    from keras_enlca.training.config import read_run_config
     from keras_enlca.training.run_folder import CONFIG_FILE
 
     pairs = [
@@ -170,7 +171,8 @@ def train(config_path, preset, run_dir, overrides, print_config, **shortcuts):
                 f"give --config FILE or --preset NAME ('{run_dir}' holds no "
                 f"{CONFIG_FILE} to resume)"
             )
-        values, source = read_config_file(saved), saved
+        # Data folders relative to the run folder, whatever the current one.
+        values, source = read_run_config(saved), saved
     else:
         values = {}
     config = config_from_dict(values, source=source, overrides=pairs, preset=preset)

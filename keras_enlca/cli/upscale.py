@@ -2,9 +2,14 @@
 
 import click
 
+from keras_enlca.cli.options import model_argument
+from keras_enlca.cli.options import recursive_option
+from keras_enlca.cli.options import scale_option
+from keras_enlca.cli.options import tile_options
+
 
 @click.command(name="upscale")
-@click.argument("model", type=click.Path(path_type=str))
+@model_argument()
 @click.argument(
     "inputs",
     nargs=-1,
@@ -27,26 +32,9 @@ import click
     is_flag=True,
     help="Replace existing outputs of the same names in the output folder.",
 )
-@click.option(
-    "--tile",
-    type=click.IntRange(min=0),
-    default=None,
-    help="LR tile size in pixels (at least 16); larger images are upscaled tile by "
-    "tile with blended overlaps so memory stays bounded. 0 = whole image at once. "
-    "[default: 192, or the fixed input size of a --tile export]",
-)
-@click.option(
-    "--overlap",
-    type=click.IntRange(min=0),
-    default=None,
-    help="LR pixels shared by neighbouring tiles, less than half the tile. "
-    "[default: 32, reduced to fit a small --tile]",
-)
-@click.option(
-    "--scale",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Expected upscaling factor; an error if the model differs.",
+@tile_options("upscale")
+@scale_option(
+    "upscale", help="Expected upscaling factor; an error if the model differs."
 )
 @click.option(
     "--threads",
@@ -54,12 +42,19 @@ import click
     default=None,
     help="LiteRT interpreter threads (.tflite). [default: all cores]",
 )
+@recursive_option(
+    "Take the images in the subfolders of INPUT folders too, written under "
+    "the same relative paths in the output folder. Without it, skipped "
+    "subfolders are counted in one warning."
+)
 @click.option(
     "--quiet",
     is_flag=True,
     help="No progress bar (there is none either when stderr is no terminal).",
 )
-def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, quiet):
+def upscale(
+    model, inputs, out_dir, overwrite, tile, overlap, scale, threads, recursive, quiet
+):
     """Upscale INPUT images (files or folders) with MODEL into OUT folder.
 
     MODEL is a .keras file, a SavedModel folder or a .tflite file; .tflite
@@ -85,7 +80,7 @@ def upscale(model, inputs, out_dir, overwrite, tile, overlap, scale, threads, qu
     from keras_enlca.inference.upscale_files import upscale_file
 
     tile_settings(DEFAULT_TILE if tile is None else tile, overlap)
-    pairs = plan_outputs(inputs, out_dir, overwrite=overwrite)
+    pairs = plan_outputs(inputs, out_dir, overwrite=overwrite, recursive=recursive)
     kwargs = (
         {"num_threads": threads} if threads and model_format(model) == "tflite" else {}
     )

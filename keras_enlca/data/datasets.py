@@ -37,6 +37,8 @@ from keras_enlca.data.bicubic import bicubic_downscale
 from keras_enlca.data.io import image_shape
 from keras_enlca.data.io import list_images
 from keras_enlca.data.io import read_image
+from keras_enlca.data.io import scan_images
+from keras_enlca.data.io import warn_skipped
 from keras_enlca.data.matching import match_files
 from keras_enlca.errors import InputError
 
@@ -68,16 +70,23 @@ def check_pair(lr_shape, hr_shape, scale, lr_name, hr_name):
 
     The HR side may exceed `lr_shape * scale` by up to `scale - 1` pixels.
     """
-    for axis, label in ((0, "height"), (1, "width")):
-        slack = hr_shape[axis] - lr_shape[axis] * scale
-        if slack < 0 or slack >= scale:
-            raise InputError(
-                f"LR/HR size mismatch at scale {scale}: {lr_name} is "
-                f"{lr_shape[1]}x{lr_shape[0]} but {hr_name} is "
-                f"{hr_shape[1]}x{hr_shape[0]} "
-                f"({label} should be {lr_shape[axis] * scale}"
-                f"{'' if scale == 1 else f'..{lr_shape[axis] * scale + scale - 1}'})"
-            )
+    fits = all(0 <= hr_shape[axis] - lr_shape[axis] * scale < scale for axis in (0, 1))
+    if fits:
+        return
+    # The HR image is the ground truth the LR is made from: the LR is the
+    # file that does not fit.
+    wanted = f"{hr_shape[1] // scale}x{hr_shape[0] // scale}"
+    ratios = {hr_shape[a] / lr_shape[a] for a in (0, 1) if lr_shape[a]}
+    (ratio,) = ratios if len(ratios) == 1 else (None,)
+    if ratio is not None and ratio == int(ratio) and int(ratio) in DATASET_SCALES:
+        hint = f"it is a x{int(ratio)} LR image; pass --scale {int(ratio)}"
+    else:
+        hint = f"it was not made from {os.path.basename(hr_name)} at x{scale}"
+    raise InputError(
+        f"{lr_name}: the LR image is {lr_shape[1]}x{lr_shape[0]}, but its HR "
+        f"{hr_name} ({hr_shape[1]}x{hr_shape[0]}) needs {wanted} at x{scale}; "
+        f"{hint}."
+    )
 
 
 def _find_lr(folder, stem, scale):
@@ -252,9 +261,10 @@ class SRDataset:
         """HR images only; LR made on load with the MATLAB bicubic (after modcrop)."""
         scale = check_scale(scale)
         folder = os.fspath(folder)
-        hr_paths = list_images(folder)
+        hr_paths, folders, files = scan_images(folder)
         if not hr_paths:
             raise InputError(f"No images in {folder}")
+        warn_skipped(folder, folders, files)
         return cls(
             name or os.path.basename(os.path.normpath(folder)),
             scale,
@@ -475,13 +485,19 @@ def open_data_source(source, scale, split, key):
     if not source.dir:
         raise InputError(f"'{key}.dir' is not set")
     if not os.path.isdir(source.dir):
-        raise InputError(f"'{key}.dir': folder '{source.dir}' does not exist")
+        raise InputError(
+            f"'{key}.dir': folder '{source.dir}' does not exist; if the data "
+            f"moved, pass --set {key}.dir=FOLDER"
+        )
     kind = source.type
     if kind == "auto" and source.lr_dir:
         kind = "paired"
     if kind == "paired":
         if not os.path.isdir(source.lr_dir):
-            raise InputError(f"'{key}.lr_dir': folder '{source.lr_dir}' does not exist")
+            raise InputError(
+                f"'{key}.lr_dir': folder '{source.lr_dir}' does not exist; if "
+                f"the data moved, pass --set {key}.lr_dir=FOLDER"
+            )
         return [SRDataset.from_paired_folders(source.lr_dir, source.dir, scale)]
     if kind == "folder":
         return [SRDataset.from_hr_folder(source.dir, scale)]

@@ -212,6 +212,39 @@ def image_shape(path):
     return height, width
 
 
+def lossy_reads(paths):
+    """`(with alpha, with more than 8 bits)`: the image files among `paths`
+    whose alpha channel or extra precision `read_image` (8-bit RGB) drops."""
+    alpha, deep = [], []
+    for path in paths:
+        try:
+            with Image.open(os.fspath(path)) as image:
+                mode, info = image.mode, image.info
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            continue
+        if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in info:
+            alpha.append(path)
+        if mode in ("I", "F") or mode.startswith("I;16"):
+            deep.append(path)
+    return alpha, deep
+
+
+def warn_lossy_reads(paths):
+    """One `InputWarning` line for each kind of loss `lossy_reads` finds."""
+    import warnings
+
+    from keras_enlca.errors import InputWarning
+
+    alpha, deep = lossy_reads(paths)
+    for found, what in (
+        (alpha, "an alpha channel, which is dropped (results are RGB)"),
+        (deep, "more than 8 bits per sample, which are rounded to 8"),
+    ):
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            warnings.warn(f"{found[0]}{more}: has {what}.", InputWarning, stacklevel=2)
+
+
 def is_grayscale_file(path):
     """Whether an image file stores one gray channel (with or without alpha).
 
@@ -280,10 +313,14 @@ def write_image(path, array, quality=95):
     return path
 
 
-def list_images(folder):
-    """Sorted paths of the image files directly inside `folder`.
+def scan_images(folder, recursive=False):
+    """`(paths, skipped_folders, skipped_files)` of the images in `folder`.
 
-    Hidden files (names starting with a dot) are skipped.
+    `paths`: sorted image files directly inside `folder` (and, with
+    `recursive`, inside its subfolders, in walk order). Hidden names
+    (starting with a dot) are ignored. `skipped_folders`: subfolders not
+    searched (always 0 with `recursive`); `skipped_files`: files that are
+    no image by their extension.
 
     Raises:
         InputError: `folder` does not exist or is not a folder.
@@ -293,11 +330,58 @@ def list_images(folder):
         raise InputError(f"Folder not found: {folder}")
     if not os.path.isdir(folder):
         raise InputError(f"Expected a folder but got a file: {folder}")
-    names = sorted(
-        name
-        for name in os.listdir(folder)
-        if not name.startswith(".")
-        and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-        and os.path.isfile(os.path.join(folder, name))
-    )
-    return [os.path.join(folder, name) for name in names]
+    paths, folders, files = [], 0, 0
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("."):
+            continue
+        path = os.path.join(folder, name)
+        if os.path.isdir(path):
+            if recursive:
+                found, _, other = scan_images(path, recursive=True)
+                paths.extend(found)
+                files += other
+            else:
+                folders += 1
+        elif os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS:
+            if os.path.isfile(path):
+                paths.append(path)
+        else:
+            files += 1
+    return paths, folders, files
+
+
+def list_images(folder):
+    """Sorted paths of the image files directly inside `folder`.
+
+    Hidden files (names starting with a dot) are skipped.
+
+    Raises:
+        InputError: `folder` does not exist or is not a folder.
+    """
+    return scan_images(folder)[0]
+
+
+def warn_skipped(folder, folders, files, recursive_option=None):
+    """One `InputWarning` line counting what a folder input left out."""
+    import warnings
+
+    from keras_enlca.errors import InputWarning
+
+    parts = []
+    if folders:
+        how = (
+            f"pass {recursive_option} to include them"
+            if recursive_option
+            else "subfolders are not searched"
+        )
+        parts.append(f"{folders} subfolder{'s' if folders != 1 else ''} ({how})")
+    if files:
+        parts.append(
+            "1 file that is not an image"
+            if files == 1
+            else f"{files} files that are not images"
+        )
+    if parts:
+        warnings.warn(
+            f"{folder}: skipped {' and '.join(parts)}.", InputWarning, stacklevel=2
+        )

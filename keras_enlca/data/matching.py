@@ -97,7 +97,17 @@ def match_files(
         found = sorted(best[reference])
         if not found:
             folder = os.path.dirname(candidates[0]) if candidates else "(no files)"
-            hint = f"looked for names starting with '{key}'"
+            hint = (
+                f"looked for '{key}' followed by nothing or by _, -, . or space "
+                f"and a suffix, e.g. {key}_SR.png"
+            )
+            near = [
+                os.path.basename(c)
+                for c in candidates
+                if os.path.basename(c).lower().startswith(key)
+            ]
+            if near:
+                hint += f"; {near[0]} names another image"
             if other_scale[reference]:
                 hint = (
                     f"{os.path.basename(other_scale[reference][0])} is named for "

@@ -19,6 +19,7 @@ from keras_enlca.evaluation.metrics import quantize
 from keras_enlca.evaluation.metrics import ssim
 from keras_enlca.evaluation.report import EvaluationReport
 from keras_enlca.inference.keras_runner import keras_forward
+from keras_enlca.inference.tiling import DEFAULT_OVERLAP
 from keras_enlca.inference.tiling import TiledUpscaler
 
 
@@ -39,6 +40,17 @@ def predict_fn(model):
     return lambda x: np.asarray(model(x), dtype=np.float32)
 
 
+def sr_image_name(image, scale):
+    """The file name of a saved SR image: `{image}_x{scale}_SR.png` (EDSR's
+    `--save_results` naming, which `enlca score` pairs back)."""
+    return f"{image}_x{scale}_SR.png"
+
+
+def comparison_image_name(image, scale):
+    """The file name of a comparison figure (`eval --save-comparisons`)."""
+    return f"{image}_x{scale}_comparison.png"
+
+
 def model_scale(model):
     """The `scale` attribute of a model or runner (None if it has none)."""
     scale = getattr(model, "scale", None)
@@ -46,16 +58,24 @@ def model_scale(model):
 
 
 def chop_variant_for(model):
-    """`"a2n"` for A2N networks, else `"enlca"` (ENLCN, NLSN, EDSR).
+    """The network's reference chop variant, from the registry of families:
+    `"a2n"` for A2N networks, else `"enlca"` (ENLCN, NLSN, EDSR, unknown).
 
-    Looks at the class of the model (or of a runner's `.model`) and at the
-    `network` field of an exported model's metadata.
+    Looks at the model (or a runner's `.model`) and at the `network` field
+    of an exported model's metadata.
     """
-    names = [type(model).__name__, type(getattr(model, "model", None)).__name__]
+    from keras_enlca.models.registry import chop_variant_of
+
+    candidates = [model, getattr(model, "model", None)]
     metadata = getattr(model, "metadata", None)
-    if isinstance(metadata, dict):
-        names.append(str(metadata.get("network", "")))
-    return "a2n" if any(name.upper().startswith("A2N") for name in names) else "enlca"
+    if isinstance(metadata, dict) and metadata.get("network"):
+        candidates.append(str(metadata["network"]))
+    for candidate in candidates:
+        if candidate is not None:
+            variant = chop_variant_of(candidate)
+            if variant is not None:
+                return variant
+    return "enlca"
 
 
 def _resolve_chop(chop, model):
@@ -77,7 +97,7 @@ def upscale_image(
     scale,
     chop=None,
     tile=None,
-    overlap=32,
+    overlap=DEFAULT_OVERLAP,
     self_ensemble=False,
     tile_progress=None,
 ):
@@ -143,7 +163,7 @@ def evaluate(
     scale=None,
     chop=False,
     tile=None,
-    overlap=32,
+    overlap=DEFAULT_OVERLAP,
     self_ensemble=False,
     save_images=None,
     y_channel=True,
@@ -268,7 +288,7 @@ def evaluate(
                     os.path.join(
                         os.fspath(save_images),
                         dataset.name,
-                        f"{image_name}_x{scale}_SR.png",
+                        sr_image_name(image_name, scale),
                     ),
                     sr,
                 )

@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 from keras_enlca.errors import InputError
+from keras_enlca.inference.tiling import MIN_TILE
 
 DEFAULT_NUM_CROPS = 32
 DEFAULT_CROP_SIZE = 64
@@ -29,6 +30,9 @@ DEFAULT_CROP_SIZE = 64
 DEFAULT_CROP_SIZES = [48, 64, 96]
 # A fixed-shape export calibrates on at least this many tile-sized crops.
 MIN_TILE_CROPS = 4
+# Calibration images must be at least this large (both sides): the smallest
+# tile the upscaler runs (`keras_enlca.inference.tiling.MIN_TILE`).
+MIN_CALIBRATION_SIZE = MIN_TILE
 # Selection pairs: count and LR crop size.
 DEFAULT_NUM_PAIRS = 12
 DEFAULT_PAIR_SIZE = 64
@@ -63,7 +67,32 @@ def calibration_image_paths(source):
             raise InputError(f"--calibration {source}: no such folder or image file.")
     if not paths:
         raise InputError(f"--calibration {source}: the folder holds no images.")
+    _check_sizes(paths)
     return paths
+
+
+def _check_sizes(paths):
+    """Refuses images smaller than `MIN_CALIBRATION_SIZE` (one line, the
+    smallest named): their ranges would not be a photograph's."""
+    from keras_enlca.data.io import image_shape
+
+    small = []
+    for path in paths:
+        try:
+            shape = image_shape(path)
+        except InputError as error:
+            raise InputError(f"--calibration: {error}") from None
+        if min(shape) < MIN_CALIBRATION_SIZE:
+            small.append((min(shape), shape, path))
+    if small:
+        _, (height, width), path = min(small)
+        others = f" (and {len(small) - 1} more)" if len(small) > 1 else ""
+        raise InputError(
+            f"--calibration: {path} is {width}x{height} pixels{others}, smaller "
+            f"than the {MIN_CALIBRATION_SIZE}x{MIN_CALIBRATION_SIZE} that "
+            "calibration needs; calibrate on photos like those the model will "
+            "upscale."
+        )
 
 
 def read_calibration_images(source):
@@ -141,7 +170,7 @@ def calibration_crops(
     the model will upscale (the user's own pictures). The crops cycle over
     the images and over the sizes (crop `i` comes from image `i % images`
     at size `i % sizes`, at a random position); images smaller than a
-    crop are used whole.
+    crop are used whole (`used_crop_sizes` tells the sizes really used).
 
     Args:
         source: a folder of images, an image file or a list of files; None
@@ -172,6 +201,14 @@ def calibration_crops(
         crop = image[y : y + crop_h, x : x + crop_w]
         crops.append(np.ascontiguousarray(crop[None]))
     return crops
+
+
+def used_crop_sizes(crops, tile=None):
+    """The `(height, width)` sizes the quantiser really saw, sorted: `tile`
+    for a fixed-shape export, else those of `crops`."""
+    if tile is not None:
+        return [tuple(int(v) for v in tile)]
+    return sorted({(int(c.shape[1]), int(c.shape[2])) for c in crops})
 
 
 def fit_to(crop, size):

@@ -10,16 +10,17 @@ from keras_enlca.export.calibration import DEFAULT_CROP_SIZES
 from keras_enlca.export.calibration import DEFAULT_NUM_CROPS
 from keras_enlca.export.calibration import DEFAULT_PAIR_SIZE
 from keras_enlca.export.calibration import calibration_crops
-from keras_enlca.export.calibration import crop_sizes
 from keras_enlca.export.calibration import default_calibration_dir
 from keras_enlca.export.calibration import read_calibration_images
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.calibration import selection_pairs
 from keras_enlca.export.calibration import tile_crop_count
+from keras_enlca.export.calibration import used_crop_sizes
 from keras_enlca.export.float_fallback import pair_drop_measure
 from keras_enlca.export.op_compatibility import placement_metadata
 from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.saved_model import SAVED_MODEL_ENTRIES
+from keras_enlca.export.saved_model import UnknownSizeError
 from keras_enlca.export.saved_model import check_tile
 from keras_enlca.export.saved_model import export_saved_model
 from keras_enlca.export.saved_model import tf_write_error
@@ -157,7 +158,7 @@ def export_model(
             (`calibration.tile_crop_count`).
         calibration_crop_size: int8/int16x8: crop size or list of sizes
             (default `DEFAULT_CROP_SIZES`; the tile when fixed).
-        verify_tile: LR tile size used by the verification (default 192).
+        verify_tile: LR tile size used by the verification (default `DEFAULT_TILE`).
         source: name of the model in the metadata (default: its path).
         overwrite: replace an earlier artifact at `out` and its JSON (never
             a folder holding anything else); otherwise an existing output
@@ -319,7 +320,7 @@ def export_model(
                 if float_image_layers:
                     metadata["float_layers"] += image_layer_names(keras_model)
             if integer:
-                sizes = crop_sizes(crop)
+                sizes = used_crop_sizes(crops, tile)
                 metadata["calibration"] = {
                     "source": os.path.abspath(folder)
                     if calibration is not None
@@ -372,6 +373,10 @@ def export_model(
             )
             check_drop(metadata["verification"], max_drop, out)
         write_metadata(metadata_path(out), metadata)
+    except UnknownSizeError as error:
+        if _stat_key(out) != before:
+            _remove_artifact(out)
+        raise InputError(f"{source}: {error}") from None
     except BaseException:
         if _stat_key(out) != before:  # this call wrote it: no half export stays
             _remove_artifact(out)

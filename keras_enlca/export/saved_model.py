@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from keras_enlca.errors import InputError
 from keras_enlca.errors import OutputError
+from keras_enlca.errors import write_advice
+from keras_enlca.errors import write_error
 from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
 from keras_enlca.inference.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.inference.metadata import metadata_path
@@ -145,6 +147,11 @@ def float_serving_function(model, tile=None, batch=None):
     return serve_float
 
 
+class UnknownSizeError(InputError):
+    """A network that cannot be traced for any input height and width (a
+    layer needs them known); `export_model` names the model in front."""
+
+
 def write_serving_saved_model(model, path, tile=None, batch=None, include_float=True):
     """Writes a SavedModel of `model` with the uint8 serving signature.
 
@@ -155,7 +162,22 @@ def write_serving_saved_model(model, path, tile=None, batch=None, include_float=
     model = float32_model(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint("serving_default", uint8_serving_function(model, tile, batch))
+    try:
+        archive.add_endpoint(
+            "serving_default", uint8_serving_function(model, tile, batch)
+        )
+    except (TypeError, ValueError, tf.errors.OperatorNotAllowedInGraphError) as error:
+        if tile is not None:
+            raise
+        # A layer that needs a known height and width (Keras' bilinear
+        # UpSampling2D): one line, and the flag that fixes it.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        layer = next((line for line in lines if "when calling" in line), "")
+        where = layer.split("calling ", 1)[-1].rstrip(".") if layer else "a layer"
+        raise UnknownSizeError(
+            f"{where} cannot run on inputs of unknown size; export a fixed input "
+            "size with --tile H W."
+        ) from None
     if include_float:
         archive.add_endpoint(
             FLOAT_SIGNATURE, float_serving_function(model, tile, batch)
@@ -174,11 +196,17 @@ def tf_write_error(path, error, temporary=None):
     text = str(error)
     for reason in _WRITE_FAILURES:
         if re.search(re.escape(reason), text, re.IGNORECASE):
-            if temporary is None:
-                return OutputError(f"{path}: cannot write ({reason}).")
+            advice = write_advice(reason)
+            if temporary is None:  # the message `write_error` gives
+                return write_error(path, OSError(None, reason))
+            if reason in ("File too large",):  # a limit of the process, not a place
+                return OutputError(
+                    f"{path}: cannot write the conversion's temporary files in "
+                    f"{temporary} ({reason}); {advice}."
+                )
             return OutputError(
                 f"{path}: cannot write the conversion's temporary files in {temporary} "
-                f"({reason}); free space there or set TMPDIR to another folder."
+                f"({reason}); {advice}, or set TMPDIR to another folder."
             )
     return None
 

@@ -38,6 +38,19 @@ class UnsupportedOpError(InputError):
         super().__init__(
             f"{source}: cannot export to TFLite with builtin ops only; these ops "
             f"would need the Flex delegate or custom kernels: {described}. "
-            "Replace them in the network (bicubic and antialiased resizes are "
-            "such ops)."
+            f"{_hint(self.ops)}"
         )
+
+
+def _hint(ops):
+    """What to change in the network, for the ops that are there."""
+    text = " ".join(ops).lower()
+    if "bicubic" in text:
+        return (
+            "Replace the bicubic resize (e.g. UpSampling2D or Resizing with "
+            "interpolation='bicubic') by 'bilinear' or 'nearest', or a "
+            "pixel shuffle."
+        )
+    if "scaleandtranslate" in text or "antialias" in text:
+        return "Resize without antialias=True in the network."
+    return "Replace the layers named above by ones built from LiteRT builtin ops."

@@ -22,6 +22,7 @@ EXPORTS = {
     "load_keras_model": "keras_runner",
     "LiteRTRunner": "litert_runner",
     "SAVED_MODEL_ENTRIES": "loader",
+    "load_model_for_eval": "loader",
     "model_format": "loader",
     "open_runner": "loader",
     "FORMATS": "metadata",

@@ -5,6 +5,7 @@ import numpy as np
 
 from keras_enlca.errors import InputError
 from keras_enlca.inference.model_runner import ModelRunner
+from keras_enlca.inference.model_runner import checked_scale
 
 
 def load_keras_model(path):
@@ -26,7 +27,7 @@ def load_keras_model(path):
             f"{what})."
         )
     try:
-        return keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False)
     except Exception as error:  # noqa: BLE001 - any failure means a bad file
         first = (
             str(error).strip().splitlines()[0]
@@ -34,17 +35,38 @@ def load_keras_model(path):
             else type(error).__name__
         )
         raise InputError(f"{path}: cannot load the Keras model ({first}).") from None
+    check_rgb_model(model, path)
+    return model
 
 
-def infer_scale(fn, probe=24):
+def _channels(tensors):
+    try:
+        shape = tuple(tensors[0].shape) if tensors else ()
+    except (AttributeError, TypeError, IndexError):
+        return None
+    return shape[-1] if len(shape) == 4 else None
+
+
+def check_rgb_model(model, name):
+    """Raises `InputError` (one line naming `name`) unless `model` maps
+    NHWC RGB images to RGB images (3 channels in and out)."""
+    for side, tensors in (
+        ("inputs", getattr(model, "inputs", None)),
+        ("outputs", getattr(model, "outputs", None)),
+    ):
+        channels = _channels(tensors)
+        if channels is not None and channels != 3:
+            raise InputError(
+                f"{name}: the model's {side} have {channels} channel"
+                f"{'s' if channels != 1 else ''}; enlca needs a super-resolution "
+                "model with RGB (3-channel) NHWC inputs and outputs."
+            )
+
+
+def infer_scale(fn, probe=24, name="the model"):
     """The upscaling factor of `fn` (NHWC -> NHWC), found by running it once."""
     out = fn(np.zeros((1, probe, probe, 3), np.float32))
-    height = np.shape(out)[1]
-    if height % probe:
-        raise InputError(
-            f"the model maps {probe} rows to {height}: not an integer scale."
-        )
-    return height // probe
+    return checked_scale(np.shape(out)[1], probe, name)
 
 
 def parameter_count(model):
@@ -119,6 +141,8 @@ class KerasRunner(ModelRunner):
 
     Args:
         model: a path to a `.keras` file or a `keras.Model`.
+        name: how messages name a `keras.Model` (its file). Defaults to
+            the path, or the model's name.
 
     Call arguments:
         images: NHWC (or HWC) float32 RGB array in [0, 1].
@@ -134,18 +158,22 @@ class KerasRunner(ModelRunner):
 
     format = "keras"
 
-    def __init__(self, model):
+    def __init__(self, model, name=None):
         import keras
 
-        path = None
+        path = name
         if not isinstance(model, keras.Model):
             path = os.fspath(model)
             model = load_keras_model(path)
+        else:
+            check_rgb_model(model, name or model.name)
         self.model = model
         self._forward = keras_forward(model)
         scale = getattr(model, "scale", None)
         if scale is None:
-            scale = infer_scale(self._forward)
+            scale = infer_scale(
+                self._forward, name=path if path is not None else model.name
+            )
         super().__init__(path if path is not None else model.name, scale)
 
     def run_batch(self, images):

@@ -81,3 +81,39 @@ def open_runner(path, **kwargs):
     from keras_enlca.inference.litert_runner import LiteRTRunner
 
     return LiteRTRunner(path, **kwargs)
+
+
+def load_model_for_eval(spec, keras_only=False):
+    """A `.keras` file, a SavedModel folder, a `.tflite` file or a preset name.
+
+    What `enlca eval` and `enlca attention` open. Returns `(model,
+    description)`. Keras files of this package's networks and presets give
+    the Keras model itself (so chop can pick the network's reference
+    variant); any other Keras model, SavedModel and `.tflite` give their
+    runners (whose scale is measured: a model that is no RGB x2+ upscaler
+    is an `InputError` naming it). `keras_only`: any `.keras` file gives
+    the Keras model itself, whatever it does (`enlca attention` looks
+    inside it).
+    """
+    if os.path.exists(spec):
+        fmt = model_format(spec)
+        if fmt == "keras":
+            from keras_enlca.inference.keras_runner import KerasRunner
+            from keras_enlca.inference.keras_runner import load_keras_model
+
+            model = load_keras_model(spec)
+            if getattr(model, "scale", None) is None and not keras_only:
+                return KerasRunner(model, name=spec), os.path.basename(spec)
+            return model, os.path.basename(spec)
+        return open_runner(spec), os.path.basename(os.path.normpath(spec))
+    if spec.lower().endswith((".keras", ".tflite")) or os.sep in spec:
+        raise InputError(f"Model file not found: {spec}")
+    from keras_enlca.models import from_preset
+    from keras_enlca.models import list_presets
+
+    if spec not in list_presets():
+        raise InputError(
+            f"{spec}: neither a model file nor a preset name "
+            f"(presets: {', '.join(list_presets())})"
+        )
+    return from_preset(spec), f"{spec} (untrained)"

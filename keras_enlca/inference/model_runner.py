@@ -7,6 +7,24 @@ import numpy as np
 from keras_enlca.errors import InputError
 
 
+def checked_scale(height, probe, name):
+    """The upscaling factor a probe of `probe` rows that came out `height`
+    rows high shows; `InputError` naming `name` unless it is an integer >= 2."""
+    if height % probe:
+        raise InputError(
+            f"{name}: the model maps {probe} rows to {height}, not an integer "
+            "upscale; enlca needs a x2, x3, x4... super-resolution model."
+        )
+    scale = height // probe
+    if scale < 2:
+        raise InputError(
+            f"{name}: the model's output is as large as its input (x{scale}), "
+            "so it upscales nothing; enlca needs a x2, x3, x4... super-resolution "
+            "model."
+        )
+    return scale
+
+
 def as_batch(images):
     """`(images as float32 NHWC, whether a batch axis was added)`."""
     images = np.asarray(images)
@@ -86,7 +104,8 @@ class ModelRunner:
         ):
             raise InputError(
                 f"{self.path}: takes {self.input_size[0]}x{self.input_size[1]} inputs "
-                f"(exported with --tile), got {height}x{width}; tile the image."
+                f"(exported with --tile), got {height}x{width}; enlca upscale tiles "
+                "such a model by itself, enlca eval needs an export without --tile."
             )
         out = self.run_batch(batch)
         return out[0] if added else out
@@ -99,11 +118,18 @@ class ModelRunner:
         """
         size = self.input_size or (24, 24)
         out = run_one(probe_image(size))
-        if out.shape[1] % size[0] or out.shape[2] % size[1]:
+        if out.ndim != 4 or out.shape[-1] != 3:
             raise InputError(
-                f"{self.path}: the model's output is not an integer upscale."
+                f"{self.path}: the model's outputs have shape {tuple(out.shape)}; "
+                "enlca needs a super-resolution model with RGB (3-channel) NHWC "
+                "inputs and outputs."
             )
-        probed = out.shape[1] // size[0]
+        if out.shape[2] % size[1] or out.shape[2] // size[1] != out.shape[1] // size[0]:
+            raise InputError(
+                f"{self.path}: the model's output is not an integer upscale; enlca "
+                "needs a x2, x3, x4... super-resolution model."
+            )
+        probed = checked_scale(out.shape[1], size[0], self.path)
         declared = self.metadata.get("scale")
         if declared is not None and int(declared) != probed:
             raise InputError(

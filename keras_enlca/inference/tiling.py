@@ -35,6 +35,33 @@ DEFAULT_OVERLAP = 32
 MIN_TILE = 16
 
 
+def warn_small_inputs(shapes):
+    """One `InputWarning` for LR images below `MIN_TILE` on a side.
+
+    The rule every command applies to its inputs (`upscale`, `eval`): such
+    images are upscaled, but the network sees mostly padding, as in a tile
+    below the minimum; the result is close to plain resizing.
+
+    Args:
+        shapes: `(path, (height, width))` pairs.
+    """
+    small = [(path, shape) for path, shape in shapes if min(shape) < MIN_TILE]
+    if not small:
+        return
+    import warnings
+
+    from keras_enlca.errors import InputWarning
+
+    path, (height, width) = min(small, key=lambda item: min(item[1]))
+    more = f" (and {len(small) - 1} more)" if len(small) > 1 else ""
+    warnings.warn(
+        f"{path} is {width}x{height} pixels{more}, below the {MIN_TILE}-pixel "
+        "context the network needs; its result is close to plain resizing.",
+        InputWarning,
+        stacklevel=2,
+    )
+
+
 def _pair(value, name):
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
@@ -202,8 +229,8 @@ class TiledUpscaler:
         self,
         fn,
         scale,
-        tile=192,
-        overlap=32,
+        tile=DEFAULT_TILE,
+        overlap=DEFAULT_OVERLAP,
         batch_size=1,
         fixed_tile_shape=False,
         dtype="float32",
@@ -345,8 +372,8 @@ def upscale_tiled(
     fn,
     image,
     scale,
-    tile=192,
-    overlap=32,
+    tile=DEFAULT_TILE,
+    overlap=DEFAULT_OVERLAP,
     batch_size=1,
     fixed_tile_shape=False,
     dtype="float32",

@@ -5,10 +5,11 @@ import os
 from keras_enlca.errors import InputError
 from keras_enlca.inference.tiling import DEFAULT_TILE
 from keras_enlca.inference.tiling import tile_settings
+from keras_enlca.inference.tiling import warn_small_inputs
 from keras_enlca.utils.outputs import check_output_files
 
 
-def plan_outputs(inputs, out_dir, overwrite=False):
+def plan_outputs(inputs, out_dir, overwrite=False, recursive=False):
     """Pairs `(input image, output path)` for image files and folders.
 
     A file keeps its name in `out_dir`; the images directly inside a folder
@@ -23,13 +24,19 @@ def plan_outputs(inputs, out_dir, overwrite=False):
         inputs: image file and folder paths.
         out_dir: the output folder (created when the first image is written).
         overwrite: replace existing outputs of the same names.
+        recursive: take the images in the subfolders of folder inputs too
+            (written under the same relative paths in `out_dir`); without
+            it, skipped subfolders and non-image files are counted in one
+            `InputWarning`.
 
     Returns:
         A list of `(source, destination)` paths.
     """
     from keras_enlca.data.io import IMAGE_EXTENSIONS
     from keras_enlca.data.io import image_shape
-    from keras_enlca.data.io import list_images
+    from keras_enlca.data.io import scan_images
+    from keras_enlca.data.io import warn_lossy_reads
+    from keras_enlca.data.io import warn_skipped
 
     out_dir = os.fspath(out_dir)
     if os.path.isfile(out_dir):
@@ -38,24 +45,26 @@ def plan_outputs(inputs, out_dir, overwrite=False):
     for item in inputs:
         item = os.fspath(item)
         if os.path.isdir(item):
-            found = list_images(item)
+            found, folders, files = scan_images(item, recursive=recursive)
             if not found:
-                raise InputError(f"{item}: the folder holds no images.")
-            sources.extend(found)
+                more = " (pass --recursive to search its subfolders)" if folders else ""
+                raise InputError(f"{item}: the folder holds no images{more}.")
+            warn_skipped(item, folders, files, "--recursive")
+            sources.extend((path, os.path.relpath(path, item)) for path in found)
         elif os.path.isfile(item):
             if os.path.splitext(item)[1].lower() not in IMAGE_EXTENSIONS:
                 raise InputError(
                     f"{item}: not an image file this tool writes back "
                     f"({', '.join(IMAGE_EXTENSIONS)})."
                 )
-            sources.append(item)
+            sources.append((item, os.path.basename(item)))
         else:
             raise InputError(f"{item}: no such image file or folder.")
     if not sources:
         raise InputError("no input images given.")
     pairs, taken = [], {}
-    for source in sources:
-        destination = os.path.join(out_dir, os.path.basename(source))
+    for source, name in sources:
+        destination = os.path.join(out_dir, name)
         key = os.path.normcase(os.path.abspath(destination))
         if key in taken:
             raise InputError(
@@ -69,8 +78,8 @@ def plan_outputs(inputs, out_dir, overwrite=False):
             )
         taken[key] = source
         pairs.append((source, destination))
-    for source, _ in pairs:
-        image_shape(source)
+    warn_small_inputs([(source, image_shape(source)) for source, _ in pairs])
+    warn_lossy_reads([source for source, _ in pairs])
     check_output_files([d for _, d in pairs], overwrite=overwrite)
     return pairs
 

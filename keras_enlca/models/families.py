@@ -169,6 +169,7 @@ _register(
             {**SMALL_RECIPE, "schedule.learning_rate": 5e-4},
         ),
     },
+    chop_variant="a2n",
 )
 # A2N-M refines A2N (`family_of` and checkpoint detection try it first).
 _register(
@@ -177,6 +178,10 @@ _register(
     A2N,
     {"a2n_m": ({"non_attention_kernel_size": 1}, A2N_RECIPE)},
     defining_arguments={"non_attention_kernel_size": 1},
+    chop_variant="a2n",
 )
-# The non-local attention baseline: in no built-in network, in users' ones.
-register_attention_layer(NonLocalAttention)
+# The attention layers and their short names (the non-local attention
+# baseline is in no built-in network, but in users' ones).
+register_attention_layer(NonLocalAttention, "NLA")
+register_attention_layer(NonLocalSparseAttention, "NLSA")
+register_attention_layer(EfficientNonLocalContrastiveAttention, "ENLCA")

@@ -35,6 +35,9 @@ class NetworkFamily:
             layers holding random projections that the reference keeps as
             buffers or per-call draws, not parameters
             (`count_parameters` leaves them out).
+        chop_variant: str. The reference `forward_chop` variant of the
+            network (`"enlca"`, or `"a2n"`), which `enlca eval --chop`
+            picks for it.
         defining_arguments: dict. Constructor arguments that tell this
             family from another one with the same `model_class` (A2N-M:
             `{"non_attention_kernel_size": 1}`); `family_of(model)` compares
@@ -65,6 +68,7 @@ class NetworkFamily:
         attention_layers=(),
         random_buffer_attributes=(),
         defining_arguments=None,
+        chop_variant="enlca",
     ):
         self.name = str(name)
         self.display_name = str(display_name)
@@ -74,6 +78,7 @@ class NetworkFamily:
         self.attention_layers = tuple(attention_layers)
         self.random_buffer_attributes = tuple(random_buffer_attributes)
         self.defining_arguments = dict(defining_arguments or {})
+        self.chop_variant = str(chop_variant)
         unknown = sorted(set(self.recipes) - set(self.presets))
         if unknown:
             raise ValueError(
@@ -100,6 +105,7 @@ class NetworkFamily:
             "attention_layers": self.attention_layers,
             "random_buffer_attributes": self.random_buffer_attributes,
             "defining_arguments": dict(self.defining_arguments),
+            "chop_variant": self.chop_variant,
         }
 
     def __repr__(self):

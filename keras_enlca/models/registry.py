@@ -9,11 +9,14 @@ is imported.
 """
 
 from keras_enlca.errors import InputError
+from keras_enlca.utils.sublayers import sublayers
 
 _FAMILIES = {}
 # Attention layers that no registered family holds but a user's network may
 # (the non-local attention baseline); see `register_attention_layer`.
 _ATTENTION_LAYERS = []
+# Attention layer class -> its short name ("NLA", "NLSA", "ENLCA").
+_ATTENTION_KINDS = {}
 
 
 def register_family(family):
@@ -96,13 +99,51 @@ def preset_family(preset_name):
     return None
 
 
-def register_attention_layer(layer_class):
-    """Count a layer class as attention that belongs to no registered family.
+def register_attention_layer(layer_class, kind=None):
+    """Count a layer class as non-local attention, with its short name.
 
-    `attention_layer_classes()` lists it beside the families' own.
+    `attention_layer_classes()` lists it beside the families' own;
+    `attention_kind` names its layers `kind` (default: the class name).
+    The one place the library learns which layers are attention layers
+    (int8 export, attention maps, the contrastive loss all ask here).
     """
     if layer_class not in _ATTENTION_LAYERS:
         _ATTENTION_LAYERS.append(layer_class)
+    _ATTENTION_KINDS[layer_class] = str(kind or layer_class.__name__)
+
+
+def attention_kind(layer):
+    """The short name (`"NLA"`, `"NLSA"`, `"ENLCA"`) of an attention layer,
+    else None; a subclass is named by its nearest registered class."""
+    matches = [c for c in attention_layer_classes() if isinstance(layer, c)]
+    if not matches:
+        return None
+    nearest = max(matches, key=lambda c: len(c.__mro__))
+    return _ATTENTION_KINDS.get(nearest, nearest.__name__)
+
+
+def attention_layers_of(model, kind=None):
+    """The attention layers inside `model` (of one `kind`, if given), in
+    model order."""
+    return [
+        layer
+        for layer in sublayers(model)
+        if attention_kind(layer) is not None
+        and (kind is None or attention_kind(layer) == kind)
+    ]
+
+
+def chop_variant_of(network):
+    """The reference `forward_chop` variant of a network (its family's), or
+    None: `network` is a model of a registered family or the class name an
+    export recorded (`"A2N"`)."""
+    if isinstance(network, str):
+        for family in _FAMILIES.values():
+            if network in (family.model_class.__name__, family.display_name):
+                return family.chop_variant
+        return None
+    family = family_of(network)
+    return family.chop_variant if family is not None else None
 
 
 def attention_layer_classes():

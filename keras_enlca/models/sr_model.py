@@ -1,12 +1,9 @@
 import keras
 from keras import ops
 
-from keras_enlca.layers.efficient_non_local_contrastive_attention import (
-    EfficientNonLocalContrastiveAttention,
-)
 from keras_enlca.models.reference_adam import ReferenceAdam
+from keras_enlca.models.registry import attention_layers_of
 from keras_enlca.utils.backend_dispatch import scale_loss_for_replicas
-from keras_enlca.utils.sublayers import sublayers
 
 # The in-graph Y-PSNR of `val_psnr`, the `PSNR` metric and (in NumPy) `enlca
 # score`: `y_channel_psnr(y_true, y_pred, shave)` per image.
@@ -54,12 +51,9 @@ def reference_adam(
 
 
 def enlca_layers(model):
-    """All ENLCA layers inside `model`, in model order."""
-    return [
-        layer
-        for layer in sublayers(model)
-        if isinstance(layer, EfficientNonLocalContrastiveAttention)
-    ]
+    """All ENLCA layers inside `model`, in model order (the registry's
+    attention layers of kind `"ENLCA"`)."""
+    return attention_layers_of(model, "ENLCA")
 
 
 def contrastive_layers(model):
@@ -238,9 +232,7 @@ class SuperResolutionModel(keras.Model):
         # The warm-up counter follows the optimizer, also after a resume or
         # for a model saved before the counter existed.
         if getattr(self, "optimizer", None) is not None and self.optimizer.built:
-            self._contrastive_step.assign(
-                ops.cast(self.optimizer.iterations, "int64")
-            )
+            self._contrastive_step.assign(ops.cast(self.optimizer.iterations, "int64"))
         return super().fit(*args, **kwargs)
 
     def _l1(self, y, y_pred):
@@ -278,9 +270,7 @@ class SuperResolutionModel(keras.Model):
         contrastive = self._contrastive_mean() if training else None
         self._reports_contrastive = contrastive is not None
         if contrastive is not None:
-            self.contrastive_tracker.update_state(
-                contrastive, sample_weight=batch_size
-            )
+            self.contrastive_tracker.update_state(contrastive, sample_weight=batch_size)
             if self.contrastive_weight > 0:
                 step = self._contrastive_step
                 active = ops.cast(

@@ -31,7 +31,6 @@ from keras_enlca.errors import InputError
 
 STRATEGIES = ("auto", "one_device", "mirrored", "multi_worker")
 DATA_TYPES = ("auto", "div2k", "folder", "paired")
-CONTRASTIVE_FORMS = ("code", "paper")
 
 
 @dataclasses.dataclass
@@ -335,6 +334,17 @@ def resolve_preset(config, available):
         )
     full = f"{name}_x{config.scale}"
     if full not in available:
+        scales = sorted(
+            int(m.group(1))
+            for m in (re.fullmatch(rf"{re.escape(name)}_x(\d+)", a) for a in available)
+            if m
+        )
+        if scales:  # a known network at a scale it has no preset for
+            raise InputError(
+                f"'scale' is {config.scale}, but {name} has presets for "
+                f"{', '.join(f'x{s}' for s in scales)} only; set scale (--scale or "
+                f"--set scale=N) to one of {', '.join(map(str, scales))}"
+            )
         raise _unknown_preset(full, available)
     return full, config.scale
 
@@ -538,6 +548,57 @@ def read_config_file(path):
     return data
 
 
+# The config keys that name data folders: stored absolute in a run folder's
+# config.yaml (relative to the run folder when the data lives beside it, as
+# in `enlca demo`), so that a run resumes from any working directory and
+# after the folder is moved.
+DATA_PATH_KEYS = (
+    "data.train.dir",
+    "data.train.lr_dir",
+    "data.validation.dir",
+    "data.validation.lr_dir",
+)
+
+
+def _data_paths(values):
+    """`(dotted key, parent dict, name)` of every data path set in `values`."""
+    data = values.get("data") if isinstance(values, dict) else None
+    for source in ("train", "validation"):
+        entry = data.get(source) if isinstance(data, dict) else None
+        if not isinstance(entry, dict):
+            continue
+        for name in ("dir", "lr_dir"):
+            if isinstance(entry.get(name), str) and entry[name]:
+                yield f"data.{source}.{name}", entry, name
+
+
+def absolute_data_paths(config, base=None):
+    """Makes the data folders of `config` absolute (relative ones are taken
+    from `base`, else the current folder); returns `config`."""
+    base = os.path.abspath(base or os.getcwd())
+    for source in (config.data.train, config.data.validation):
+        if source is None:
+            continue
+        for name in ("dir", "lr_dir"):
+            value = getattr(source, name)
+            if value:
+                path = os.path.expanduser(value)
+                setattr(source, name, os.path.normpath(os.path.join(base, path)))
+    return config
+
+
+def read_run_config(path):
+    """`read_config_file` for a run folder's config.yaml: relative data
+    folders are taken from the run folder (see `DATA_PATH_KEYS`)."""
+    values = read_config_file(path)
+    run_dir = os.path.dirname(os.path.abspath(os.fspath(path)))
+    for _, entry, name in _data_paths(values):
+        entry[name] = os.path.normpath(
+            os.path.join(run_dir, os.path.expanduser(entry[name]))
+        )
+    return values
+
+
 def config_from_dict(values, source=None, overrides=(), preset=None):
     """Build and validate a `TrainConfig` from plain data.
 
@@ -586,7 +647,7 @@ def config_from_dict(values, source=None, overrides=(), preset=None):
         elif chosen in file_keys and cleared not in file_keys | override_keys:
             _set(config, cleared, None)
     validate(config)
-    return config
+    return absolute_data_paths(config)
 
 
 def _dotted_keys(values, prefix=""):
@@ -639,6 +700,18 @@ def _positive(value, key, allow_none=False, allow_zero=False):
         )
 
 
+def _check_form(form):
+    # The layer owns the list; imported here only when a form is set (the
+    # layers load TensorFlow, which `--print-config` otherwise does without).
+    from keras_enlca.layers.contrastive import CONTRASTIVE_FORMS
+
+    if form not in CONTRASTIVE_FORMS:
+        raise InputError(
+            f"'contrastive.form' must be one of {', '.join(CONTRASTIVE_FORMS)}, got "
+            f"{form!r}"
+        )
+
+
 def validate(config):
     """Check values that the types alone do not catch; return the config."""
     if not config.model.preset:
@@ -686,11 +759,8 @@ def validate(config):
     _positive(
         c.warmup_steps, "contrastive.warmup_steps", allow_none=True, allow_zero=True
     )
-    if c.form is not None and c.form not in CONTRASTIVE_FORMS:
-        raise InputError(
-            f"'contrastive.form' must be one of {', '.join(CONTRASTIVE_FORMS)}, got "
-            f"{c.form!r}"
-        )
+    if c.form is not None:
+        _check_form(c.form)
     d = config.data
     _positive(d.patch_size, "data.patch_size")
     _positive(d.batch_size, "data.batch_size")
@@ -726,12 +796,25 @@ def validate(config):
 
 
 def dump_config(config, path):
-    """Write `config` as YAML to `path` atomically."""
+    """Write `config` as YAML to `path` atomically.
+
+    Data folders are written absolute, or relative to the run folder (the
+    folder of `path`) when they lie inside the folder that holds it (the
+    demo's data): the run resumes from anywhere and travels with its data.
+    """
     from keras_enlca.utils.atomic import atomic_path
 
+    values = config.to_dict()
+    run_dir = os.path.dirname(os.path.abspath(os.fspath(path)))
+    home = os.path.dirname(run_dir)
+    for _, entry, name in _data_paths(values):
+        folder = os.path.abspath(entry[name])
+        inside = os.path.commonpath([folder, home]) == home and home != os.sep
+        entry[name] = os.path.relpath(folder, run_dir) if inside else folder
     text = (
         "# Resolved keras-enlca training config (defaults, file and overrides).\n"
-        + yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
+        "# Data folders: absolute, or relative to this run folder.\n"
+        + yaml.safe_dump(values, sort_keys=False, default_flow_style=None)
     )
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:

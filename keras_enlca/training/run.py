@@ -42,7 +42,7 @@ from keras_enlca.errors import InputError
 from keras_enlca.training.config import diff_configs
 from keras_enlca.training.config import dump_config
 from keras_enlca.training.config import model_arguments
-from keras_enlca.training.config import read_config_file
+from keras_enlca.training.config import read_run_config
 from keras_enlca.training.config import resolve_preset
 from keras_enlca.training.data_checks import check_training_data
 from keras_enlca.training.history_files import HISTORY_KEY
@@ -120,7 +120,7 @@ def _check_previous_config(config, paths, has_checkpoint, log):
     if not os.path.isfile(paths["config"]):
         return
     try:
-        previous = read_config_file(paths["config"])
+        previous = read_run_config(paths["config"])
     except InputError:
         previous = None
     if previous is None:
@@ -274,12 +274,12 @@ def load_run_model(run_dir):
     ```
     """
     from keras_enlca.models.presets import list_presets
-    from keras_enlca.training.config import load_config
+    from keras_enlca.training.config import config_from_dict
 
     paths = run_paths(run_dir)
     if not os.path.isfile(paths["config"]):
         raise InputError(f"'{run_dir}' is not a training run folder (no {CONFIG_FILE})")
-    config = load_config(paths["config"])
+    config = config_from_dict(read_run_config(paths["config"]), source=paths["config"])
     name, _ = resolve_preset(config, list_presets())
     checkpoint = RunCheckpoint(paths["checkpoints"])
     if not checkpoint.checkpoints():

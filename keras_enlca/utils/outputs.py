@@ -7,16 +7,125 @@ it. The location is checked before any work: an existing output, a folder
 that cannot be written, a disk that is already full. A write that fails
 later (full disk, read-only or vanished folder, file-size limit) becomes an
 `OutputError` naming the final path, never the hidden temporary file.
+
+Two commands never write one output at the same time: inside
+`output_locks()` (every `enlca` command runs inside one) each output that
+`check_output`/`check_output_files` accepts is claimed with an exclusive
+lock, held until the command ends; a second command claiming the same
+path is refused in one line before any work. The operating system drops
+the lock when the process ends, a crash or a kill included.
 """
 
+import contextlib
 import errno
+import hashlib
 import os
 import tempfile
 
 from keras_enlca.errors import OutputError
 from keras_enlca.errors import error_reason
 from keras_enlca.errors import output_label
+from keras_enlca.errors import write_advice
 from keras_enlca.utils.atomic import remove_stale_temporaries
+
+try:  # POSIX; on Windows outputs are checked but not locked
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+# The claims of the `output_locks()` block under way: real path -> (lock file, fd).
+_claims = None
+
+
+def lock_folder():
+    """Where output locks live: `$ENLCA_LOCK_DIR`, else a per-user folder in
+    the system's temporary folder (the same for every command of a user)."""
+    folder = os.environ.get("ENLCA_LOCK_DIR")
+    if not folder:
+        user = os.getuid() if hasattr(os, "getuid") else "user"
+        folder = os.path.join(tempfile.gettempdir(), f"enlca-output-locks-{user}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return folder
+
+
+def _lock_file(real):
+    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()
+    return os.path.join(lock_folder(), digest[:32] + ".lock")
+
+
+def _holder(fd):
+    with contextlib.suppress(OSError, ValueError):
+        return os.pread(fd, 64, 0).decode().split()[0]
+    return None
+
+
+def _claim(path, option):
+    real = os.path.realpath(os.path.abspath(path))
+    if real in _claims:
+        return
+    lock = _lock_file(real)
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = _holder(fd)
+            os.close(fd)
+            by = f" (pid {pid})" if pid else ""
+            raise OutputError(
+                f"{output_label(path, option)}: another enlca command{by} is "
+                "writing it; wait for it to finish or choose another output."
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # not a file its last holder removed while we opened it
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {real}\n".encode("utf-8", "surrogateescape"), 0)
+    _claims[real] = (lock, fd)
+
+
+def claim_outputs(paths, option=None):
+    """Claims `paths` for the `output_locks()` block under way.
+
+    Raises `OutputError` (one line naming the path) when another process
+    holds one of them. Outside an `output_locks()` block nothing is
+    claimed. A path this process already claimed is accepted again.
+    """
+    if _claims is None or fcntl is None:
+        return
+    for path in paths:
+        _claim(os.fspath(path), option)
+
+
+@contextlib.contextmanager
+def output_locks():
+    """Holds the outputs that checks inside the block claim, until it ends.
+
+    Example:
+
+    ```python
+    with output_locks():
+        out = check_output("model.tflite")  # a second process is refused
+        ...  # write it
+    ```
+    """
+    global _claims
+    if _claims is not None:  # nested: the outer block holds the claims
+        yield
+        return
+    _claims = {}
+    try:
+        yield
+    finally:
+        claims, _claims = _claims, None
+        for lock, fd in claims.values():
+            with contextlib.suppress(OSError):
+                os.unlink(lock)  # before the unlock: no one waits on a stale file
+            os.close(fd)
 
 
 def existing_parent(path):
@@ -44,8 +153,16 @@ def check_writable(path, option=None, needed_bytes=0):
         os.close(fd)
         os.remove(probe)
     except OSError as error:
+        if error.errno in (errno.ENOENT, errno.EINVAL, errno.EOPNOTSUPP):
+            # The folder exists but takes no new files (/proc, /sys...).
+            raise OutputError(
+                f"{where}: {parent} takes no new files ({error_reason(error)}: "
+                "a special file system); choose an output in another folder."
+            ) from None
+        advice = write_advice(error_reason(error))
         raise OutputError(
-            f"{where}: cannot write in {parent} ({error_reason(error)})."
+            f"{where}: cannot write in {parent} ({error_reason(error)})"
+            + (f"; {advice}." if advice else ".")
         ) from None
     try:
         stats = os.statvfs(parent)
@@ -128,6 +245,7 @@ def check_output(
     path = os.fspath(path)
     path = path.rstrip("/\\") or path
     where = output_label(path, option)
+    claim_outputs([path], option)
     if folder and os.path.isdir(path) and _is_current_folder_or_above(path):
         raise OutputError(
             f"{where}: is the current folder (or one above it); give the output a new "
@@ -184,6 +302,7 @@ def check_output_files(paths, overwrite=False, option=None):
     unless `overwrite`; each folder's writability is probed once.
     """
     paths = [os.fspath(p) for p in paths]
+    claim_outputs(paths, option)
     for path in paths:
         if os.path.isdir(path):
             raise OutputError(

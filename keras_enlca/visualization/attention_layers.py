@@ -2,31 +2,14 @@
 
 import keras
 
-from keras_enlca.layers.efficient_non_local_contrastive_attention import (
-    EfficientNonLocalContrastiveAttention,
-)
-from keras_enlca.layers.non_local_attention import NonLocalAttention
-from keras_enlca.layers.non_local_sparse_attention import NonLocalSparseAttention
+# Which layers are attention layers, and their short names: the registry's.
+from keras_enlca.models.registry import attention_kind
 from keras_enlca.utils.sublayers import sublayers
-
-# The layer types an attention map can be drawn for, with their short names.
-ATTENTION_KINDS = (
-    (EfficientNonLocalContrastiveAttention, "ENLCA"),
-    (NonLocalSparseAttention, "NLSA"),
-    (NonLocalAttention, "NLA"),
-)
-
-
-def attention_kind(layer):
-    """`"NLA"`, `"NLSA"` or `"ENLCA"` for an attention layer, else `None`."""
-    for cls, kind in ATTENTION_KINDS:
-        if isinstance(layer, cls):
-            return kind
-    return None
 
 
 def find_attention_layers(model):
-    """The NLA, NLSA and ENLCA layers inside `model`, at any depth.
+    """The attention layers (NLA, NLSA, ENLCA: `attention_kind`) inside
+    `model`, at any depth.
 
     Layers are found by type, at any depth (nested models and layers), so
     presets, converted checkpoints and a user's own Functional or

@@ -201,6 +201,7 @@ def test_a_file_size_limit_in_a_real_process(a2n_checkpoint, tmp_path):
     )
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [
-        f"Error: {output}: cannot write (File too large)."
+        f"Error: {output}: cannot write (File too large); the file-size limit of this "
+        "shell (ulimit -f) is below the file's size; raise it (ulimit -f unlimited)."
     ]
     assert listing(tmp_path) == ["aan_x3.pt"]

@@ -274,14 +274,18 @@ def test_a_file_size_limit_in_a_real_process(tmp_path):
         env={"TMPDIR": scratch},
     )
     assert done.returncode == 1, done.stderr
-    assert done.stderr.splitlines() == [f"Error: {out}: cannot write (File too large)."]
+    assert done.stderr.splitlines() == [
+        f"Error: {out}: cannot write (File too large); the file-size limit of this "
+        "shell (ulimit -f) is below the file's size; raise it (ulimit -f unlimited)."
+    ]
     out = tmp_path / "out" / "m.tflite"
     done = run_cli_limited(
         ["export", keras_path, "-o", out], limit_bytes=20_000, env={"TMPDIR": scratch}
     )
     assert done.stderr.splitlines() == [
         f"Error: {out}: cannot write the conversion's temporary files in {scratch} "
-        "(File too large); free space there or set TMPDIR to another folder."
+        "(File too large); the file-size limit of this shell (ulimit -f) is below "
+        "the file's size; raise it (ulimit -f unlimited)."
     ]
     assert done.returncode == 1 and listing(tmp_path) == ["scratch"]
     assert tempfile.gettempdir() != str(scratch)

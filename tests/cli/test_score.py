@@ -56,7 +56,6 @@ def test_score_table_and_json(folders):
 ERROR_CASES = [
     (["{root}/missing", "{root}/HR", "--scale", "4"], "Folder not found"),
     (["{root}/empty", "{root}/HR", "--scale", "4"], "No images in"),
-    (["{root}/ENLCN", "{root}/HR", "--scale", "7"], "Unsupported scale 7"),
     (["{root}/ENLCN", "{root}/HR", "--scale", "2"], "named for another scale than x2"),
     (["{root}/small", "{root}/HR", "--scale", "4"], "SR/HR size mismatch"),
 ]

@@ -211,7 +211,9 @@ def test_a_file_size_limit_in_a_real_process(tmp_path):
     )
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [
-        f"Error: {out / 'a.png'}: cannot write (File too large)."
+        f"Error: {out / 'a.png'}: cannot write (File too large); the file-size "
+        "limit of this shell (ulimit -f) is below the file's size; raise it "
+        "(ulimit -f unlimited)."
     ]
     assert not out.exists()
 

@@ -210,12 +210,16 @@ def test_open_data_source_types_and_config_key_errors(tmp_path, rng):
         open_data_source(_source(), 2, "valid", "data.validation")
     missing = _source(tmp_path / "nowhere")
     with pytest.raises(
-        InputError, match=r"^'data.train.dir': folder '.*nowhere' does not exist$"
+        InputError,
+        match=r"^'data.train.dir': folder '.*nowhere' does not exist; if the data "
+        r"moved, pass --set data.train.dir=FOLDER$",
     ):
         open_data_source(missing, 2, "train", "data.train")
     missing = _source(root, "paired", lr_dir=tmp_path / "nolr")
     with pytest.raises(
-        InputError, match=r"^'data.train.lr_dir': folder '.*nolr' does not exist$"
+        InputError,
+        match=r"^'data.train.lr_dir': folder '.*nolr' does not exist; if the data "
+        r"moved, pass --set data.train.lr_dir=FOLDER$",
     ):
         open_data_source(missing, 2, "train", "data.train")
 

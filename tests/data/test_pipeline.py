@@ -154,7 +154,7 @@ def test_errors(nearest_pairs, tmp_path, rng):
         tmp_path / "bad" / "LR" / "a.png",
         rng.integers(0, 256, (10, 10, 3), dtype=np.uint8),
     )
-    with pytest.raises(InputError, match="size mismatch"):
+    with pytest.raises(InputError, match="the LR image is 10x10, but its HR"):
         training_dataset(str(tmp_path / "bad"), SCALE, patch_size=4)
     with pytest.raises(InputError, match="Unsupported scale"):
         training_dataset(dataset, 5)

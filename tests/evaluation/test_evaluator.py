@@ -148,8 +148,16 @@ def test_save_images_json_and_table(benchmark, tmp_path):
 
 
 def test_chop_variant_follows_the_network():
+    from keras_enlca.models import from_preset
+
     assert chop_variant_for(Nearest()) == "enlca"
-    assert chop_variant_for(A2NLike()) == "a2n"
+    # From the registry of families, not from class names.
+    assert chop_variant_for(A2NLike()) == "enlca"
+    a2n = from_preset("a2n_small_x2", num_blocks=1, filters=8, upsample_filters=8)
+    assert chop_variant_for(a2n) == "a2n"
+    runner = Nearest()
+    runner.model = a2n
+    assert chop_variant_for(runner) == "a2n"
     runner = Nearest()
     runner.metadata = {"network": "A2N", "format": "tflite"}
     assert chop_variant_for(runner) == "a2n"

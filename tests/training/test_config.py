@@ -286,4 +286,33 @@ def test_small_cpu_config():
         config.schedule.learning_rate == 5e-4
         and config.schedule.decay_milestones == [10, 15]
     )
-    assert config.data.train.dir == "photos"
+    assert config.data.train.dir == os.path.abspath("photos")
+
+
+def test_run_config_data_paths_travel(tmp_path, monkeypatch):
+    from keras_enlca.training.config import dump_config
+    from keras_enlca.training.config import read_run_config
+
+    demo = tmp_path / "demo"
+    (demo / "data" / "train").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    config = config_from_dict(
+        {
+            "model": {"preset": "edsr_small_x2"},
+            "data": {
+                "train": {"dir": "demo/data/train"},
+                "validation": {"dir": "/elsewhere/Set5"},
+            },
+        }
+    )
+    assert config.data.train.dir == str(demo / "data" / "train")
+    dump_config(config, demo / "run" / "config.yaml")
+    text = (demo / "run" / "config.yaml").read_text()
+    # Beside the run folder: stored relative to it; elsewhere: absolute.
+    assert "dir: ../data/train" in text and "dir: /elsewhere/Set5" in text
+    moved = tmp_path / "moved"
+    os.rename(demo, moved)
+    monkeypatch.chdir("/")
+    values = read_run_config(moved / "run" / "config.yaml")
+    assert values["data"]["train"]["dir"] == str(moved / "data" / "train")
+    assert values["data"]["validation"]["dir"] == "/elsewhere/Set5"
