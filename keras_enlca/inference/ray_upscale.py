@@ -85,9 +85,11 @@ def _quiet_ray_data():
     context.print_on_execution_start = False
     if os.environ.get("ENLCA_DEBUG"):
         return context
+    # The job reports its errors itself, in one line; Ray Data's log file
+    # in the session folder keeps everything.
     for handler in logging.getLogger("ray.data").handlers:
         if not hasattr(handler, "baseFilename"):  # the console, not the log file
-            handler.setLevel(logging.ERROR)
+            handler.setLevel(logging.CRITICAL)
     return context
 
 
@@ -294,7 +296,9 @@ def upscale_with_ray(
         `written`, `verified` (existing, identical to this job's output),
         `failed` (`[(source, reason)]`), `failure_list` (path or None),
         `scale`, `workers`, `threads_per_worker`, `startup_s` (connecting and
-        planning workers), `seconds` (from then on), `images_per_s`.
+        planning workers), `seconds` (from then on: workers starting and
+        working), `first_result_s` (from then to the first result),
+        `images_per_s` (images done over `seconds`).
 
     Example:
 
@@ -334,6 +338,7 @@ def upscale_with_ray(
         "threads_per_worker": threads_per_worker,
         "startup_s": 0.0,
         "seconds": 0.0,
+        "first_result_s": None,
         "images_per_s": 0.0,
     }
     with JobLock(out_dir):
@@ -411,6 +416,8 @@ def _run_job(
                 finished.add(relative)
                 _take_row(row, relative, sources, verify, manifest, out_dir, report)
                 report["seconds"] = time.monotonic() - running
+                if report["first_result_s"] is None:
+                    report["first_result_s"] = report["seconds"]
                 done = report["written"] + report["verified"]
                 report["images_per_s"] = done / max(report["seconds"], 1e-9)
                 if progress is not None:

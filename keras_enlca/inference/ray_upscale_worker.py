@@ -71,7 +71,7 @@ class RayUpscaleWorker:
             tiling_for(self.runner, tile, overlap)
         except Exception as error:  # noqa: BLE001 - reported as one line
             raise RuntimeError(
-                f"{SETUP_ERROR_MARK}a worker on {self.host} cannot use {model}: "
+                f"{SETUP_ERROR_MARK}a worker on {self.host} cannot open the model: "
                 f"{one_line(error)}"
             ) from None
         self.scratch = tempfile.mkdtemp(prefix="enlca-ray-worker-")
