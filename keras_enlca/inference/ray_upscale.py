@@ -47,7 +47,7 @@ def import_ray():
     return ray
 
 
-def check_address(address, timeout=CONNECT_TIMEOUT_S):
+def check_address(address, timeout=None):
     """Raises a one-line `InputError` unless `address` answers within `timeout` s.
 
     `None`, `"auto"` and `"local"` are Ray's own choices (an existing local
@@ -56,6 +56,7 @@ def check_address(address, timeout=CONNECT_TIMEOUT_S):
     """
     if address in (None, "", "auto", "local"):
         return
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     target = address[len("ray://") :] if address.startswith("ray://") else address
     host, _, port = target.rpartition(":")
     if not host or not port.isdigit():
@@ -64,8 +65,10 @@ def check_address(address, timeout=CONNECT_TIMEOUT_S):
             "local). Write --ray=ADDRESS, or put a bare --ray after the inputs."
         )
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
+        with socket.create_connection(
+            (host.strip("[]"), int(port)), timeout=timeout
+        ) as connection:
+            answers_grpc = _speaks_http2(connection)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         if isinstance(error, TimeoutError) or reason == "timed out":
@@ -74,6 +77,35 @@ def check_address(address, timeout=CONNECT_TIMEOUT_S):
             f"--ray {address}: no Ray cluster answers there ({reason}); start one "
             "with `ray start --head` on that host, or check the address."
         ) from None
+    if not answers_grpc:
+        # Ray would wait for it for minutes.
+        raise InputError(
+            f"--ray {address}: something answers there, but not a Ray cluster (no "
+            f"gRPC reply in {timeout} s); give the address `ray start --head` printed "
+            "(its port, 6379 by default)."
+        )
+
+
+def _speaks_http2(connection):
+    """Whether the server on `connection` answers an HTTP/2 greeting (as gRPC does).
+
+    Ray's GCS and client server are gRPC servers: they answer a client
+    preface with a SETTINGS frame. A connection reset or any other reply is
+    no Ray; a silent server runs into the socket's timeout (`OSError`).
+    """
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    empty_settings = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    try:
+        connection.sendall(preface + empty_settings)
+        header = b""
+        while len(header) < 9:
+            chunk = connection.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except TimeoutError:
+        return False
+    return header[3] == 0x04  # a SETTINGS frame
 
 
 def _quiet_ray_data():
@@ -98,7 +130,6 @@ def connect(address=None):
     from keras_enlca.utils.native_output import quiet_native_output
 
     ray = import_ray()
-    check_address(address)
     debug = bool(os.environ.get("ENLCA_DEBUG"))
     if not debug:
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
@@ -318,6 +349,8 @@ def upscale_with_ray(
     from keras_enlca.utils.atomic import remove_stale_temporaries
     from keras_enlca.utils.outputs import check_writable
 
+    import_ray()  # before any work: a missing extra, a wrong address
+    check_address(address)
     if batch_size < 1:
         raise InputError(f"--batch-size {batch_size}: must be at least 1.")
     tile_settings(DEFAULT_TILE if tile is None else tile, overlap)

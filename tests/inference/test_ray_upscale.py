@@ -203,7 +203,7 @@ def test_a_model_the_workers_cannot_read(cluster, tmp_path):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: a worker on ")
     assert lines[0].endswith(
-        f"cannot open the model: {broken}: not a complete TFLite model (6000 bytes; the "
-        "file is truncated or damaged)."
+        f"cannot open the model: {broken}: not a complete TFLite model (6000 "
+        "bytes; the file is truncated or damaged)."
     )
     assert sorted(os.listdir(tmp_path / "out")) == []
