@@ -1,5 +1,6 @@
 """`enlca upscale --ray`: bad input is one line, before any work (no cluster)."""
 
+import importlib.util
 import os
 import socket
 import sys
@@ -17,6 +18,11 @@ from tests.inference.ray_cluster import free_port
 
 MODEL = os.path.join(
     os.path.dirname(os.path.dirname(__file__)), "runtime", "data", "a2n_tiny_x2.tflite"
+)
+
+
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="Ray is not installed"
 )
 
 
@@ -48,6 +54,7 @@ def test_without_ray_installed(photos, tmp_path, monkeypatch):
     assert not (tmp_path / "out").exists()
 
 
+@needs_ray
 def test_an_address_where_nothing_listens(photos, tmp_path):
     port = free_port()
     line = one_line_error(
@@ -61,6 +68,7 @@ def test_an_address_where_nothing_listens(photos, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@needs_ray
 def test_an_address_where_something_else_listens(photos, tmp_path, monkeypatch):
     import keras_enlca.inference.ray_upscale as ray_upscale
 
@@ -86,6 +94,7 @@ def test_an_address_where_something_else_listens(photos, tmp_path, monkeypatch):
     )
 
 
+@needs_ray
 def test_a_model_path_taken_for_the_address(photos, tmp_path):
     # `enlca upscale --ray x2.tflite photos/ more.png -o out/`
     line = one_line_error(
@@ -97,6 +106,7 @@ def test_a_model_path_taken_for_the_address(photos, tmp_path):
     )
 
 
+@needs_ray
 def test_an_output_folder_inside_the_input_folder(photos):
     line = one_line_error(run(MODEL, photos, "-o", photos / "out", "--ray"))
     assert line == (
