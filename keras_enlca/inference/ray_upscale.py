@@ -29,6 +29,9 @@ TASK_RETRIES = 3
 # Default interpreter threads per worker: at most this many (LiteRT gains
 # little beyond it; more workers use the cores better).
 MAX_DEFAULT_THREADS = 4
+# Model formats whose runners use a GPU when the worker has one (TensorFlow);
+# LiteRT's Python interpreter runs on CPUs.
+GPU_FORMATS = ("keras", "savedmodel")
 
 
 def import_ray():
@@ -170,7 +173,7 @@ def plan_workers(nodes, model_format, num_workers=None, threads=None):
     gpus = int(sum(r.get("GPU", 0) for r in alive))
     if not any(cpus):
         raise InputError("--ray: the cluster has no CPUs for workers.")
-    use_gpus = gpus > 0 and model_format != "tflite"
+    use_gpus = gpus > 0 and model_format in GPU_FORMATS
     if threads is None:
         threads = 1 if use_gpus else min(min(c for c in cpus if c), MAX_DEFAULT_THREADS)
     if threads > max(cpus):
