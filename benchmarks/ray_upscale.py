@@ -127,6 +127,7 @@ def main(argv=None):
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     names = make_images(folder, args.images, args.size)
+    load_before = os.getloadavg()[0]
     rows = []
     runs = [
         lambda out: single_process(model, folder, names, out, 1),
@@ -155,7 +156,8 @@ def main(argv=None):
     print(
         f"{args.images} images of {args.size}x{args.size} LR, "
         f"{os.path.basename(model)}, {os.cpu_count()} CPUs; outputs byte-identical "
-        f"across runs: {identical}"
+        f"across runs: {identical}; 1-min load average {load_before:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after (other users of the machine)"
     )
     print(header)
     base = rows[0]["steady_images_per_s"]
@@ -176,6 +178,7 @@ def main(argv=None):
                 "model": os.path.basename(model),
                 "cpus": os.cpu_count(),
                 "identical": identical,
+                "load_average": [load_before, os.getloadavg()[0]],
                 "rows": rows,
             },
             f,
