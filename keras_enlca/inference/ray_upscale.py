@@ -348,8 +348,8 @@ def upscale_with_ray(
     from keras_enlca.inference.upscale_job import JobLock
     from keras_enlca.inference.upscale_job import job_fingerprint
     from keras_enlca.inference.upscale_job import plan_job
+    from keras_enlca.inference.upscale_job import remove_job_temporaries
     from keras_enlca.inference.upscale_job import write_failure_list
-    from keras_enlca.utils.atomic import remove_stale_temporaries
     from keras_enlca.utils.outputs import check_writable
 
     import_ray()  # before any work: a missing extra, a wrong address
@@ -380,10 +380,9 @@ def upscale_with_ray(
     with JobLock(out_dir):
         manifest = JobManifest(out_dir, job_fingerprint(model, tile, overlap))
         todo, verify, given = [], set(), {}
+        remove_job_temporaries(out_dir, [relative for _, relative in pairs])
         for source, relative in pairs:
             destination = os.path.join(out_dir, relative)
-            # This job holds the folder: any temporary of its outputs is debris.
-            remove_stale_temporaries(destination, min_age_s=0)
             if manifest.is_done(relative):
                 report["done_before"] += 1
                 continue

@@ -24,6 +24,7 @@ images again and the driver keeps the first result of each output.
 import hashlib
 import json
 import os
+import re
 import socket
 
 from keras_enlca.errors import InputError
@@ -35,6 +36,8 @@ LOCK_NAME = ".enlca-upscale.lock"
 FAILURES_NAME = "enlca-upscale-failures.txt"
 # An input with one of these extensions is a list of image paths, one a line.
 LIST_EXTENSIONS = (".txt", ".lst")
+# What `atomic_path` names a file's temporary: `.<stem>.<8 chars>.tmp<ext>`.
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}\.tmp(?P<ext>(\.[^.]*)?)$")
 
 
 def _is_inside(path, folder):
@@ -221,6 +224,37 @@ def write_failure_list(out_dir, failures):
                 reason = " ".join(str(reason).split())
                 f.write(f"{source}\t{reason}\n")
     return path
+
+
+def remove_job_temporaries(out_dir, relatives):
+    """Removes the temporaries that interrupted writes of these outputs left.
+
+    Only for the job holding the folder's `JobLock`: then no write of these
+    outputs is under way, so every temporary of theirs is debris, whatever
+    its age (`keras_enlca.utils.atomic.atomic_path` names them
+    `.<stem>.<8 characters>.tmp<ext>`). Each folder is listed once.
+    Returns the removed paths.
+    """
+    wanted = {}
+    for relative in relatives:
+        folder, name = os.path.split(os.path.join(out_dir, relative))
+        wanted.setdefault(folder, set()).add(name)
+    removed = []
+    for folder, names in wanted.items():
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for entry in entries:
+            match = _TEMPORARY.match(entry)
+            if match and match["stem"] + match["ext"] in names:
+                path = os.path.join(folder, entry)
+                try:
+                    os.remove(path)
+                except OSError:
+                    continue
+                removed.append(path)
+    return removed
 
 
 def _pid_alive(pid):

@@ -188,3 +188,22 @@ def test_worker_defaults_from_the_cluster():
         plan_workers([node(2)], "tflite", num_workers=3, threads=1)
     with pytest.raises(InputError, match="--threads-per-worker 4: no node has"):
         plan_workers([node(2), node(3)], "tflite", threads=4)
+
+
+def test_a_jobs_temporaries_are_removed_whatever_their_age(tmp_path):
+    from keras_enlca.inference.upscale_job import remove_job_temporaries
+    from keras_enlca.utils.atomic import atomic_path
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(out / "sub" / "a.b.png") as tmp:
+            open(tmp, "wb").write(b"half")
+            left = tmp
+            os.link(tmp, tmp + ".keep")  # what a killed write leaves
+            raise KeyboardInterrupt
+    os.rename(left + ".keep", left)
+    (out / "sub" / ".other.abcdefgh.tmp.png").write_bytes(b"not ours")
+    (out / "sub" / "c.png").write_bytes(b"a user's file")
+    removed = remove_job_temporaries(out, [os.path.join("sub", "a.b.png"), "x.png"])
+    assert removed == [left]
+    assert sorted(os.listdir(out / "sub")) == [".other.abcdefgh.tmp.png", "c.png"]
