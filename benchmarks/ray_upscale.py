@@ -27,6 +27,7 @@ Run by hand (not a test):
 import argparse
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -110,6 +111,10 @@ def on_ray(model, folder, names, out, workers, threads):
 
 
 def main(argv=None):
+    # Ray 2.60 starts a local instance with token authentication and would
+    # write a token to ~/.ray/auth_token; a token of this run's own instead.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ.setdefault("RAY_AUTH_TOKEN", secrets.token_hex(32))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None)
     parser.add_argument("--images", type=int, default=24)

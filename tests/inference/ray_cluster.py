@@ -11,6 +11,7 @@ node), so the traffic stays on this host through its local route.
 """
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -30,9 +31,18 @@ def free_port():
 
 
 def ray_env():
-    """The environment of the cluster's processes and of the drivers."""
+    """The environment of the cluster's processes and of the drivers.
+
+    Token authentication with a token of this cluster's own: the ports are
+    on the host's address, and Ray 2.60 would otherwise switch a head to
+    token mode whenever `~/.ray/auth_token` exists (any `ray.init()` that
+    starts a local instance writes it) while a second node stays without.
+    """
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
+    env["RAY_AUTH_MODE"] = "token"
+    env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     return env
 
