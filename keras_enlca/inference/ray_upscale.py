@@ -222,50 +222,22 @@ def _dataset(
     with warnings.catch_warnings():
         # Ray 2.60 names no parameter for the actors' task retries yet.
         warnings.simplefilter("ignore")
-        return _map_batches(
-            dataset,
+        return dataset.map_batches(
             RayUpscaleWorker,
-            model,
-            threads,
-            gpus,
-            workers,
-            batch_size,
-            tile,
-            overlap,
-            scale,
-            ray,
+            fn_constructor_kwargs={
+                "model": model,
+                "threads": threads,
+                "tile": tile,
+                "overlap": overlap,
+                "scale": scale,
+            },
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            batch_size=batch_size,
+            batch_format="numpy",
+            num_cpus=threads,
+            num_gpus=gpus,
+            max_task_retries=TASK_RETRIES,
         )
-
-
-def _map_batches(
-    dataset,
-    worker,
-    model,
-    threads,
-    gpus,
-    workers,
-    batch_size,
-    tile,
-    overlap,
-    scale,
-    ray,
-):
-    return dataset.map_batches(
-        worker,
-        fn_constructor_kwargs={
-            "model": model,
-            "threads": threads,
-            "tile": tile,
-            "overlap": overlap,
-            "scale": scale,
-        },
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        batch_size=batch_size,
-        batch_format="numpy",
-        num_cpus=threads,
-        num_gpus=gpus,
-        max_task_retries=TASK_RETRIES,
-    )
 
 
 def _write_output(out_dir, relative, data):
