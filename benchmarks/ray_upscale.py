@@ -10,8 +10,9 @@ One run, on this machine, over the same images and model:
   `start s` (starting Ray and planning the workers), `first s` (from then
   to the first finished image: the workers' start and model load), `wall s`
   (everything, the start included), `images/s` (all images over the wall
-  time) and `steady images/s` (after the first image: what a long job
-  gets).
+  time) and `steady images/s` (all images over the workers' working
+  window, from the first batch's start to the last batch's end on the
+  workers: what a long job gets, without the start-up).
 
 The model defaults to the untrained `a2n_small_x2` preset exported to a
 float32 `.tflite` (cached in `--work-dir`; needs TensorFlow once); pass
@@ -99,7 +100,8 @@ def on_ray(model, folder, names, out, workers, threads):
     )
     wall = time.perf_counter() - started
     assert report["written"] == len(names) and not report["failed"], report
-    steady = (len(names) - 1) / max(report["seconds"] - report["first_result_s"], 1e-9)
+    first, last = report["work_window"]
+    steady = len(names) / (last - first)
     return {
         "config": f"ray, {workers} x {threads}",
         "start_s": report["startup_s"],

@@ -304,7 +304,9 @@ def upscale_with_ray(
         `scale`, `workers`, `threads_per_worker`, `startup_s` (connecting and
         planning workers), `seconds` (from then on: workers starting and
         working), `first_result_s` (from then to the first result),
-        `images_per_s` (images done over `seconds`).
+        `images_per_s` (images done over `seconds`), `work_window` (the
+        first start and last end of the workers' batches, `time.time()` of
+        their hosts; absent when nothing ran).
 
     Example:
 
@@ -461,6 +463,8 @@ def _take_row(row, relative, sources, verify, manifest, out_dir, report):
         report["failed"].append((sources[relative], str(row["error"])))
         return
     report["scale"] = int(row["scale"])
+    window = report.setdefault("work_window", [row["started"], row["finished"]])
+    window[:] = [min(window[0], row["started"]), max(window[1], row["finished"])]
     data = bytes(row["data"])
     digest = hashlib.sha256(data).hexdigest()
     destination = os.path.join(out_dir, relative)

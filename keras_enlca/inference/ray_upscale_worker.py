@@ -4,6 +4,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 
 import numpy as np
 
@@ -96,6 +97,7 @@ class RayUpscaleWorker:
 
     def __call__(self, batch):
         data, errors = [], []
+        started = time.time()
         for source, output in zip(batch["source"], batch["output"]):
             try:
                 data.append(self.encode(str(source), str(output)))
@@ -113,6 +115,10 @@ class RayUpscaleWorker:
             "error": np.asarray(errors, dtype=object),
             "scale": np.full(count, self.runner.scale),
             "host": np.asarray([self.host] * count, dtype=object),
+            # The batch's working window on this host's clock (for images/s
+            # without the workers' start-up).
+            "started": np.full(count, started),
+            "finished": np.full(count, time.time()),
         }
 
     def __del__(self):
