@@ -1,7 +1,6 @@
 """One worker of a Ray upscaling job: the model loaded once, images in, bytes out."""
 
 import os
-import shutil
 import socket
 import tempfile
 import time
@@ -75,7 +74,6 @@ class RayUpscaleWorker:
                 f"{SETUP_ERROR_MARK}a worker on {self.host} cannot open the model: "
                 f"{one_line(error)}"
             ) from None
-        self.scratch = tempfile.mkdtemp(prefix="enlca-ray-worker-")
 
     def encode(self, source, output):
         """The bytes of `source` upscaled and encoded as `output`'s format."""
@@ -86,14 +84,13 @@ class RayUpscaleWorker:
         sr = upscale_image(
             self.runner, read_image(source), tile=self.tile, overlap=self.overlap
         )
-        # The single-process path's own writer, so the bytes are the same.
-        path = os.path.join(self.scratch, "encoded" + os.path.splitext(output)[1])
-        write_image(path, sr)
-        try:
+        # The single-process path's own writer, so the bytes are the same. A
+        # folder per image: Ray ends workers without running finalizers.
+        with tempfile.TemporaryDirectory(prefix="enlca-ray-worker-") as scratch:
+            path = os.path.join(scratch, "encoded" + os.path.splitext(output)[1])
+            write_image(path, sr)
             with open(path, "rb") as f:
                 return f.read()
-        finally:
-            os.remove(path)
 
     def __call__(self, batch):
         data, errors = [], []
@@ -120,6 +117,3 @@ class RayUpscaleWorker:
             "started": np.full(count, started),
             "finished": np.full(count, time.time()),
         }
-
-    def __del__(self):
-        shutil.rmtree(getattr(self, "scratch", ""), ignore_errors=True)
