@@ -52,8 +52,56 @@ from keras_enlca.cli.options import tile_options
     is_flag=True,
     help="No progress bar (there is none either when stderr is no terminal).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Run on a Ray cluster (pip install 'keras-enlca[ray]'): HOST:PORT of "
+    "`ray start --head`, ray://HOST:PORT, 'local' for a new one on this host; "
+    "bare --ray (after the inputs) takes RAY_ADDRESS or the cluster started here, "
+    "else a new local one. Folders are walked recursively, .txt/.lst inputs "
+    "list image paths; re-running resumes; failed images are listed in "
+    "OUT/enlca-upscale-failures.txt. See docs/guides/collections.md.",
+)
+@click.option(
+    "--num-workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--ray: model-holding workers. [default: fill the cluster's CPUs, or one "
+    "per GPU]",
+)
+@click.option(
+    "--threads-per-worker",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--ray: CPUs (LiteRT threads) per worker. [default: the smallest node's "
+    "CPUs, at most 4]",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="--ray: images per Ray task (a task whose worker dies is redone). "
+    "[default: 1]",
+)
 def upscale(
-    model, inputs, out_dir, overwrite, tile, overlap, scale, threads, recursive, quiet
+    model,
+    inputs,
+    out_dir,
+    overwrite,
+    tile,
+    overlap,
+    scale,
+    threads,
+    recursive,
+    quiet,
+    ray_address,
+    num_workers,
+    threads_per_worker,
+    batch_size,
 ):
     """Upscale INPUT images (files or folders) with MODEL into OUT folder.
 
@@ -68,7 +116,32 @@ def upscale(
       enlca upscale enlcn_x2.keras photos/ more.png -o out/ --tile 256 --overlap 24
       enlca upscale enlcn_x2.tflite photos/ -o out/ --overwrite   # redo earlier results
       enlca upscale enlcn_x2.keras big.png -o out/ --quiet   # no tile progress bar
+      enlca upscale enlcn_x2.tflite photos/ -o out/ --ray   # Ray, resumable
+      enlca upscale enlcn_x2.tflite list.txt -o out/ --ray=10.0.0.1:6379
     """
+    ray_options = (num_workers, threads_per_worker, batch_size)
+    if ray_address is None and any(v is not None for v in ray_options):
+        raise click.UsageError(
+            "--num-workers, --threads-per-worker and --batch-size need --ray."
+        )
+    if ray_address is not None:
+        from keras_enlca.cli.upscale_ray import upscale_on_ray
+
+        upscale_on_ray(
+            model,
+            inputs,
+            out_dir,
+            ray_address,
+            overwrite=overwrite,
+            tile=tile,
+            overlap=overlap,
+            scale=scale,
+            num_workers=num_workers,
+            threads_per_worker=threads_per_worker or threads,
+            batch_size=batch_size or 1,
+            quiet=quiet,
+        )
+        return
     import os
 
     from keras_enlca.inference.loader import model_format

@@ -6,6 +6,8 @@
 - `keras_forward(model)`: a Keras model as a NumPy function (graph mode).
 - `upscale_tiled`, `TiledUpscaler`: any image size with bounded memory.
 - `upscale_file`, `plan_outputs`: what `enlca upscale` runs.
+- `upscale_with_ray`: the same on a Ray cluster, resumable and exactly once
+  (`enlca upscale --ray`; `plan_job`, `JobManifest`, `RayUpscaleWorker`).
 - `model_info`: what `enlca info` shows.
 - `read_artifact_metadata`: the JSON that travels with each export.
 
@@ -40,6 +42,11 @@ EXPORTS = {
     "upscale_tiled": "tiling",
     "plan_outputs": "upscale_files",
     "upscale_file": "upscale_files",
+    "upscale_image": "upscale_files",
+    "JobManifest": "job_manifest",
+    "RayUpscaleWorker": "ray_upscale_worker",
+    "upscale_with_ray": "ray_upscale",
+    "plan_job": "upscale_job",
 }
 
 __all__ = sorted(EXPORTS)

@@ -122,13 +122,28 @@ def upscale_file(runner, source, destination, tile=None, overlap=None, progress=
     """
     from keras_enlca.data.io import read_image
     from keras_enlca.data.io import write_image
+
+    sr = upscale_image(
+        runner, read_image(source), tile=tile, overlap=overlap, progress=progress
+    )
+    write_image(destination, sr)
+    return sr.shape[:2]
+
+
+def upscale_image(runner, image, tile=None, overlap=None, progress=None):
+    """The uint8 `(H*s, W*s, 3)` upscale of a uint8 image, as `upscale_file` makes it.
+
+    The one rule for how an image file is upscaled (tiling from `tiling_for`,
+    uint8 accumulation): `upscale_file` and the Ray workers
+    (`keras_enlca.inference.ray_upscale`) both call it, so both give the
+    same pixels.
+    """
     from keras_enlca.inference.tiling import upscale_tiled
 
-    image = read_image(source)
     tile, overlap, fixed = tiling_for(runner, tile, overlap)
     if tile is None:
         tile = image.shape[:2]
-    sr = upscale_tiled(
+    return upscale_tiled(
         runner,
         image,
         runner.scale,
@@ -138,5 +153,3 @@ def upscale_file(runner, source, destination, tile=None, overlap=None, progress=
         dtype="uint8",
         progress=progress,
     )
-    write_image(destination, sr)
-    return sr.shape[:2]
