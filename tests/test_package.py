@@ -61,6 +61,9 @@ def test_runtime_parts_import_without_tensorflow():
 def test_subpackages_load_on_first_use():
     result = run_python(
         "import json, os, sys\n"
+        # JAX sets TF_CPP_MIN_LOG_LEVEL when it loads, and Keras loads it
+        # (when installed) on any backend: hide it to see the package alone.
+        "sys.modules['jax'] = None\n"
         "before = dict(os.environ)\n"
         "import keras_enlca\n"
         "names = keras_enlca.models.list_presets()\n"
