@@ -7,9 +7,9 @@ import shutil
 import keras
 import tensorflow as tf
 
-from keras_enlca.errors import InputError
 from keras_enlca.errors import OutputError
-from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
+from keras_enlca.export.export_options import check_input_size
+from keras_enlca.inference.artifact_format import SAVED_MODEL_ENTRIES
 from keras_enlca.inference.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.inference.metadata import metadata_path
 from keras_enlca.inference.metadata import write_metadata
@@ -42,17 +42,9 @@ def _input_shape(tile, batch):
 
 
 def check_tile(tile, option="--tile"):
-    """Returns `tile` as a `(height, width)` tuple of ints, or None."""
-    if tile is None:
-        return None
-    if isinstance(tile, int):
-        tile = (tile, tile)
-    tile = tuple(int(t) for t in tile)
-    if len(tile) != 2 or min(tile) < 1:
-        raise InputError(
-            f"{option} must be two positive sizes (height width), got {tile}."
-        )
-    return tile
+    """Returns `tile` as a `(height, width)` tuple of ints, or None (the
+    fixed input size of the Python API's `tile=` arguments)."""
+    return check_input_size(tile, option)
 
 
 def _float32_config(value):
@@ -183,6 +175,30 @@ def tf_write_error(path, error, temporary=None):
     return None
 
 
+def write_saved_model_folder(model, path, tile=None, metadata=None, overwrite=False):
+    """Writes the SavedModel folder atomically, `metadata` inside it.
+
+    `path` must have been checked (`check_output`); `metadata` goes to
+    `assets.extra/keras_enlca.json` (not beside the folder).
+    """
+    with atomic_path(path, is_dir=True, overwrite=overwrite) as tmp:
+        try:
+            write_serving_saved_model(model, tmp, tile=tile)
+        except tf.errors.OpError as error:
+            translated = tf_write_error(path, error)
+            if translated is None:
+                raise
+            raise translated from None
+        if metadata is not None:
+            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+            write_metadata(
+                os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
+                metadata,
+                atomic=False,
+            )
+    return path
+
+
 def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
     """Exports `model` as a SavedModel serving uint8 RGB images.
 
@@ -235,21 +251,7 @@ def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
         artifact_entries=SAVED_MODEL_ENTRIES,
         sidecars=sidecars,
     )
-    with atomic_path(path, is_dir=True, overwrite=overwrite) as tmp:
-        try:
-            write_serving_saved_model(model, tmp, tile=tile)
-        except tf.errors.OpError as error:
-            translated = tf_write_error(path, error)
-            if translated is None:
-                raise
-            raise translated from None
-        if metadata is not None:
-            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-            write_metadata(
-                os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
-                metadata,
-                atomic=False,
-            )
+    write_saved_model_folder(model, path, tile, metadata, overwrite)
     if metadata is not None:
         try:
             write_metadata(metadata_path(path), metadata)

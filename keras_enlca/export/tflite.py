@@ -69,6 +69,9 @@ import tempfile
 from keras_enlca.errors import InputError
 from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
 from keras_enlca.export.activation_ranges import RANGE_METHODS
+from keras_enlca.export.export_options import ATTENTION_LAYERS
+from keras_enlca.export.export_options import DEFAULT_INT8_FLOAT_OPS
+from keras_enlca.export.export_options import INTEGER_QUANTIZATIONS  # noqa: F401 - public here too
 from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
 from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
@@ -85,13 +88,6 @@ from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.native_output import quiet_native_output
 from keras_enlca.utils.sublayers import sublayers
 
-# The modes calibrated on images, and their activation type.
-INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16"}
-# TFLite op types left in float32 anywhere in an "int8" model (A2N's
-# attention-dropout softmax, any attention matrix product).
-DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
-# `float_layers="attention"`: keep the attention layers' arithmetic in float.
-ATTENTION_LAYERS = "attention"
 # Op types inside those layers that stay int8: their embedding convolutions.
 QUANTIZED_ATTENTION_OPS = ("CONV_2D",)
 
