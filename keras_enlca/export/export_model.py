@@ -13,7 +13,10 @@ import os
 from keras_enlca.errors import InputError
 from keras_enlca.export.export_options import MIN_BYTES_PER_WEIGHT
 from keras_enlca.export.export_options import ExportOptions
+from keras_enlca.export.targets import DEFAULT_TARGET
+from keras_enlca.export.targets import get_target
 from keras_enlca.inference.artifact_format import format_of_path
+from keras_enlca.inference.artifact_format import get_format
 from keras_enlca.inference.keras_runner import KerasRunner
 from keras_enlca.inference.keras_runner import parameter_count
 from keras_enlca.inference.metadata import metadata_path
@@ -21,18 +24,25 @@ from keras_enlca.inference.metadata import write_metadata
 from keras_enlca.utils.outputs import check_writable
 
 
-def base_metadata(model, options, scale, source):
-    """The metadata fields known before conversion (see `metadata`)."""
+def base_metadata(
+    model, fmt, scale, input_size, quantization, source, target=DEFAULT_TARGET
+):
+    """The metadata fields known before conversion (see `metadata`).
+
+    `fmt` is a format name, `input_size` None or `(height, width)`,
+    `target` a name of `export.targets.TARGETS`.
+    """
     import keras
     import tensorflow as tf
 
     from keras_enlca.version import __version__
 
-    batch = options.artifact_format.batch
-    size = list(options.input_size) if options.input_size else None
+    batch = get_format(fmt).batch
+    size = list(input_size) if input_size else None
     height, width = size or (None, None)
+    target = get_target(target)
     return {
-        "format": options.format,
+        "format": fmt,
         "network": type(model).__name__,
         "scale": int(scale),
         "parameters": parameter_count(model),
@@ -50,9 +60,9 @@ def base_metadata(model, options, scale, source):
         },
         "input_size": size,
         "tile": size,
-        "target": options.target,
-        "target_settings": options.target_settings,
-        "quantization": options.quantize,
+        "target": target.name,
+        "target_settings": target.settings(fmt),
+        "quantization": quantization,
         "source_model": source,
         "keras_enlca_version": __version__,
         "tensorflow_version": tf.__version__,
@@ -172,7 +182,15 @@ def export_model(model, out=None, options=None, **settings):
     if source is None:
         path = reference.path
         source = os.path.abspath(path) if os.path.exists(path) else path
-    metadata = base_metadata(reference.model, options, reference.scale, source)
+    metadata = base_metadata(
+        reference.model,
+        options.format,
+        reference.scale,
+        options.input_size,
+        options.quantize,
+        source,
+        options.target,
+    )
     exporter = options.artifact_format.load("exporter")
     before = _stat_key(options.out)
     try:

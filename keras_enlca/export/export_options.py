@@ -116,16 +116,6 @@ class ExportOptions:
         """Whether the quantization is calibrated on images."""
         return self.quantize in INTEGER_QUANTIZATIONS
 
-    @property
-    def target_settings(self):
-        """What the target chose, for the metadata."""
-        target = get_target(self.target)
-        return {
-            "input_size": list(target.input_size) if target.input_size else None,
-            "quantization": target.quantization(self.format),
-            "op_set": target.op_set(self.format),
-        }
-
     @classmethod
     def create(cls, out, model=None, tile=None, **settings):
         """Checks every choice and the output path; returns the options.

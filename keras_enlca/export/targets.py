@@ -67,6 +67,15 @@ class Target:
         """The quantization this target picks for format `fmt`."""
         return self.precision.get(fmt, "none")
 
+    def settings(self, fmt):
+        """What this target chooses for format `fmt` (the metadata's
+        `target_settings`)."""
+        return {
+            "input_size": list(self.input_size) if self.input_size else None,
+            "quantization": self.quantization(fmt),
+            "op_set": self.op_set(fmt),
+        }
+
     def op_set(self, fmt):
         """The op set of the conversion for format `fmt` (for the metadata)."""
         if fmt == "onnx":
