@@ -173,8 +173,8 @@ class ExportOptions:
                 f.name for f in artifact_formats() if self.quantize in f.quantizations
             ]
             raise InputError(
-                f"--quantize applies to --format {' or '.join(others)} only: a "
-                f"{fmt.display_name} export takes --quantize "
+                f"--quantize applies to --format {' or '.join(others)} only: "
+                f"{fmt.display_name} exports take --quantize "
                 f"{', '.join(fmt.quantizations)}, not {self.quantize}."
             )
         if self.range_method not in RANGE_METHODS:

@@ -27,6 +27,7 @@ import logging
 import numpy as np
 
 from keras_enlca.export.saved_model import float32_model
+from keras_enlca.export.saved_model import float_serving_function
 from keras_enlca.export.saved_model import uint8_serving_function
 from keras_enlca.export.targets import ONNX_OPSET
 from keras_enlca.inference.metadata import METADATA_NAME
@@ -50,13 +51,16 @@ def _quiet_tf2onnx():
         logger.setLevel(level)
 
 
-def convert_to_onnx(model, input_size=None, opset=ONNX_OPSET):
+def convert_to_onnx(model, input_size=None, opset=ONNX_OPSET, float_io=False):
     """Converts `model` to an ONNX `ModelProto` with uint8 input and output.
 
     Args:
         model: a Keras model, NHWC float32 [0, 1] -> NHWC float32 [0, 1].
         input_size: None (dynamic height and width) or `(height, width)`.
         opset: the ONNX opset.
+        float_io: convert `saved_model.float_serving_function` instead (float32
+            [0, 1] in, the raw float output out): to compare the conversion
+            with Keras without 8-bit rounding.
 
     Returns:
         The `onnx.ModelProto`: input `images` uint8 `(N, H, W, 3)`, output
@@ -64,7 +68,8 @@ def convert_to_onnx(model, input_size=None, opset=ONNX_OPSET):
     """
     import tf2onnx
 
-    serve = uint8_serving_function(float32_model(model), input_size, batch=None)
+    serving_function = float_serving_function if float_io else uint8_serving_function
+    serve = serving_function(float32_model(model), input_size, batch=None)
     with _quiet_tf2onnx():
         proto, _ = tf2onnx.convert.from_function(
             serve, input_signature=serve.input_signature, opset=opset
