@@ -15,6 +15,13 @@ float16 with a `Cast` back to float32 in front of its users, as TFLite's
 float16 mode does (half the file; ONNX Runtime folds the casts at load time
 and computes in float32). Scalars stay float32.
 
+tf2onnx writes TensorFlow's nearest-neighbour resize (A2N's upsampler) as
+`Resize(coordinate_transformation_mode="tf_half_pixel_for_nn",
+nearest_mode="floor")`, which ONNX Runtime 1.32 warns about as deprecated at
+every session start; `modern_resize_attributes` rewrites it to the
+identical `half_pixel` with `round_prefer_ceil` (`floor((x + 0.5) / s)` is
+`round_half_up((x + 0.5) / s - 0.5)` for any scale `s`).
+
 tf2onnx's einsum optimiser fails on ENLCA's `...nm,...m->...n` (it reads
 the ellipsis as a letter); the failure is logged and the `Einsum` op stays,
 which ONNX Runtime runs. The log is silenced here.
@@ -74,7 +81,26 @@ def convert_to_onnx(model, input_size=None, opset=ONNX_OPSET, float_io=False):
         proto, _ = tf2onnx.convert.from_function(
             serve, input_signature=serve.input_signature, opset=opset
         )
+    modern_resize_attributes(proto)
     return proto
+
+
+def modern_resize_attributes(proto):
+    """Rewrites deprecated `tf_half_pixel_for_nn` resizes; returns how many."""
+    changed = 0
+    for node in proto.graph.node:
+        if node.op_type != "Resize":
+            continue
+        attributes = {a.name: a for a in node.attribute}
+        mode = attributes.get("coordinate_transformation_mode")
+        nearest = attributes.get("nearest_mode")
+        if mode is None or mode.s != b"tf_half_pixel_for_nn":
+            continue
+        if nearest is None or nearest.s != b"floor":
+            continue
+        mode.s, nearest.s = b"half_pixel", b"round_prefer_ceil"
+        changed += 1
+    return changed
 
 
 def float16_weights(proto, min_size=MIN_FLOAT16_WEIGHT_SIZE):

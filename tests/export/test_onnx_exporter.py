@@ -113,6 +113,7 @@ def test_float16_weights_keeps_scalars_in_float32():
     assert len(types) == len(before)
 
 
+@pytest.mark.slow
 def test_onnx_export_with_a_fixed_input_size(tmp_path):
     _, keras_path = tiny_model("nlsn")
     out = tmp_path / "nlsn_24x32.onnx"
