@@ -4,6 +4,7 @@ import json
 import os
 
 import numpy as np
+import onnxruntime as ort
 
 from keras_enlca.errors import InputError
 from keras_enlca.inference.metadata import METADATA_NAME
@@ -26,8 +27,6 @@ def _first_line(error, limit=160):
 
 def _session(path, num_threads=None, providers=None):
     """An `onnxruntime.InferenceSession`; a broken file is a one-line error."""
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.log_severity_level = _LOG_ERRORS_ONLY
     options.inter_op_num_threads = 1

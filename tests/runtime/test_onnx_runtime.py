@@ -20,6 +20,12 @@ from tests.runtime.test_runtime import enlca
 from tests.runtime.test_runtime import photo
 from tests.runtime.test_runtime import write_png
 
+# In the LiteRT-only environment of .ci/run (no extra), ONNX Runtime is
+# truly absent: only the test of its one-line message runs there.
+needs_onnxruntime = pytest.mark.skipif(
+    importlib.util.find_spec("onnxruntime") is None,
+    reason="onnxruntime is not installed (the LiteRT-only environment)",
+)
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "data", "a2n_tiny_x2.onnx")
 FOREIGN = os.path.join(HERE, "data", "foreign_add.onnx")
@@ -34,6 +40,7 @@ def onnx_runtime_upscale(image):
     return session.run(None, {name: image[None]})[0][0]
 
 
+@needs_onnxruntime
 def test_upscale_onnx_matches_onnx_runtime(tmp_path):
     image = photo(24, 36)
     source = write_png(tmp_path / "photo.png", image)
@@ -46,6 +53,7 @@ def test_upscale_onnx_matches_onnx_runtime(tmp_path):
     assert result.std() > 5
 
 
+@needs_onnxruntime
 def test_upscale_onnx_tiles_a_large_non_square_image(tmp_path):
     # 200 x 260 LR: tiles of 192 with 32-pixel overlaps, as the tiler does
     # around ONNX Runtime called directly.
@@ -67,6 +75,7 @@ def test_upscale_onnx_tiles_a_large_non_square_image(tmp_path):
     assert np.mean(result == expected) > 0.99
 
 
+@needs_onnxruntime
 def test_info_onnx_reads_the_embedded_metadata():
     done = enlca("info", FIXTURE, "--json")
     assert done.returncode == 0, done.stderr
@@ -79,6 +88,7 @@ def test_info_onnx_reads_the_embedded_metadata():
     assert details["size_bytes"] == os.path.getsize(FIXTURE)
 
 
+@needs_onnxruntime
 def test_a_truncated_or_foreign_onnx_is_one_line(tmp_path):
     content = open(FIXTURE, "rb").read()
     source = write_png(tmp_path / "photo.png", photo(16, 16))
@@ -102,6 +112,17 @@ def test_a_truncated_or_foreign_onnx_is_one_line(tmp_path):
             else:
                 assert "cannot load it as an ONNX model" in lines[0]
     assert not (tmp_path / "o").exists() or not os.listdir(tmp_path / "o")
+
+
+def test_without_onnxruntime_a_onnx_names_the_extra(tmp_path):
+    source = write_png(tmp_path / "photo.png", photo(16, 16))
+    for args in (("info", FIXTURE), ("upscale", FIXTURE, source, "-o", tmp_path / "o")):
+        done = enlca(*args, absent="onnxruntime")
+        assert done.returncode == 1
+        assert done.stderr == (
+            f"Error: {FIXTURE}: running ONNX models needs onnxruntime, which this "
+            "install lacks; install it with pip install 'keras-enlca[onnx]'.\n"
+        )
 
 
 @pytest.mark.skipif(
