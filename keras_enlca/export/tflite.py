@@ -72,6 +72,7 @@ from keras_enlca.export.activation_ranges import RANGE_METHODS
 from keras_enlca.export.export_options import ATTENTION_LAYERS
 from keras_enlca.export.export_options import DEFAULT_INT8_FLOAT_OPS
 from keras_enlca.export.export_options import INTEGER_QUANTIZATIONS  # noqa: F401 - public here too
+from keras_enlca.export.quantization_report import finite_json
 from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
 from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
@@ -463,19 +464,6 @@ def convert_to_tflite(
     content = bytes(content)
     check_builtin_only(content, source)
     return content
-
-
-def finite_json(value):
-    """`value` with every non-finite float (a failed measurement) as None."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(item) for item in value]
-    return value
 
 
 def quantization_metadata(info):
