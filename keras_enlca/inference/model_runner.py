@@ -86,7 +86,7 @@ class ModelRunner:
         ):
             raise InputError(
                 f"{self.path}: takes {self.input_size[0]}x{self.input_size[1]} inputs "
-                f"(exported with --tile), got {height}x{width}; tile the image."
+                f"(exported with --input-size), got {height}x{width}; tile the image."
             )
         out = self.run_batch(batch)
         return out[0] if added else out
