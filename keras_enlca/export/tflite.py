@@ -341,7 +341,8 @@ def _quantize_int16x8(converter):
         # data at dynamic sizes, which this quantiser cannot calibrate.
         raise InputError(
             f"--quantize int16x8: TFLite's 16x8 quantiser cannot handle "
-            f"{found.group(1)}, computed from the input size; export with --input-size H W."
+            f"{found.group(1)}, computed from the input size; export with "
+            "--input-size H W."
         ) from None
     content, clamped = clamp_saturating_scales(content, "int16")
     return content, {"clamped_ranges": clamped}
