@@ -6,8 +6,8 @@ from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
 from keras_enlca.export.activation_ranges import RANGE_METHODS
 from keras_enlca.export.targets import DEFAULT_TARGET
 from keras_enlca.export.targets import TARGETS
-from keras_enlca.inference.artifact_format import artifact_formats
 from keras_enlca.inference.artifact_format import export_format_names
+from keras_enlca.inference.artifact_format import quantization_names
 
 
 class _LiveChoice(click.Choice):
@@ -25,13 +25,6 @@ class _LiveChoice(click.Choice):
     @choices.setter
     def choices(self, value):
         pass
-
-
-def _quantizations():
-    names = []
-    for fmt in artifact_formats():
-        names.extend(q for q in fmt.quantizations if q not in names)
-    return names
 
 
 @click.command(name="export")
@@ -57,7 +50,7 @@ def _quantizations():
 )
 @click.option(
     "--quantize",
-    type=_LiveChoice(_quantizations),
+    type=_LiveChoice(quantization_names),
     default=None,
     help="Weights/activations [default: the --target's, none (float32) for cpu]. "
     "ONNX: none or float16. TFLite: float32 (none), float16 weights, dynamic-range "

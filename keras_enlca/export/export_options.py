@@ -14,6 +14,7 @@ from keras_enlca.export.targets import get_target
 from keras_enlca.inference.artifact_format import artifact_formats
 from keras_enlca.inference.artifact_format import export_format_names
 from keras_enlca.inference.artifact_format import get_format
+from keras_enlca.inference.artifact_format import quantization_names
 from keras_enlca.inference.metadata import metadata_path
 from keras_enlca.utils.outputs import check_output
 
@@ -163,7 +164,7 @@ class ExportOptions:
 
     def _check_choices(self):
         fmt = self.artifact_format
-        every = sorted({q for f in artifact_formats() for q in f.quantizations})
+        every = quantization_names()
         if self.quantize not in every:
             raise InputError(
                 f"--quantize must be one of {', '.join(every)}, got {self.quantize!r}."

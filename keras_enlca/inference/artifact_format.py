@@ -120,6 +120,14 @@ def export_format_names():
     return tuple(f.name for f in _FORMATS.values() if f.exporter is not None)
 
 
+def quantization_names():
+    """Every format's `--quantize` choices, in table order, each once."""
+    names = []
+    for f in _FORMATS.values():
+        names.extend(q for q in f.quantizations if q not in names)
+    return tuple(names)
+
+
 def get_format(name, option="--format"):
     """The `ArtifactFormat` called `name`; an `InputError` listing the others."""
     found = _FORMATS.get(str(name).lower())
