@@ -6,6 +6,7 @@ from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
 from keras_enlca.export.activation_ranges import RANGE_METHODS
 from keras_enlca.export.targets import DEFAULT_TARGET
 from keras_enlca.export.targets import TARGETS
+from keras_enlca.export.targets import get_target
 from keras_enlca.inference.artifact_format import export_format_names
 from keras_enlca.inference.artifact_format import quantization_names
 
@@ -211,7 +212,9 @@ def export(
         input_size = tile
     ops, layers, image = DEFAULT_INT8_FLOAT_OPS, ATTENTION_LAYERS, True
     if float_ops is not None:
-        if (quantize or "").lower() != "int8":
+        # int8 from --quantize, or from the target (--target web).
+        chosen = quantize or get_target(target).quantization(fmt.lower())
+        if chosen.lower() != "int8":
             raise click.UsageError("--float-ops is only used with --quantize int8.")
         if float_ops.strip().lower() == "none":
             ops, layers, image = (), (), False
