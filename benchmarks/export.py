@@ -1,4 +1,4 @@
-"""TFLite size, LiteRT latency and PSNR drop of each quantisation.
+"""TFLite and ONNX size, LiteRT / ONNX Runtime latency and PSNR drop.
 
 For the small presets of ENLCN, NLSN and A2N (`--presets edsr_small_x2`
 adds the attention-free baseline), every TFLite variant of `enlca export` is measured:
@@ -22,6 +22,11 @@ at run time, which is reported) and, on request, `int8_auto` (`--max-drop
 0.1`: the float layers chosen by measured drop). The table ends with the
 speed ratios float32/int8 and float32/int16x8 of each model (> 1: the
 integer model is faster).
+
+ONNX rows (`onnx`, `onnx_float16`: `enlca export --format onnx`, dynamic
+height and width) run in ONNX Runtime's CPU provider with the same
+`--threads`, timed interleaved with the LiteRT variants; `vs Keras` is
+their PSNR-Y against the Keras model's output (100 dB = identical).
 
 Real weights: the authors' A2N x3 (`--a2n-x3 PATH.keras`, or the
 `ENLCA_A2N_X3` environment variable; by default converted once from
@@ -52,7 +57,17 @@ import tempfile
 import time
 
 PRESETS = ("enlcn_small_x2", "nlsn_small_x2", "a2n_small_x2")
-VARIANTS = ("none", "float16", "dynamic", "int8_minmax", "int8", "int16x8", "int8_full")
+VARIANTS = (
+    "none",
+    "float16",
+    "dynamic",
+    "int8_minmax",
+    "int8",
+    "int16x8",
+    "int8_full",
+    "onnx",
+    "onnx_float16",
+)
 SHARED_A2N_X3 = os.path.join(
     os.path.dirname(os.path.abspath(__file__)),
     "..",
@@ -192,6 +207,7 @@ def measure(preset, keras_path, args, hr_images):
     from keras_enlca.export import export_model
     from keras_enlca.inference import KerasRunner
     from keras_enlca.inference import LiteRTRunner
+    from keras_enlca.inference.onnx_runner import OnnxRunner
 
     reference = KerasRunner(keras_path)
     scale = reference.scale
@@ -205,11 +221,16 @@ def measure(preset, keras_path, args, hr_images):
     float_outputs = None
     calibration = os.path.dirname(sample_image_paths()[0])
     for variant in args.variants:
+        onnx = variant.startswith("onnx")
+        suffix = ".onnx" if onnx else ".tflite"
         out = os.path.join(
-            args.work_dir, f"{preset}_{variant}.tflite".replace("@", "_")
+            args.work_dir, f"{preset}_{variant}{suffix}".replace("@", "_")
         )
         quantize = "int8" if variant.startswith("int8") else variant
         kwargs = {}
+        if onnx:
+            quantize = "float16" if variant == "onnx_float16" else "none"
+            kwargs = {"format": "onnx"}
         if variant == "int8_full":
             kwargs = {"float_ops": (), "float_layers": (), "float_image_layers": False}
         if variant == "int8_minmax":
@@ -251,7 +272,8 @@ def measure(preset, keras_path, args, hr_images):
             "float_layers": metadata.get("float_layers"),
         }
         try:
-            runner = LiteRTRunner(out, num_threads=args.threads)
+            runner_class = OnnxRunner if onnx else LiteRTRunner
+            runner = runner_class(out, num_threads=args.threads)
             outputs = [runner(lr.astype(np.float32) / 255) for lr, _ in pairs]
             runners[variant] = runner
         except RuntimeError as error:
@@ -327,12 +349,13 @@ def main(argv=None):
 
     print()
     print(
-        f"LiteRT {args.threads} thread(s), {args.size}x{args.size} LR input; PSNR-Y on "
+        f"LiteRT / ONNX Runtime {args.threads} thread(s), {args.size}x{args.size} LR "
+        "input; PSNR-Y on "
         f"{len(hr_images)} images ({'bundled photos' if not args.hr else args.hr})"
     )
     header = (
         f"{'model':<16} {'variant':<10} {'size MB':>8} {'ms':>7} {'PSNR-Y':>8} "
-        f"{'drop dB':>8} {'vs fp32':>8}"
+        f"{'drop dB':>8} {'vs fp32':>8} {'vs Keras':>8}"
     )
     header = header.replace("model           ", f"{'model':<24}")
     print(header)
@@ -348,7 +371,8 @@ def main(argv=None):
             f"{row['preset']:<24} {row['variant']:<10} {row['size_bytes'] / 1e6:>8.2f} "
             f"{row['latency_ms']:>7.1f} {row['psnr_y']:>8.3f} "
             f"{row.get('drop_db', 0):>8.3f} "
-            f"{row.get('psnr_y_vs_float32', float('nan')):>8.2f}"
+            f"{row.get('psnr_y_vs_float32', float('nan')):>8.2f} "
+            f"{row.get('psnr_y_vs_keras', float('nan')):>8.2f}"
         )
     print()
     print("Speed ratio (float32 ms / integer ms; > 1 = the integer model is faster)")
@@ -377,6 +401,8 @@ def main(argv=None):
                 "latency_input": [args.size, args.size],
                 "hr_images": [os.path.basename(p) for p in hr_paths],
                 "tensorflow": tf.__version__,
+                "onnxruntime": _version("onnxruntime"),
+                "tf2onnx": _version("tf2onnx"),
                 "cpu": _cpu_name(),
                 "numpy": np.__version__,
                 "results": results,
@@ -423,6 +449,16 @@ def real_models(args):
             else:
                 print(f"  {preset}: no converged run at {path}; skipped")
     return found
+
+
+def _version(package):
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return None
 
 
 def _cpu_name():

@@ -67,7 +67,7 @@ def measure(model, variant, tile, folder):
         model,
         out,
         quantize=variant,
-        tile=tile,
+        input_size=tile,
         num_calibration_crops=2,
         overwrite=True,
     )

@@ -62,6 +62,8 @@ RUNTIME_MODULES = (
     "keras_enlca.inference.loader",
     "keras_enlca.inference.model_runner",
     "keras_enlca.inference.litert_runner",
+    "keras_enlca.inference.onnx_runner",
+    "keras_enlca.inference.artifact_format",
     "keras_enlca.inference.model_info",
     "keras_enlca.inference.upscale_files",
     "keras_enlca.inference.metadata",

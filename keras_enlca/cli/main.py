@@ -33,10 +33,10 @@ COMMANDS = {
         "score:score",
         "Score SR images against ground truth (MATLAB conventions).",
     ),
-    "export": ("export:export", "Export to SavedModel or (quantized) TFLite."),
+    "export": ("export:export", "Export to (quantized) TFLite, ONNX or SavedModel."),
     "upscale": (
         "upscale:upscale",
-        "Upscale images with a .keras, SavedModel or .tflite model.",
+        "Upscale images with a .keras, SavedModel, .tflite or .onnx model.",
     ),
     "info": (
         "info:info",

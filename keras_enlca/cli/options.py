@@ -1,8 +1,9 @@
 """Arguments and options shared by the `enlca` commands, each defined once.
 
-A command takes `--scale`, `--tile`/`--overlap`, `--recursive` or its MODEL
-argument from here, so that a range, a default or a help text is written in
-one place. No TensorFlow is imported (the LiteRT-only install uses these).
+A command takes `--scale`, `--tile`/`--overlap`, `--input-size`,
+`--recursive` or its MODEL argument from here, so that a range, a default or
+a help text is written in one place. No TensorFlow is imported (the
+LiteRT-only install uses these).
 """
 
 import click
@@ -86,8 +87,8 @@ def model_argument(presets=False):
 def tile_options(command):
     """`--tile` and `--overlap` (LR pixels) of the tiling commands."""
     defaults = {
-        "upscale": f"[default: {DEFAULT_TILE}, or the fixed input size of a "
-        "--tile export]",
+        "upscale": f"[default: {DEFAULT_TILE}, or the fixed input size of an "
+        "--input-size export]",
         "eval": "Not with --chop. [default: whole images]",
     }
 
@@ -123,19 +124,33 @@ def _check_fixed_tile(ctx, param, value):
     return value
 
 
-def fixed_tile_option():
-    """`--tile H W` of `enlca export`: the fixed input size (same minimum)."""
-    return click.option(
-        "--tile",
-        nargs=2,
-        type=click.IntRange(min=1),
-        default=None,
-        metavar="H W",
-        callback=_check_fixed_tile,
-        help="Fix the input shape to H x W, at least "
-        f"{MIN_TILE} x {MIN_TILE} (for runtimes that want static shapes). "
-        "Default: any height and width.",
-    )
+def input_size_options():
+    """`--input-size H W` of `enlca export`, the fixed input size (same
+    minimum as the tiles), and `--tile H W`, its deprecated old name."""
+
+    def decorate(function):
+        function = click.option(
+            "--tile",
+            nargs=2,
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="H W",
+            callback=_check_fixed_tile,
+            help="Deprecated name of --input-size (removed in the next release).",
+        )(function)
+        return click.option(
+            "--input-size",
+            nargs=2,
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="H W",
+            callback=_check_fixed_tile,
+            help="Fix the input shape to H x W, at least "
+            f"{MIN_TILE} x {MIN_TILE} (for runtimes that want static shapes). "
+            "Default: the --target's (any height and width for cpu).",
+        )(function)
+
+    return decorate
 
 
 def recursive_option(help):

@@ -40,7 +40,7 @@ from keras_enlca.cli.options import tile_options
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="LiteRT interpreter threads (.tflite). [default: all cores]",
+    help="LiteRT / ONNX Runtime threads (.tflite, .onnx). [default: all cores]",
 )
 @recursive_option(
     "Take the images in the subfolders of INPUT folders too, written under "
@@ -144,7 +144,7 @@ def upscale(
         return
     import os
 
-    from keras_enlca.inference.loader import model_format
+    from keras_enlca.inference.artifact_format import format_of_path
     from keras_enlca.inference.loader import open_runner
     from keras_enlca.inference.tiling import DEFAULT_TILE
     from keras_enlca.inference.tiling import tile_settings
@@ -155,7 +155,7 @@ def upscale(
     tile_settings(DEFAULT_TILE if tile is None else tile, overlap)
     pairs = plan_outputs(inputs, out_dir, overwrite=overwrite, recursive=recursive)
     kwargs = (
-        {"num_threads": threads} if threads and model_format(model) == "tflite" else {}
+        {"num_threads": threads} if threads and format_of_path(model).threads else {}
     )
     runner = open_runner(model, **kwargs)
     runner.check_scale(scale)

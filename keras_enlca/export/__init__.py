@@ -1,6 +1,10 @@
-"""Export to SavedModel and TFLite.
+"""Export to TFLite, ONNX and SavedModel.
 
-- `export_model(model, out, format, quantize, ...)`: what `enlca export` runs.
+- `export_model(model, out, format, quantize, ...)`: what `enlca export` runs,
+  a dispatcher to the format's exporter (`*_exporter.py`).
+- `ExportOptions`: every choice of one export, checked once; `TARGETS`: the
+  runtimes `--target` offers.
+- `convert_to_onnx`: a model to an ONNX `ModelProto` (uint8 I/O).
 - `export_saved_model`, `export_tflite` / `convert_to_tflite`: the
   converters (uint8 RGB in, uint8 RGB out, LiteRT builtin ops only).
 - `verify_artifact`: PSNR-Y of an export against its Keras model and HR.
@@ -16,6 +20,9 @@ EXPORTS = {
     "calibration_crops": "calibration",
     "representative_dataset": "calibration",
     "export_model": "export_model",
+    "ExportOptions": "export_options",
+    "convert_to_onnx": "onnx_exporter",
+    "TARGETS": "targets",
     "export_saved_model": "saved_model",
     "DEFAULT_INT8_FLOAT_OPS": "tflite",
     "convert_to_tflite": "tflite",

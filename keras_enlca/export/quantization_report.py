@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import math
 import os
 
 from keras_enlca.errors import InputError
@@ -20,10 +21,19 @@ REPORT_COLUMNS = (
 )
 
 
+def finite_json(value):
+    """`value` with every non-finite float (a failed measurement) as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
+
+
 def report_rows(info):
     """The table rows of `convert_to_tflite`'s `info` (see `REPORT_COLUMNS`)."""
-    from keras_enlca.export.tflite import finite_json
-
     rows = []
     for row in finite_json((info.get("fallback") or {}).get("table", [])):
         low, high = row.get("calibrated_range") or (None, None)
@@ -54,8 +64,6 @@ def write_quantization_report(path, info):
     The JSON form also holds the fallback's summary (`integer_drop`,
     `drop`, `max_drop`, `steps`) and the clamped sigmoid ranges.
     """
-    from keras_enlca.export.tflite import finite_json
-
     path = os.fspath(path)
     check_report_path(path)
     rows = report_rows(info)

@@ -1,5 +1,6 @@
 """SavedModel export with a uint8 image-in, image-out serving signature."""
 
+import contextlib
 import os
 import re
 import shutil
@@ -7,11 +8,12 @@ import shutil
 import keras
 import tensorflow as tf
 
-from keras_enlca.errors import InputError
 from keras_enlca.errors import OutputError
 from keras_enlca.errors import write_advice
 from keras_enlca.errors import write_error
-from keras_enlca.inference.loader import SAVED_MODEL_ENTRIES
+from keras_enlca.export.export_options import check_input_size
+from keras_enlca.export.unknown_size_error import UnknownSizeError
+from keras_enlca.inference.artifact_format import SAVED_MODEL_ENTRIES
 from keras_enlca.inference.metadata import SAVED_MODEL_METADATA_FILE
 from keras_enlca.inference.metadata import metadata_path
 from keras_enlca.inference.metadata import write_metadata
@@ -44,17 +46,9 @@ def _input_shape(tile, batch):
 
 
 def check_tile(tile, option="--tile"):
-    """Returns `tile` as a `(height, width)` tuple of ints, or None."""
-    if tile is None:
-        return None
-    if isinstance(tile, int):
-        tile = (tile, tile)
-    tile = tuple(int(t) for t in tile)
-    if len(tile) != 2 or min(tile) < 1:
-        raise InputError(
-            f"{option} must be two positive sizes (height width), got {tile}."
-        )
-    return tile
+    """Returns `tile` as a `(height, width)` tuple of ints, or None (the
+    fixed input size of the Python API's `tile=` arguments)."""
+    return check_input_size(tile, option)
 
 
 def _float32_config(value):
@@ -147,9 +141,22 @@ def float_serving_function(model, tile=None, batch=None):
     return serve_float
 
 
-class UnknownSizeError(InputError):
-    """A network that cannot be traced for any input height and width (a
-    layer needs them known); `export_model` names the model in front."""
+@contextlib.contextmanager
+def traced_for_any_size(tile):
+    """Turns the failure to trace a serving function at unknown height and
+    width (`tile` None) into an `UnknownSizeError` naming the layer (one
+    line, and the flag that fixes it); other errors pass."""
+    try:
+        yield
+    except (TypeError, ValueError, tf.errors.OperatorNotAllowedInGraphError) as error:
+        if tile is not None:
+            raise
+        # A layer that needs a known height and width (Keras' bilinear
+        # UpSampling2D).
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        layer = next((line for line in lines if "when calling" in line), "")
+        where = layer.split("calling ", 1)[-1].rstrip(".") if layer else "a layer"
+        raise UnknownSizeError(where) from None
 
 
 def write_serving_saved_model(model, path, tile=None, batch=None, include_float=True):
@@ -162,22 +169,10 @@ def write_serving_saved_model(model, path, tile=None, batch=None, include_float=
     model = float32_model(model)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    try:
+    with traced_for_any_size(tile):
         archive.add_endpoint(
             "serving_default", uint8_serving_function(model, tile, batch)
         )
-    except (TypeError, ValueError, tf.errors.OperatorNotAllowedInGraphError) as error:
-        if tile is not None:
-            raise
-        # A layer that needs a known height and width (Keras' bilinear
-        # UpSampling2D): one line, and the flag that fixes it.
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        layer = next((line for line in lines if "when calling" in line), "")
-        where = layer.split("calling ", 1)[-1].rstrip(".") if layer else "a layer"
-        raise UnknownSizeError(
-            f"{where} cannot run on inputs of unknown size; export a fixed input "
-            "size with --tile H W."
-        ) from None
     if include_float:
         archive.add_endpoint(
             FLOAT_SIGNATURE, float_serving_function(model, tile, batch)
@@ -209,6 +204,30 @@ def tf_write_error(path, error, temporary=None):
                 f"({reason}); {advice}, or set TMPDIR to another folder."
             )
     return None
+
+
+def write_saved_model_folder(model, path, tile=None, metadata=None, overwrite=False):
+    """Writes the SavedModel folder atomically, `metadata` inside it.
+
+    `path` must have been checked (`check_output`); `metadata` goes to
+    `assets.extra/keras_enlca.json` (not beside the folder).
+    """
+    with atomic_path(path, is_dir=True, overwrite=overwrite) as tmp:
+        try:
+            write_serving_saved_model(model, tmp, tile=tile)
+        except tf.errors.OpError as error:
+            translated = tf_write_error(path, error)
+            if translated is None:
+                raise
+            raise translated from None
+        if metadata is not None:
+            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
+            write_metadata(
+                os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
+                metadata,
+                atomic=False,
+            )
+    return path
 
 
 def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
@@ -263,21 +282,7 @@ def export_saved_model(model, path, tile=None, metadata=None, overwrite=False):
         artifact_entries=SAVED_MODEL_ENTRIES,
         sidecars=sidecars,
     )
-    with atomic_path(path, is_dir=True, overwrite=overwrite) as tmp:
-        try:
-            write_serving_saved_model(model, tmp, tile=tile)
-        except tf.errors.OpError as error:
-            translated = tf_write_error(path, error)
-            if translated is None:
-                raise
-            raise translated from None
-        if metadata is not None:
-            os.makedirs(os.path.join(tmp, "assets.extra"), exist_ok=True)
-            write_metadata(
-                os.path.join(tmp, "assets.extra", SAVED_MODEL_METADATA_FILE),
-                metadata,
-                atomic=False,
-            )
+    write_saved_model_folder(model, path, tile, metadata, overwrite)
     if metadata is not None:
         try:
             write_metadata(metadata_path(path), metadata)

@@ -41,7 +41,7 @@ Quantisation modes:
   kernel stay float (measured: DEPTH_TO_SPACE of the EDSR-family
   upsampler, ENLCA's SQUARE, DIV and L2_NORMALIZATION, the dynamic-shape
   arithmetic of the resizes); sigmoid inputs clamped on the quantised
-  tensors. NLSN needs `--tile` (its bucket arithmetic on the input size is
+  tensors. NLSN needs `--input-size` (its bucket arithmetic on the input size is
   not calibrated at dynamic sizes: a one-line error says so).
 
   Why: attention arithmetic cannot live on one 8-bit scale per tensor.
@@ -69,7 +69,11 @@ import tempfile
 from keras_enlca.errors import InputError
 from keras_enlca.export.activation_ranges import DEFAULT_RANGE_METHOD
 from keras_enlca.export.activation_ranges import RANGE_METHODS
+from keras_enlca.export.export_options import ATTENTION_LAYERS
+from keras_enlca.export.export_options import DEFAULT_INT8_FLOAT_OPS
+from keras_enlca.export.export_options import INTEGER_QUANTIZATIONS  # noqa: F401 - public here too
 from keras_enlca.export.l2_normalization_rewrite import unfuse_l2_normalization
+from keras_enlca.export.quantization_report import finite_json
 from keras_enlca.export.saved_model import POSTPROCESS_SCOPE
 from keras_enlca.export.saved_model import PREPROCESS_SCOPE
 from keras_enlca.export.saved_model import check_tile
@@ -86,13 +90,6 @@ from keras_enlca.utils.atomic import atomic_path
 from keras_enlca.utils.native_output import quiet_native_output
 from keras_enlca.utils.sublayers import sublayers
 
-# The modes calibrated on images, and their activation type.
-INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16"}
-# TFLite op types left in float32 anywhere in an "int8" model (A2N's
-# attention-dropout softmax, any attention matrix product).
-DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
-# `float_layers="attention"`: keep the attention layers' arithmetic in float.
-ATTENTION_LAYERS = "attention"
 # Op types inside those layers that stay int8: their embedding convolutions.
 QUANTIZED_ATTENTION_OPS = ("CONV_2D",)
 
@@ -345,7 +342,8 @@ def _quantize_int16x8(converter):
         # data at dynamic sizes, which this quantiser cannot calibrate.
         raise InputError(
             f"--quantize int16x8: TFLite's 16x8 quantiser cannot handle "
-            f"{found.group(1)}, computed from the input size; export with --tile H W."
+            f"{found.group(1)}, computed from the input size; export with "
+            "--input-size H W."
         ) from None
     content, clamped = clamp_saturating_scales(content, "int16")
     return content, {"clamped_ranges": clamped}
@@ -470,19 +468,6 @@ def convert_to_tflite(
     content, _ = unfuse_l2_normalization(content)
     check_builtin_only(content, source)
     return content
-
-
-def finite_json(value):
-    """`value` with every non-finite float (a failed measurement) as None."""
-    import math
-
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: finite_json(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite_json(item) for item in value]
-    return value
 
 
 def quantization_metadata(info):

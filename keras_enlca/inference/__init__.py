@@ -1,8 +1,9 @@
 """Running super-resolution models: one runner for every model format.
 
-- `open_runner(path)`: a `KerasRunner`, `SavedModelRunner` or
-  `LiteRTRunner` (chosen by `model_format(path)`), all `ModelRunner`
-  callables NHWC float [0, 1] -> NHWC float [0, 1].
+- `open_runner(path)`: a `KerasRunner`, `SavedModelRunner`, `LiteRTRunner`
+  or `OnnxRunner` (chosen by the format table, `artifact_format`), all
+  `ModelRunner` callables NHWC float [0, 1] -> NHWC float [0, 1].
+- `ArtifactFormat`, `register_format`: the table of model formats.
 - `keras_forward(model)`: a Keras model as a NumPy function (graph mode).
 - `upscale_tiled`, `TiledUpscaler`: any image size with bounded memory.
 - `upscale_file`, `plan_outputs`: what `enlca upscale` runs.
@@ -11,14 +12,17 @@
 - `model_info`: what `enlca info` shows.
 - `read_artifact_metadata`: the JSON that travels with each export.
 
-The LiteRT runner, the tiler, `upscale_file` and `model_info` on a `.tflite`
-import no TensorFlow: they make the TensorFlow-free runtime install.
+The LiteRT and ONNX runners, the tiler, `upscale_file` and `model_info` on a
+`.tflite` or `.onnx` import no TensorFlow: they make the TensorFlow-free
+runtime installs (no extra; `[onnx]`).
 """
 
 from keras_enlca.utils.lazy_exports import lazy_exports
 
 # public name -> the module of this package that defines it
 EXPORTS = {
+    "ArtifactFormat": "artifact_format",
+    "register_format": "artifact_format",
     "KerasRunner": "keras_runner",
     "keras_forward": "keras_runner",
     "load_keras_model": "keras_runner",
@@ -33,6 +37,7 @@ EXPORTS = {
     "read_artifact_metadata": "metadata",
     "model_info": "model_info",
     "ModelRunner": "model_runner",
+    "OnnxRunner": "onnx_runner",
     "SavedModelRunner": "saved_model_runner",
     "non_builtin_ops": "tflite_flatbuffer",
     "tflite_operators": "tflite_flatbuffer",

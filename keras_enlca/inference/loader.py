@@ -1,62 +1,37 @@
 """Which runner opens a model path: `model_format` and `open_runner`.
 
 The runners' users (the CLI, `model_info`, the export verification) open
-models here, so `ModelRunner` itself knows none of its subclasses.
+models here, so `ModelRunner` itself knows none of its subclasses: the
+format table (`keras_enlca.inference.artifact_format`) names them.
 """
 
 import os
 
 from keras_enlca.errors import InputError
-
-# What an exported SavedModel folder holds: `--overwrite` replaces a folder
-# with nothing else in it, never one holding other files.
-SAVED_MODEL_ENTRIES = (
-    "saved_model.pb",
-    "fingerprint.pb",
-    "variables",
-    "assets",
-    "assets.extra",
-)
+from keras_enlca.inference.artifact_format import SAVED_MODEL_ENTRIES  # noqa: F401 - public here too
+from keras_enlca.inference.artifact_format import artifact_formats
+from keras_enlca.inference.artifact_format import format_of_path
 
 
 def model_format(path):
-    """`"keras"`, `"savedmodel"` or `"tflite"` for a model path.
+    """The format name of a model path: `"keras"`, `"savedmodel"`, `"tflite"`,
+    `"onnx"` or any registered format.
 
-    Raises `InputError` naming the path when it does not exist or is none of
-    the three.
+    Raises `InputError` naming the path when it does not exist or is of no
+    registered format.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        if os.path.isfile(os.path.join(path, "saved_model.pb")):
-            return "savedmodel"
-        raise InputError(
-            f"{path}: a folder, but not a SavedModel (no saved_model.pb inside)."
-        )
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such model file or folder.")
-    lower = path.lower()
-    if lower.endswith(".keras"):
-        return "keras"
-    if lower.endswith(".tflite"):
-        return "tflite"
-    with open(path, "rb") as f:
-        head = f.read(8)
-    if head[4:8] == b"TFL3":
-        return "tflite"
-    if head[:2] == b"PK":
-        return "keras"
-    raise InputError(
-        f"{path}: unknown model format; expected a .keras file, a SavedModel folder "
-        "or a .tflite file."
-    )
+    return format_of_path(path).name
 
 
 def open_runner(path, **kwargs):
-    """The runner for `path`: a `.keras` file, a SavedModel folder or a `.tflite`.
+    """The runner for `path`: a `.keras` file, a SavedModel folder, a `.tflite`,
+    a `.onnx` or any registered format.
 
-    A `KerasRunner`, `SavedModelRunner` or `LiteRTRunner` (see
-    `ModelRunner`), chosen by `model_format(path)`. Only the module of the
-    chosen runner is imported, so opening a `.tflite` imports no TensorFlow.
+    A `KerasRunner`, `SavedModelRunner`, `LiteRTRunner`, `OnnxRunner`...
+    (see `ModelRunner`), chosen by the format table. Only the module of the
+    chosen runner is imported, so opening a `.tflite` or `.onnx` imports no
+    TensorFlow. A runtime that is not installed is an `InputError` naming
+    the extra to install.
 
     Args:
         path: the model path.
@@ -69,27 +44,30 @@ def open_runner(path, **kwargs):
     sr = runner(lr)  # lr: (1, h, w, 3) float32 in [0, 1]
     ```
     """
-    fmt = model_format(path)
-    if fmt == "keras":
-        from keras_enlca.inference.keras_runner import KerasRunner
-
-        return KerasRunner(path, **kwargs)
-    if fmt == "savedmodel":
-        from keras_enlca.inference.saved_model_runner import SavedModelRunner
-
-        return SavedModelRunner(path, **kwargs)
-    from keras_enlca.inference.litert_runner import LiteRTRunner
-
-    return LiteRTRunner(path, **kwargs)
+    artifact_format = format_of_path(path)
+    try:
+        runner_class = artifact_format.load("runner")
+    except ModuleNotFoundError as error:
+        if artifact_format.extra is None or (error.name or "").startswith(
+            "keras_enlca"
+        ):
+            raise
+        raise InputError(
+            f"{path}: running {artifact_format.display_name} models needs "
+            f"{error.name}, which this install lacks; install it with "
+            f"pip install 'keras-enlca[{artifact_format.extra}]'."
+        ) from None
+    return runner_class(path, **kwargs)
 
 
 def load_model_for_eval(spec, keras_only=False):
-    """A `.keras` file, a SavedModel folder, a `.tflite` file or a preset name.
+    """A model path of any format (`.keras`, SavedModel, `.tflite`, `.onnx`...)
+    or a preset name.
 
     What `enlca eval` and `enlca attention` open. Returns `(model,
     description)`. Keras files of this package's networks and presets give
     the Keras model itself (so chop can pick the network's reference
-    variant); any other Keras model, SavedModel and `.tflite` give their
+    variant); any other Keras model and the exported formats give their
     runners (whose scale is measured: a model that is no RGB x2+ upscaler
     is an `InputError` naming it). `keras_only`: any `.keras` file gives
     the Keras model itself, whatever it does (`enlca attention` looks
@@ -106,7 +84,8 @@ def load_model_for_eval(spec, keras_only=False):
                 return KerasRunner(model, name=spec), os.path.basename(spec)
             return model, os.path.basename(spec)
         return open_runner(spec), os.path.basename(os.path.normpath(spec))
-    if spec.lower().endswith((".keras", ".tflite")) or os.sep in spec:
+    suffixes = tuple(f.suffix for f in artifact_formats() if f.suffix)
+    if spec.lower().endswith(suffixes) or os.sep in spec:
         raise InputError(f"Model file not found: {spec}")
     from keras_enlca.models import from_preset
     from keras_enlca.models import list_presets

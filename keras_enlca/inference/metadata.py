@@ -1,29 +1,38 @@
 """The small JSON that travels with every exported model.
 
-Each artifact `PATH` (a `.tflite` file or a SavedModel folder) gets
-`PATH.json` beside it, and the same document inside the artifact: in a
+Each artifact `PATH` (a `.tflite` or `.onnx` file, a SavedModel folder)
+gets `PATH.json` beside it, and the same document inside the artifact: in a
 SavedModel as `assets.extra/keras_enlca.json`, in a `.tflite` as the
-flatbuffer metadata entry `keras_enlca`. The copy inside survives renaming
+flatbuffer metadata entry `keras_enlca`, in a `.onnx` as the model's
+`metadata_props` entry `keras_enlca` (each format's `embedded_metadata` in
+`keras_enlca.inference.artifact_format`). The copy inside survives renaming
 and copying the artifact alone; the copy beside is easy to read and holds
 the verification results.
 
 Fields (all written by `keras_enlca.export.export_model`):
 
-- `format`: `"tflite"` or `"savedmodel"`.
+- `format`: a format name of the table (`"tflite"`, `"savedmodel"`,
+  `"onnx"`).
 - `network`, `preset` (when known), `scale`, `parameters`.
 - `input`: `{"dtype": "uint8", "range": [0, 255], "layout": "NHWC RGB",
   "shape": [batch, height, width, 3]}` (`null` for a dynamic dimension);
   `output` the same for the upscaled image.
-- `tile`: `null` (any input size) or `[height, width]`.
-- `quantization`: `"none"`, `"float16"`, `"dynamic"`, `"int8"` or
-  `"int16x8"`; for the integer modes also `calibration` (source, crops,
-  crop sizes) and `clamped_ranges` (sigmoid inputs whose calibrated range
-  was clamped); for int8 `float_ops` (op types kept in float),
-  `float_layers` (layers kept in float), `float_layer_reasons` (`{layer:
-  why}`: attention arithmetic, image end, or the measured drop before and
-  after) and, with `--max-drop`, `fallback` (`max_drop`, `integer_drop`,
-  `drop` and `reached` on the calibration pairs, `steps`).
-- `source_model`, `keras_enlca_version`, `tensorflow_version`, `created`.
+- `input_size`: `null` (any input size) or `[height, width]`, the fixed
+  input (`enlca export --input-size`, or the target's); `tile`: the same
+  value, its name before 0.x (kept one release for readers of old files).
+- `target`: the runtime the export was made for (`"cpu"`, `"gpu"`,
+  `"web"`; see `keras_enlca.export.targets`) and `target_settings`: what
+  the target chose (input size, precision, op set).
+- `quantization`: `"none"`, `"float16"`, `"dynamic"`, `"int8"` or `"int16x8"` (the
+  format's `quantizations`); for the integer modes also `calibration` (source, crops,
+  crop sizes) and `clamped_ranges` (sigmoid inputs whose calibrated range was clamped);
+  for int8 `float_ops` (op types kept in float), `float_layers` (layers kept in float),
+  `float_layer_reasons` (`{layer: why}`: attention arithmetic, image end, or the
+  measured drop before and after) and, with `--max-drop`, `fallback` (`max_drop`,
+  `integer_drop`, `drop` and `reached` on the calibration pairs, `steps`).
+- `source_model`, `keras_enlca_version`, `tensorflow_version`, `created`;
+  `converter` for formats converted by another tool (ONNX: `tf2onnx`
+  version and `opset`).
 - `size_bytes` of the artifact.
 - `verification` (with `--verify`): PSNR-Y of the artifact against the
   Keras model and of both against the ground truth.
@@ -33,13 +42,18 @@ import json
 import os
 
 from keras_enlca.errors import InputError
+from keras_enlca.inference.artifact_format import TFLITE
+from keras_enlca.inference.artifact_format import export_format_names
+from keras_enlca.inference.artifact_format import format_of_path
 from keras_enlca.utils.atomic import atomic_path
 
 METADATA_NAME = "keras_enlca"
-# The artifact kinds `enlca export` writes (`format`) and the TFLite
-# quantisation modes (`quantization`): the command line's choices too.
-FORMATS = ("savedmodel", "tflite")
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int16x8")
+# The artifact kinds `enlca export` writes (`format`) as the package
+# registers them (a snapshot: `export_format_names()` sees formats
+# registered later) and the quantisation modes (`quantization`, TFLite's
+# being the widest list; each format lists its own).
+FORMATS = export_format_names()
+QUANTIZATIONS = TFLITE.quantizations
 SAVED_MODEL_METADATA_FILE = "keras_enlca.json"
 
 
@@ -119,24 +133,40 @@ def embed_tflite_metadata(content, metadata):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def saved_model_metadata(path):
+    """The metadata inside a SavedModel folder (`assets.extra`), or None."""
+    inside = os.path.join(path, "assets.extra", SAVED_MODEL_METADATA_FILE)
+    return read_json(inside) if os.path.isfile(inside) else None
+
+
+def tflite_file_metadata(path):
+    """The metadata embedded in a `.tflite` file, or None."""
+    with open(path, "rb") as f:
+        content = f.read()
+    try:
+        return tflite_embedded_metadata(content)
+    except Exception:  # noqa: BLE001 - not a flatbuffer: no metadata
+        return None
+
+
 def read_artifact_metadata(artifact_path):
     """The metadata of an exported model, or None when it has none.
 
-    Looks first for `<artifact>.json` beside it, then inside the artifact
-    (SavedModel `assets.extra/keras_enlca.json`, `.tflite` metadata entry).
+    Looks first for `<artifact>.json` beside it, then inside the artifact,
+    through its format's `embedded_metadata` reader (SavedModel
+    `assets.extra/keras_enlca.json`, `.tflite` metadata entry, `.onnx`
+    `metadata_props`).
     """
     artifact_path = os.fspath(artifact_path)
     beside = metadata_path(artifact_path)
     if os.path.isfile(beside):
         return read_json(beside)
-    if os.path.isdir(artifact_path):
-        inside = os.path.join(artifact_path, "assets.extra", SAVED_MODEL_METADATA_FILE)
-        return read_json(inside) if os.path.isfile(inside) else None
-    if os.path.isfile(artifact_path):
-        with open(artifact_path, "rb") as f:
-            content = f.read()
-        try:
-            return tflite_embedded_metadata(content)
-        except Exception:  # noqa: BLE001 - not a flatbuffer: no metadata
-            return None
-    return None
+    if not os.path.exists(artifact_path):
+        return None
+    try:
+        artifact_format = format_of_path(artifact_path)
+    except InputError:
+        return None
+    if artifact_format.embedded_metadata is None:
+        return None
+    return artifact_format.load("embedded_metadata")(artifact_path)

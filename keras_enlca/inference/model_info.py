@@ -1,4 +1,4 @@
-"""What `enlca info` shows about a `.keras`, SavedModel or `.tflite` model."""
+"""What `enlca info` shows about a `.keras`, SavedModel, `.tflite` or `.onnx` model."""
 
 import os
 
@@ -6,7 +6,7 @@ from keras_enlca.inference.loader import open_runner
 
 
 def model_info(path):
-    """A dict describing a model file of any of the three formats.
+    """A dict describing a model file of any registered format.
 
     Keys: `path`, `format`, `network`, `scale`, `parameters`, `input`
     (dtype, range, layout, shape) and, for exports, `tile`, `quantization`,
@@ -64,6 +64,8 @@ def format_info(info):
         lines.append(
             f"quantization:  {info.get('quantization') or 'unknown (no metadata)'}"
         )
+        if info.get("target"):
+            lines.append(f"target:        {info['target']}")
         if info.get("float_ops"):
             lines.append(f"float ops:     {', '.join(info['float_ops'])}")
         if info.get("source_model"):

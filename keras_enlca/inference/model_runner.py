@@ -104,8 +104,9 @@ class ModelRunner:
         ):
             raise InputError(
                 f"{self.path}: takes {self.input_size[0]}x{self.input_size[1]} inputs "
-                f"(exported with --tile), got {height}x{width}; enlca upscale tiles "
-                "such a model by itself, enlca eval needs an export without --tile."
+                f"(exported with --input-size), got {height}x{width}; enlca upscale "
+                "tiles such a model by itself, enlca eval needs an export without "
+                "--input-size."
             )
         out = self.run_batch(batch)
         return out[0] if added else out

@@ -34,7 +34,8 @@ class RayUpscaleWorker:
     Args:
         model: the model path, as every worker's node sees it (any format
             `open_runner` takes; a `.tflite` needs no TensorFlow).
-        threads: LiteRT interpreter threads (`.tflite` only).
+        threads: interpreter threads (formats whose runner takes them:
+            `.tflite`, `.onnx`).
         tile: LR tile size (see `keras_enlca.inference.upscale_files.tiling_for`).
         overlap: LR tile overlap.
         scale: the expected scale, or None.
@@ -53,7 +54,7 @@ class RayUpscaleWorker:
     """
 
     def __init__(self, model, threads=None, tile=None, overlap=None, scale=None):
-        from keras_enlca.inference.loader import model_format
+        from keras_enlca.inference.artifact_format import format_of_path
         from keras_enlca.inference.loader import open_runner
         from keras_enlca.inference.upscale_files import tiling_for
         from keras_enlca.utils.native_output import quiet_native_output
@@ -63,7 +64,7 @@ class RayUpscaleWorker:
         self.overlap = overlap
         try:
             kwargs = {}
-            if threads and model_format(model) == "tflite":
+            if threads and format_of_path(model).threads:
                 kwargs["num_threads"] = threads
             with quiet_native_output():
                 self.runner = open_runner(model, **kwargs)

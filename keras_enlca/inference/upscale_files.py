@@ -99,7 +99,7 @@ def tiling_for(runner, tile=None, overlap=None):
             raise InputError(
                 f"{runner.path}: takes fixed "
                 f"{runner.input_size[0]}x{runner.input_size[1]} inputs (exported with "
-                f"--tile), so --tile {tile} cannot be used."
+                f"--input-size), so --tile {tile} cannot be used."
             )
         pair, overlap = tile_settings(runner.input_size, overlap, min_tile=1)
         return pair, overlap, True

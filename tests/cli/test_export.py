@@ -32,17 +32,18 @@ def test_help_has_an_example():
         "--format",
         "--quantize",
         "--calibration",
-        "--tile",
+        "--input-size",
+        "--target",
         "--out",
         "--verify",
     ):
         assert option in result.output
 
 
-def test_export_tflite_with_a_fixed_tile(tmp_path):
+def test_export_tflite_with_a_fixed_input_size(tmp_path):
     _, keras_path = tiny_model("edsr")
     out = tmp_path / "models" / "edsr.tflite"
-    result = run(keras_path, "--quantize", "float16", "--tile", 24, 32, "-o", out)
+    result = run(keras_path, "--quantize", "float16", "--input-size", 24, 32, "-o", out)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
         f"Wrote {out} (tflite, float16, EDSR x2, input 24x32, "
@@ -52,13 +53,29 @@ def test_export_tflite_with_a_fixed_tile(tmp_path):
     assert runner.input_size == (24, 32) and runner.scale == 2
     with open(metadata_path(out)) as f:
         metadata = json.load(f)
-    assert metadata["tile"] == [24, 32] and metadata["quantization"] == "float16"
+    assert metadata["input_size"] == metadata["tile"] == [24, 32]
+    assert metadata["quantization"] == "float16" and metadata["target"] == "cpu"
     # Runs whole on the TFLite GPU delegate; WebGPU leaves the float16
     # weights' DEQUANTIZE on the CPU (export.op_compatibility).
     assert metadata["gpu_fallback_ops"] == []
     assert metadata["web_fallback_ops"] == ["DEQUANTIZE"]
     assert metadata["gpu_placement"]["gpu"]["share"] == 1.0
     assert sorted(os.listdir(out.parent)) == ["edsr.tflite", "edsr.tflite.json"]
+
+
+def test_tile_is_a_deprecated_alias_of_input_size(tmp_path):
+    _, keras_path = tiny_model("edsr")
+    out = tmp_path / "edsr.tflite"
+    result = run(keras_path, "--tile", 20, 28, "-o", out)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == (
+        "Warning: enlca export --tile is deprecated; use --input-size H W "
+        "(--tile goes in the next release)."
+    )
+    assert LiteRTRunner(out).input_size == (20, 28)
+    both = run(keras_path, "--tile", 4, 4, "--input-size", 4, 4, "-o", out)
+    assert both.exit_code == 2 and "give one" in both.output
 
 
 def test_export_savedmodel(tmp_path):

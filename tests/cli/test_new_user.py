@@ -230,13 +230,16 @@ def test_models_that_upscale_nothing_or_need_a_size(tmp_path, odd_models):
     )
     assert one_error(result) == (
         f"{os.path.abspath(model)}: UpSampling2D.call() cannot run on inputs of "
-        "unknown size; export a fixed input size with --tile H W."
+        "unknown size; export a fixed input size with --input-size H W."
     )
     assert os.listdir(tmp_path) == ["hr"]
     model = odd_models["bicubic"]
     result = CliRunner().invoke(
         cli,
-        ["export", str(model), "-o", str(tmp_path / "b.tflite"), "--tile", "32", "32"],
+        [
+            *["export", str(model), "-o", str(tmp_path / "b.tflite")],
+            *["--input-size", "32", "32"],
+        ],
     )
     message = one_error(result)
     assert "tf.ResizeBicubic (at " in message and message.endswith(

@@ -77,7 +77,8 @@ def test_a_fixed_shape_model_tiles_with_its_size(tmp_path):
     result = run(model, big, "-o", tmp_path / "out2", "--tile", 32)
     assert result.exit_code == 1
     assert (
-        "takes fixed 16x20 inputs (exported with --tile), so --tile 32" in result.output
+        "takes fixed 16x20 inputs (exported with --input-size), so --tile 32"
+        in result.output
     )
     assert not (tmp_path / "out2").exists()
 

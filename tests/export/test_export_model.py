@@ -92,7 +92,7 @@ def test_int8_records_calibration_and_float_ops(tmp_path):
             "--quantize applies to --format tflite",
         ),
         ({"calibration": "x"}, "--calibration is only used with --quantize int8"),
-        ({"format": "onnx"}, "--format must be one of"),
+        ({"format": "coreml"}, "--format must be one of"),
         ({"quantize": "int4"}, "--quantize must be one of"),
         ({"scale": 3}, "is a x2 model, but --scale 3"),
         ({"verify": "missing_folder"}, "Folder not found: missing_folder"),

@@ -24,15 +24,17 @@ FIXTURE = os.path.join(HERE, "data", "a2n_tiny_x2.tflite")
 RUNNER = os.path.join(HERE, "without_tensorflow.py")
 
 
-def enlca(*args):
+def enlca(*args, absent=""):
     """`enlca ARGS` without TensorFlow, on the installed package.
 
     Run outside the repository so that `keras_enlca` is the installed one
-    (in `.ci/run`, a non-editable `pip install .`).
+    (in `.ci/run`, a non-editable `pip install .`). `absent`: more packages
+    to make absent, comma-separated.
     """
     env = {
         k: v for k, v in os.environ.items() if k not in ("ENLCA_DEBUG", "PYTHONPATH")
     }
+    env["ENLCA_TEST_ALSO_ABSENT"] = absent
     return subprocess.run(
         [sys.executable, RUNNER, *map(str, args)],
         capture_output=True,

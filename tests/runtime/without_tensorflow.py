@@ -9,14 +9,20 @@ for real.
 """
 
 import importlib.abc
+import os
 import sys
 
 BLOCKED = ("tensorflow", "keras", "tensorboard", "yaml")
+# More packages to make absent, comma-separated (e.g. "onnxruntime": the
+# LiteRT-only install opening a .onnx).
+EXTRA_BLOCKED = tuple(
+    name for name in os.environ.get("ENLCA_TEST_ALSO_ABSENT", "").split(",") if name
+)
 
 
 class BlockTensorFlow(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
+        if name.split(".")[0] in BLOCKED + EXTRA_BLOCKED:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None
 
