@@ -71,9 +71,10 @@ def export_tflite_artifact(model, options, metadata, reference):
     The format's exporter for `export_model`: calibrates the integer modes
     (`options.calibration`, crops, the `--max-drop` measure on pairs),
     converts once with the options' int8 choices, embeds `metadata` (with
-    the quantization fields and the GPU placement,
-    `op_compatibility.placement_metadata`, added) and writes the file
-    atomically; the `--report` table is written too.
+    the quantization fields added) and writes the file atomically; the
+    `--report` table is written too. The GPU placement
+    (`op_compatibility.placement_metadata`) is added to `metadata` after
+    the write, for the JSON.
     """
     dataset, fallback, info = None, None, {}
     if options.integer:
@@ -108,11 +109,12 @@ def export_tflite_artifact(model, options, metadata, reference):
             raise
         raise translated from None
     metadata.update(quantization_metadata(info))
-    # Which ops GPU delegates would leave on the CPU (in the file and the JSON).
-    metadata.update(placement_metadata(content))
     if options.report is not None:
         write_quantization_report(options.report, info)
     content = embed_tflite_metadata(content, metadata)
     with atomic_path(options.out) as tmp:
         with open(tmp, "wb") as f:
             f.write(content)
+    # Which ops GPU delegates would leave on the CPU: in the JSON only (the
+    # embedded metadata stays small), as `size_bytes` and `verification`.
+    metadata.update(placement_metadata(content))

@@ -74,8 +74,49 @@ def test_tile_is_a_deprecated_alias_of_input_size(tmp_path):
         "(--tile goes in the next release)."
     )
     assert LiteRTRunner(out).input_size == (20, 28)
-    both = run(keras_path, "--tile", 4, 4, "--input-size", 4, 4, "-o", out)
+    both = run(keras_path, "--tile", 16, 16, "--input-size", 16, 16, "-o", out)
     assert both.exit_code == 2 and "give one" in both.output
+
+
+def test_a_gpu_or_web_target_warns_when_its_runtime_would_not_run_it_whole(tmp_path):
+    """--target web: LiteRT.js WebGPU has no DEQUANTIZE kernel (float16
+    weights), one warning line on stderr; --target gpu: the TFLite GPU
+    delegate runs the float16 export whole, no warning."""
+    _, keras_path = tiny_model("edsr")
+    out = tmp_path / "web.tflite"
+    result = run(keras_path, "--target", "web", "--quantize", "float16", "-o", out)
+    assert result.exit_code == 0, result.output
+    with open(metadata_path(out)) as f:
+        web = json.load(f)["gpu_placement"]["web"]
+    dequantize = web["fallback"]["DEQUANTIZE"]["count"]
+    assert list(web["fallback"]) == ["DEQUANTIZE"] and dequantize >= 1
+    assert result.stderr.splitlines() == [
+        f"Warning: {dequantize} of {web['ops']} ops would run on the CPU under "
+        f"LiteRT.js WebGPU: DEQUANTIZE x{dequantize} (no kernel)."
+    ]
+    result = run(
+        keras_path,
+        "--target",
+        "gpu",
+        "--input-size",
+        16,
+        16,
+        "-o",
+        out.parent / "gpu.tflite",
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    result = run(
+        keras_path,
+        "--input-size",
+        16,
+        16,
+        "--quantize",
+        "float16",
+        "-o",
+        out.parent / "cpu.tflite",
+    )
+    assert result.exit_code == 0 and result.stderr == ""  # cpu: no GPU runtime
 
 
 def test_export_savedmodel(tmp_path):

@@ -295,12 +295,15 @@ def test_calibration_on_images_smaller_than_its_crops(tmp_path):
         (["export", "m.keras", "-o", "m.tflite", "--tile", "7", "9"],
          "7 9 is below the 16-pixel minimum tile that enlca upscale and eval "
          "enforce; use at least 16 16."),
+        (["export", "m.keras", "-o", "m.tflite", "--input-size", "16", "15"],
+         "16 15 is below the 16-pixel minimum tile that enlca upscale and eval "
+         "enforce; use at least 16 16."),
     ],
 )  # fmt: skip
 def test_option_values_are_usage_errors_in_every_command(args, message):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
-    option = "--tile" if "--tile" in args else "--scale"
+    option = next((o for o in ("--tile", "--input-size") if o in args), "--scale")
     assert f"Error: Invalid value for '{option}': {message}" in result.output
 
 
