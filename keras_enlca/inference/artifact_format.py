@@ -173,10 +173,11 @@ def format_of_path(path):
     for f in _FORMATS.values():
         if f.magic is not None and f.magic(head):
             return f
-    kinds = ", ".join(
+    kinds = [
         f"a {f.suffix} file" if f.suffix else f"a {f.display_name} folder"
         for f in _FORMATS.values()
-    )
+    ]
+    kinds = " or ".join(filter(None, [", ".join(kinds[:-1]), kinds[-1]]))
     raise InputError(f"{path}: unknown model format; expected {kinds}.")
 
 

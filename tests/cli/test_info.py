@@ -54,7 +54,7 @@ def test_wrong_format_is_one_line(tmp_path):
     assert result.exit_code == 1
     assert result.output == (
         f"Error: {notes}: unknown model format; expected a .keras file, a SavedModel "
-        "folder or a .tflite file.\n"
+        "folder, a .tflite file or a .onnx file.\n"
     )
 
 
