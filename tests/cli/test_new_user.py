@@ -225,14 +225,15 @@ def test_models_that_upscale_nothing_or_need_a_size(tmp_path, odd_models):
         "it upscales nothing; enlca needs a x2, x3, x4... super-resolution model."
     )
     model = odd_models["bilinear"]
-    result = CliRunner().invoke(
-        cli, ["export", str(model), "-o", str(tmp_path / "b.tflite")]
-    )
-    assert one_error(result) == (
-        f"{os.path.abspath(model)}: UpSampling2D.call() cannot run on inputs of "
-        "unknown size; export a fixed input size with --input-size H W."
-    )
-    assert os.listdir(tmp_path) == ["hr"]
+    for fmt, name in (("tflite", "b.tflite"), ("onnx", "b.onnx")):
+        result = CliRunner().invoke(
+            cli, ["export", str(model), "--format", fmt, "-o", str(tmp_path / name)]
+        )
+        assert one_error(result) == (
+            f"{os.path.abspath(model)}: UpSampling2D.call() cannot run on inputs of "
+            "unknown size; export a fixed input size with --input-size H W."
+        )
+        assert os.listdir(tmp_path) == ["hr"]
     model = odd_models["bicubic"]
     result = CliRunner().invoke(
         cli,
