@@ -256,7 +256,10 @@ def fallback_warning(metadata, runtime):
         for name, row in details["fallback"].items()
     )
     label = {"gpu": "the TFLite GPU delegate", "web": "LiteRT.js WebGPU"}[runtime]
+    hint = ""
+    if any(row["reason"] == "dynamic tensor" for row in details["fallback"].values()):
+        hint = " Export with --tile H W: GPU delegates take fixed input sizes only."
     return (
         f"{details['ops'] - details['on_gpu']} of {details['ops']} ops would run on "
-        f"the CPU under {label}: {ops}."
+        f"the CPU under {label}: {ops}.{hint}"
     )

@@ -87,6 +87,10 @@ def test_any_size_exports_are_dynamic_for_both_runtimes():
         assert {row["reason"] for row in result["fallback"].values()} == {
             "dynamic tensor"
         }
+    warning = fallback_warning(placement_metadata(path, analyzer=False), "web")
+    assert warning.endswith(
+        "Export with --tile H W: GPU delegates take fixed input sizes only."
+    )
 
 
 def test_fallback_reasons():
