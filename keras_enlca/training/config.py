@@ -593,9 +593,14 @@ def read_run_config(path):
     values = read_config_file(path)
     run_dir = os.path.dirname(os.path.abspath(os.fspath(path)))
     for _, entry, name in _data_paths(values):
-        entry[name] = os.path.normpath(
-            os.path.join(run_dir, os.path.expanduser(entry[name]))
-        )
+        path = os.path.expanduser(entry[name])
+        beside = os.path.normpath(os.path.join(run_dir, path))
+        # Run folders of earlier versions kept paths relative to where the
+        # run was started: still found from there.
+        if not os.path.isabs(path) and not os.path.isdir(beside):
+            if os.path.isdir(path):
+                beside = os.path.abspath(path)
+        entry[name] = beside
     return values
 
 

@@ -44,7 +44,6 @@ def lock_folder():
     if not folder:
         user = os.getuid() if hasattr(os, "getuid") else "user"
         folder = os.path.join(tempfile.gettempdir(), f"enlca-output-locks-{user}")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
     return folder
 
 
@@ -65,7 +64,11 @@ def _claim(path, option):
         return
     lock = _lock_file(real)
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # no lock folder (removed when it emptied)
+            os.makedirs(os.path.dirname(lock), mode=0o700, exist_ok=True)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -126,6 +129,9 @@ def output_locks():
             with contextlib.suppress(OSError):
                 os.unlink(lock)  # before the unlock: no one waits on a stale file
             os.close(fd)
+        if claims:  # leave no empty lock folder behind (in a test's TMPDIR...)
+            with contextlib.suppress(OSError):
+                os.rmdir(lock_folder())
 
 
 def existing_parent(path):
