@@ -42,6 +42,7 @@ LEVELS = {
     "training": 7,
     "export": 7,
     "convert": 7,
+    "web": 7,
     "cli": 8,
 }
 
@@ -56,6 +57,8 @@ RUNTIME_MODULES = (
     "keras_enlca.cli.upscale",
     "keras_enlca.cli.info",
     "keras_enlca.cli.score",
+    "keras_enlca.cli.web",
+    "keras_enlca.web.web_server",
     "keras_enlca.inference.loader",
     "keras_enlca.inference.model_runner",
     "keras_enlca.inference.litert_runner",
