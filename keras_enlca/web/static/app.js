@@ -276,7 +276,9 @@ async function upscaleFile(file, card) {
   const start = performance.now();
   const image = imageToRgba(bitmap);
   bitmap.close();
+  let tiles = 0;
   const result = await upscaleImage(image, model, {onProgress: (done, total) => {
+    tiles = total;
     progress.max = total;
     progress.value = done;
     info.textContent = `${image.width}x${image.height}: tile ${done}/${total}…`;
@@ -286,7 +288,8 @@ async function upscaleFile(file, card) {
   const afterUrl = URL.createObjectURL(blob);
   progress.remove();
   info.textContent = `${image.width}x${image.height} → ${result.width}x${result.height} ` +
-      `(x${model.scale}) in ${seconds.toFixed(2)} s with ${state.modelName}.`;
+      `(x${model.scale}) in ${seconds.toFixed(2)} s, ${tiles} tiles of ` +
+      `${model.tile[0]}x${model.tile[1]}, with ${state.modelName}.`;
   card.append(comparison(URL.createObjectURL(file), afterUrl, result.width, result.height));
   const link = document.createElement('a');
   link.className = 'download';
