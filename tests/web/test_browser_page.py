@@ -210,3 +210,25 @@ def test_missing_litertjs_says_what_to_install(browser, tmp_path, photo):
     assert error.startswith("LiteRT.js is missing, so nothing can be upscaled yet.")
     assert "npm install --prefix " in error and "@litertjs/core@2.5.3" in error
     assert disabled is True
+
+
+@needs_litertjs
+def test_webgpu_backend_when_the_browser_has_an_adapter(photo):
+    # Headless Chromium offers WebGPU only with --enable-unsafe-webgpu (a
+    # SwiftShader adapter on a machine without a GPU).
+    model = artifacts.artifact("enlcn", "none", tile=TILE)
+    with Chromium(webgpu=True) as chromium, serve([model]) as server:
+        page = open_page(chromium, server, "?model=0&backend=webgpu")
+        if page.evaluate("document.getElementById('backend').options[1].disabled"):
+            pytest.skip("this Chromium has no WebGPU adapter")
+        status = text_of(page, "#model-status")
+        runtime = text_of(page, "#runtime-status")
+        cards = upload(page, [photo], timeout=120)
+        browser_sr = downloaded_png(page, "photo.png")
+    assert "on webgpu" in status, (status, runtime)
+    # The JSPI build: ops without a WebGPU kernel fall back to WASM.
+    assert "litert_wasm_jspi_internal.wasm" in runtime
+    assert cards["photo.png"]["state"] == "done", cards
+    difference = np.abs(browser_sr.astype(int) - python_tiled(model, photo).astype(int))
+    # SwiftShader here: 1 grey level at most (in one value of 19,170).
+    assert difference.max() <= 1, (difference.max(), difference.mean())

@@ -94,10 +94,17 @@ async function loadRuntime(backend) {
 }
 
 function describeRuntime() {
-  const {features, file, adapter} = state.runtime;
-  const threads = features.threads ?
-      `threads on (cross-origin isolated, ${navigator.hardwareConcurrency} cores)` :
-      `threads off (${self.crossOriginIsolated ? 'not supported' : 'page not cross-origin isolated'})`;
+  const {features, file, adapter, options} = state.runtime;
+  let threads;
+  if (options && options.jspi !== undefined) {
+    threads = 'JSPI build for WebGPU (its CPU fallback runs on one thread)';
+  } else if (features.threads) {
+    threads = `threads on (cross-origin isolated, ${navigator.hardwareConcurrency} cores)`;
+  } else {
+    threads = `threads off (${self.crossOriginIsolated ?
+        'the browser lacks WASM threads or relaxed SIMD' :
+        'page not cross-origin isolated'})`;
+  }
   return `LiteRT.js ${state.config.litertjs.version}: ${file}; ` +
       `relaxed SIMD ${features.relaxedSimd ? 'on' : 'off'}; ${threads}; ` +
       `WebGPU ${adapter ? 'available' : 'not available'}.`;
