@@ -49,12 +49,11 @@ async function loadConfig() {
 }
 
 function missingLiteRtMessage(config, detail) {
-  return `LiteRT.js is missing, so nothing can be upscaled yet.\n` +
+  return 'LiteRT.js is missing, so nothing can be upscaled yet.\n' +
       `${detail}\n` +
-      `Install it once (then it works offline), and restart enlca web:\n` +
-      `  ${config.install_command}\n` +
-      `(or point enlca web --litertjs DIR at an existing npm install of ` +
-      `@litertjs/core@${config.litertjs_expected}).`;
+      'Then restart enlca web (from then on it works offline), or point ' +
+      `enlca web --litertjs DIR at an existing npm install of ` +
+      `@litertjs/core@${config.litertjs_expected}.`;
 }
 
 async function wasmFeatures(litert) {
@@ -135,6 +134,9 @@ function fillControls() {
 }
 
 async function compileModel(source, name) {
+  if (state.model && state.model.compiled && state.loadedBackend !== null) {
+    state.model.compiled.delete();  // LiteRT.js memory is managed by hand
+  }
   state.model = null;
   state.modelName = name;
   showError('model-error', '');
@@ -270,8 +272,9 @@ async function upscaleFile(file, card) {
   const model = state.model;
   if (!model) {
     bitmap.close();
-    const why = $('model-error').hidden ? 'choose a model above first' :
-        'the selected model cannot run here (see the message above)';
+    let why = 'choose a model above first';
+    if (!state.litert) why = 'LiteRT.js is missing (see the message above)';
+    else if (!$('model-error').hidden) why = 'the selected model cannot run here (see the message above)';
     return failCard(card, `${file.name}: no model to upscale with: ${why}.`);
   }
   const problem = budgetProblem(file.name, bitmap, model);
@@ -353,6 +356,7 @@ async function main() {
     showError('runtime-error', missingLiteRtMessage(config, config.litertjs_problem));
     $('setup').querySelectorAll('select, input').forEach((e) => { e.disabled = true; });
     $('photos').disabled = true;
+    $('drop').classList.add('disabled');
     return;
   }
   try {
@@ -360,7 +364,8 @@ async function main() {
   } catch (error) {
     setStatus('runtime-status', 'LiteRT.js: failed to load.');
     showError('runtime-error', missingLiteRtMessage(config,
-        `The browser could not load it: ${error.message || error}`));
+        `The browser could not load it (${error.message || error}); install ` +
+        `it again with: ${config.install_command}`));
     return;
   }
   state.runtime = {features: await wasmFeatures(state.litert), adapter: await webGpuAdapter()};

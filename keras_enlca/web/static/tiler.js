@@ -229,6 +229,9 @@ export async function upscaleImage(image, model, options = {}) {
                   rows.weights[row], cols.weights[col]);
       done += 1;
       if (options.onProgress) options.onProgress(done, total);
+      // A tile runs synchronously inside WASM: give the page a turn to
+      // paint the progress and answer clicks between tiles.
+      await new Promise((resolve) => setTimeout(resolve, 0));
     }
     // Rows above the next row of tiles are final: write them out and move
     // the unfinished rows to the top of the band.
