@@ -7,12 +7,13 @@ keras-hub's import tests).
 
        errors, version  <-  utils  <-  data  <-  layers  <-  models,
        visualization  <-  inference  <-  evaluation  <-  training, export,
-       convert  <-  cli
+       convert, web  <-  cli
 
    (`inference` runs models of every format and tiles; `evaluation` runs
    Keras models through it, `export` verifies its artifacts with its
    runners, `training` validates with `evaluation`; `training`, `export`
-   and `convert` do not import one another.)
+   and `convert` do not import one another; `web`, the browser upscaler's
+   server, reads export metadata through `inference`.)
 2. The TensorFlow-free runtime (`enlca upscale/info/score` on `.tflite`):
    its modules, and everything they import at module level, import no
    TensorFlow-bound package at module level.
