@@ -160,6 +160,13 @@ def main(argv=None):
     parser.add_argument("--tiles", nargs="+", type=int, default=[128, 256])
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        metavar="FAMILY/PRECISION/TILE",
+        help="cells to leave out, e.g. nlsn/int8/256",
+    )
     parser.add_argument("--work-dir", default="/tmp/enlca-browser-bench")
     parser.add_argument("--out", default=os.path.join("benchmarks", "results"))
     args = parser.parse_args(argv)
@@ -177,6 +184,8 @@ def main(argv=None):
         for tile in args.tiles
         for family in args.families
         for quantize in args.precisions
+        if f"{family}/{SHOWN[quantize]}/{tile}" not in args.skip
+        and f"{family}/{quantize}/{tile}" not in args.skip
     ]
     paths = [export(f, q, t, args.work_dir) for f, q, t in plan]
     server = WebServer(paths, port=0)
