@@ -7,12 +7,13 @@ keras-hub's import tests).
 
        errors, version  <-  utils  <-  data  <-  layers  <-  models  <-
        inference, visualization  <-  evaluation  <-  training, export,
-       convert  <-  cli
+       convert, web  <-  cli
 
    (`inference` runs models of every format and tiles; `evaluation` runs
    Keras models through it, `export` verifies its artifacts with its
    runners, `training` validates with `evaluation`; `training`, `export`
-   and `convert` do not import one another.)
+   and `convert` do not import one another; `web`, the browser upscaler's
+   server, reads export metadata through `inference`.)
 2. The TensorFlow-free runtime (`enlca upscale/info/score` on `.tflite`):
    its modules, and everything they import at module level, import no
    TensorFlow-bound package at module level.
@@ -42,6 +43,7 @@ LEVELS = {
     "training": 7,
     "export": 7,
     "convert": 7,
+    "web": 7,
     "cli": 8,
 }
 
@@ -59,6 +61,8 @@ RUNTIME_MODULES = (
     "keras_enlca.inference.ray_upscale_worker",
     "keras_enlca.cli.info",
     "keras_enlca.cli.score",
+    "keras_enlca.cli.web",
+    "keras_enlca.web.web_server",
     "keras_enlca.inference.loader",
     "keras_enlca.inference.model_runner",
     "keras_enlca.inference.litert_runner",

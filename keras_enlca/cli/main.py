@@ -47,6 +47,10 @@ COMMANDS = {
         "Draw attention maps of one pixel (NLA, NLSA, ENLCA).",
     ),
     "convert": ("convert:convert", "Convert an authors' PyTorch checkpoint to .keras."),
+    "web": (
+        "web:web",
+        "Serve a page that upscales photos in the browser (LiteRT.js).",
+    ),
 }
 
 

@@ -144,3 +144,39 @@ def test_runtime_environment_has_no_tensorflow():
         assert importlib.util.find_spec(name) is None, name
     with pytest.raises(ModuleNotFoundError):
         import tensorflow  # noqa: F401
+
+
+def test_web_serves_its_page_and_the_model_without_tensorflow():
+    """`enlca web` in the LiteRT-only install: its page files are package data."""
+    import signal
+    import urllib.request
+
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("ENLCA_DEBUG", "PYTHONPATH")
+    }
+    server = subprocess.Popen(
+        [sys.executable, RUNNER, "web", FIXTURE, "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=os.path.dirname(FIXTURE),
+    )
+    try:
+        line = ""
+        while "open http://" not in line:
+            line = server.stderr.readline()
+            assert line, "enlca web exited before serving"
+        url = line.split("open ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert response.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
+            assert b'src="/static/app.js"' in response.read()
+        with urllib.request.urlopen(url + "static/tiler.js", timeout=10) as response:
+            assert b"export async function upscaleImage" in response.read()
+        with urllib.request.urlopen(url + "config.json", timeout=10) as response:
+            models = json.load(response)["models"]
+        assert [m["name"] for m in models] == ["a2n_tiny_x2.tflite"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=20) == 130
+        server.stderr.close()
