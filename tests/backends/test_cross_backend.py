@@ -21,9 +21,17 @@ pytestmark = [pytest.mark.tensorflow_only, pytest.mark.slow]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# float32 on the same weights: outputs and losses; gradients sum many terms.
+# float32 on the same weights: outputs and losses within 1e-5; gradients
+# within 1e-4 relative plus 1e-5 of the model's largest gradient (a weight
+# whose exact gradient is 0, like a key bias under softmax, gets rounding
+# noise only).
 RTOL = 1e-5
 GRAD_RTOL = 1e-4
+GRAD_ATOL_FRACTION = 1e-5
+# `fit` runs 2 Adam steps at this rate: Adam's first steps move a weight by
+# ~lr whatever its gradient's size, so rounding in a near-zero gradient can
+# move it by up to ~lr on one backend and not another.
+FIT_LEARNING_RATE = 1e-4
 
 
 def _networks():
@@ -119,7 +127,20 @@ def test_outputs_losses_and_gradients_agree_across_backends(forward):
         assert set(forward[backend]) == keys
     for key in sorted(keys):
         if "/grad/" in key:
-            _assert_close(forward, key, GRAD_RTOL, atol_fraction=1e-4)
+            model = key.split("/")[0]
+            largest = max(
+                float(np.max(np.abs(v)))
+                for k, v in forward["tensorflow"].items()
+                if k.startswith(f"{model}/grad/")
+            )
+            for backend in ("jax", "torch"):
+                np.testing.assert_allclose(
+                    forward[backend][key],
+                    forward["tensorflow"][key],
+                    rtol=GRAD_RTOL,
+                    atol=GRAD_ATOL_FRACTION * largest,
+                    err_msg=f"{key} under {backend}",
+                )
         else:
             _assert_close(forward, key, RTOL)
 
@@ -153,7 +174,14 @@ def test_fit_trains_and_logs_the_same_on_every_backend(probed):
             _assert_close(results, key, 1e-4)
         weights = [k for k in results["tensorflow"] if k.startswith(f"{name}/weight/")]
         for key in weights:
-            _assert_close(results, key, 1e-4, atol_fraction=1e-4)
+            for backend in ("jax", "torch"):
+                np.testing.assert_allclose(
+                    results[backend][key],
+                    results["tensorflow"][key],
+                    rtol=0,
+                    atol=0.5 * FIT_LEARNING_RATE,
+                    err_msg=f"{key} under {backend}",
+                )
 
 
 def test_keras_files_load_and_agree_on_every_backend(forward, saved):
