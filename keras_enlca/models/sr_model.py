@@ -159,7 +159,7 @@ class SuperResolutionModel(keras.Model):
         # steps but purges optimizer variables (`iterations`) within an epoch.
         self._contrastive_step = keras.Variable(
             0,
-            dtype="int64",
+            dtype="int32",
             trainable=False,
             name="contrastive_step",
             aggregation="only_first_replica",
@@ -239,7 +239,7 @@ class SuperResolutionModel(keras.Model):
         # for a model saved before the counter existed.
         if getattr(self, "optimizer", None) is not None and self.optimizer.built:
             self._contrastive_step.assign(
-                ops.cast(self.optimizer.iterations, "int64")
+                ops.cast(self.optimizer.iterations, "int32")
             )
         return super().fit(*args, **kwargs)
 
