@@ -26,6 +26,7 @@ def _select_backend(context, parameter, value):
     os.environ["KERAS_BACKEND"] = value
     return value
 
+
 # Shortcut options -> dotted config keys (applied before --set).
 SHORTCUTS = {
     "data": "data.train.dir",

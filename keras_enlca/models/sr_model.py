@@ -238,9 +238,7 @@ class SuperResolutionModel(keras.Model):
         # The warm-up counter follows the optimizer, also after a resume or
         # for a model saved before the counter existed.
         if getattr(self, "optimizer", None) is not None and self.optimizer.built:
-            self._contrastive_step.assign(
-                ops.cast(self.optimizer.iterations, "int32")
-            )
+            self._contrastive_step.assign(ops.cast(self.optimizer.iterations, "int32"))
         return super().fit(*args, **kwargs)
 
     def _l1(self, y, y_pred):
@@ -278,9 +276,7 @@ class SuperResolutionModel(keras.Model):
         contrastive = self._contrastive_mean() if training else None
         self._reports_contrastive = contrastive is not None
         if contrastive is not None:
-            self.contrastive_tracker.update_state(
-                contrastive, sample_weight=batch_size
-            )
+            self.contrastive_tracker.update_state(contrastive, sample_weight=batch_size)
             if self.contrastive_weight > 0:
                 step = self._contrastive_step
                 active = ops.cast(

@@ -150,9 +150,7 @@ def test_contrastive_loss_reaches_the_gradient_everywhere(forward):
     # training output, and the ENLCA layer's key embedding gets gradient.
     for backend in BACKENDS:
         results = forward[backend]
-        assert float(results["enlca/loss"]) > float(
-            np.mean(results["enlca/training"])
-        )
+        assert float(results["enlca/loss"]) > float(np.mean(results["enlca/training"]))
         grads = [v for k, v in results.items() if k.startswith("enlca/grad/")]
         assert all(np.max(np.abs(g)) > 0 for g in grads)
 
@@ -166,7 +164,10 @@ def test_fit_trains_and_logs_the_same_on_every_backend(probed):
             expected.add("enlcn/log/contrastive")
         assert set(logs) == expected
         for backend in ("jax", "torch"):
-            assert sorted(k for k in results[backend] if "/log/" in k and name in k) == logs
+            assert (
+                sorted(k for k in results[backend] if "/log/" in k and name in k)
+                == logs
+            )
         # NLSN draws fresh rotations in training on each backend.
         if name == "nlsn":
             continue
