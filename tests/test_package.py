@@ -61,6 +61,8 @@ def test_runtime_parts_import_without_tensorflow():
 def test_subpackages_load_on_first_use():
     result = run_python(
         "import json, os, sys\n"
+        # Keras imports JAX where installed, and JAX sets TF_CPP_MIN_LOG_LEVEL.
+        "import keras\n"
         "before = dict(os.environ)\n"
         "import keras_enlca\n"
         "names = keras_enlca.models.list_presets()\n"
