@@ -131,6 +131,9 @@ def fit(folder):
         results[f"{name}/evaluate"] = np.asarray(
             model.evaluate(batch["x"], batch["y"], verbose=0)
         )
+        # The trained model, for export on TensorFlow.
+        model.save(os.path.join(folder, f"{name}_trained_{BACKEND}.keras"))
+        results[f"{name}/trained_output"] = _numpy(model(batch["x"], training=False))
     np.savez(os.path.join(folder, f"fit_{BACKEND}.npz"), **results)
 
 

@@ -200,6 +200,31 @@ def test_keras_files_load_and_agree_on_every_backend(forward, saved):
             )
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_models_trained_elsewhere_export_on_tensorflow(probed, backend, tmp_path):
+    # The `.keras` file of a JAX/PyTorch-trained network gives the same
+    # numbers under TensorFlow, and exports to SavedModel and float TFLite
+    # like a TensorFlow-trained one.
+    import keras
+
+    from keras_enlca.export import export_model
+    from keras_enlca.inference.loader import open_runner
+
+    x = np.load(probed / "batch.npz")["x"]
+    trained = dict(np.load(probed / f"fit_{backend}.npz"))["enlcn/trained_output"]
+    path = probed / f"enlcn_trained_{backend}.keras"
+    model = keras.saving.load_model(path)
+    here = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(here, trained, rtol=RTOL, atol=1e-6)
+    image = np.round(x[0] * 255).astype(np.uint8)
+    expected = open_runner(str(path))(image).astype(np.int32)
+    for fmt, out in (("savedmodel", "sm"), ("tflite", "model.tflite")):
+        export_model(str(path), str(tmp_path / out), format=fmt)
+        produced = open_runner(str(tmp_path / out))(image).astype(np.int32)
+        assert produced.shape == expected.shape
+        assert np.max(np.abs(produced - expected)) <= 1, fmt
+
+
 def test_jax_data_parallel_on_two_host_devices_matches_one_device(saved):
     run_probe(
         "data_parallel",
