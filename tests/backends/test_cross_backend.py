@@ -144,7 +144,8 @@ def test_outputs_losses_and_gradients_agree_across_backends(forward):
                     err_msg=f"{key} under {backend}",
                 )
         else:
-            _assert_close(forward, key, RTOL)
+            # 1e-5 of the output's scale: A2N computes in 0..255 internally.
+            _assert_close(forward, key, RTOL, atol_fraction=RTOL)
 
 
 def test_contrastive_loss_reaches_the_gradient_everywhere(forward):
