@@ -9,6 +9,25 @@ from keras_enlca.cli.options import scale_option
 from keras_enlca.errors import InputError
 from keras_enlca.training.config import STRATEGIES
 
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def _select_backend(context, parameter, value):
+    """Sets `KERAS_BACKEND` before anything imports Keras."""
+    if value is None:
+        return value
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != value:
+            raise click.BadParameter(
+                f"Keras is already running on {keras.backend.backend()}",
+                param=parameter,
+            )
+    os.environ["KERAS_BACKEND"] = value
+    return value
+
+
 # Shortcut options -> dotted config keys (applied before --set).
 SHORTCUTS = {
     "data": "data.train.dir",
@@ -94,6 +113,19 @@ EXIT_STATUS = {"SIGINT": 130, "SIGTERM": 143}
     type=click.Choice(STRATEGIES),
     help="Distribution: auto uses multi_worker when TF_CONFIG or srun describes "
     "several workers, else MirroredStrategy when several GPUs are visible.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default="tensorflow",
+    show_default=True,
+    envvar="KERAS_BACKEND",
+    is_eager=True,
+    expose_value=False,
+    callback=_select_backend,
+    help="Keras backend to train on (or KERAS_BACKEND). jax trains on all "
+    "local devices with keras.distribution.DataParallel; multi_worker stays "
+    "TensorFlow's. Export the model.keras with the default backend.",
 )
 @click.option(
     "--mixed-precision/--no-mixed-precision",

@@ -153,7 +153,7 @@ class SuperResolutionModel(keras.Model):
         # steps but purges optimizer variables (`iterations`) within an epoch.
         self._contrastive_step = keras.Variable(
             0,
-            dtype="int64",
+            dtype="int32",
             trainable=False,
             name="contrastive_step",
             aggregation="only_first_replica",
@@ -232,7 +232,7 @@ class SuperResolutionModel(keras.Model):
         # The warm-up counter follows the optimizer, also after a resume or
         # for a model saved before the counter existed.
         if getattr(self, "optimizer", None) is not None and self.optimizer.built:
-            self._contrastive_step.assign(ops.cast(self.optimizer.iterations, "int64"))
+            self._contrastive_step.assign(ops.cast(self.optimizer.iterations, "int32"))
         return super().fit(*args, **kwargs)
 
     def _l1(self, y, y_pred):

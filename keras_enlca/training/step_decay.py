@@ -51,13 +51,14 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.gamma = float(gamma)
 
     def __call__(self, step):
-        epoch = ops.floor_divide(ops.cast(step, "int64"), self.steps_per_epoch)
+        # int32: JAX has no int64 by default (2**31 steps are plenty).
+        epoch = ops.floor_divide(ops.cast(step, "int32"), self.steps_per_epoch)
         if not self.milestones:
             return ops.convert_to_tensor(self.initial_learning_rate, "float32")
         passed = ops.sum(
             ops.cast(
                 ops.greater_equal(
-                    epoch, ops.convert_to_tensor(self.milestones, "int64")
+                    epoch, ops.convert_to_tensor(self.milestones, "int32")
                 ),
                 "float32",
             )

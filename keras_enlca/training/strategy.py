@@ -4,10 +4,12 @@ import os
 import subprocess
 import sys
 
+import keras
 import tensorflow as tf
 
 from keras_enlca.errors import InputError
 from keras_enlca.training.config import STRATEGIES
+from keras_enlca.training.keras_distribution import keras_distribution
 
 # One MirroredStrategy per device list and process: a second instance over
 # the same devices can reuse the first one's collective-op keys, and its
@@ -159,6 +161,10 @@ def get_strategy(strategy="auto", devices=None):
     `MultiWorkerMirroredStrategy` (keras issue 20585): train with
     `keras_enlca.training.DistributedTrainer`, which `enlca train` uses.
 
+    Under the JAX and PyTorch backends this returns a `KerasDistribution`
+    (`keras.distribution.DataParallel` over JAX's local devices for `"auto"`
+    and `"mirrored"`); `"multi_worker"` is TensorFlow's.
+
     Args:
         strategy: `"auto"`, `"one_device"`, `"mirrored"`, `"multi_worker"`
             or a `tf.distribute.Strategy` (returned as is).
@@ -180,6 +186,8 @@ def get_strategy(strategy="auto", devices=None):
     """
     if isinstance(strategy, tf.distribute.Strategy):
         return strategy
+    if keras.backend.backend() != "tensorflow" and strategy in STRATEGIES:
+        return keras_distribution(strategy)
     if strategy not in STRATEGIES:
         raise InputError(
             f"Unknown strategy '{strategy}'. Use one of: {', '.join(STRATEGIES)}."

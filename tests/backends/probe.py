@@ -25,6 +25,7 @@ import keras_enlca  # noqa: F401  (registers the classes: nothing else)
 BACKEND = keras.backend.backend()
 NETWORKS = ("enlcn", "nlsn", "edsr", "a2n")
 LAYERS = ("enlca", "nla", "nlsa", "resize")
+FIT_LEARNING_RATE = 1e-4
 
 
 def _numpy(x):
@@ -119,7 +120,7 @@ def fit(folder):
     batch = np.load(os.path.join(folder, "batch.npz"))
     results = {}
     for name in NETWORKS:
-        model = _load(folder, name, learning_rate=1e-4)
+        model = _load(folder, name, learning_rate=FIT_LEARNING_RATE)
         history = model.fit(
             batch["x"], batch["y"], batch_size=2, epochs=1, shuffle=False, verbose=0
         ).history
@@ -130,6 +131,9 @@ def fit(folder):
         results[f"{name}/evaluate"] = np.asarray(
             model.evaluate(batch["x"], batch["y"], verbose=0)
         )
+        # The trained model, for export on TensorFlow.
+        model.save(os.path.join(folder, f"{name}_trained_{BACKEND}.keras"))
+        results[f"{name}/trained_output"] = _numpy(model(batch["x"], training=False))
     np.savez(os.path.join(folder, f"fit_{BACKEND}.npz"), **results)
 
 
@@ -141,7 +145,7 @@ def data_parallel(folder):
     for mode in ("one", "data_parallel"):
         if mode == "data_parallel":
             keras.distribution.set_distribution(keras.distribution.DataParallel())
-        model = _load(folder, "enlcn", learning_rate=1e-4)
+        model = _load(folder, "enlcn", learning_rate=FIT_LEARNING_RATE)
         history = model.fit(
             batch["x"], batch["y"], batch_size=4, epochs=1, shuffle=False, verbose=0
         ).history

@@ -21,9 +21,19 @@ pytestmark = [pytest.mark.tensorflow_only, pytest.mark.slow]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# float32 on the same weights: outputs and losses; gradients sum many terms.
+# float32 on the same weights: outputs and losses within 1e-5; gradients
+# within 1e-4 relative plus 2e-4 of the model's largest gradient: L1's
+# gradient is sign(output - target), which float rounding flips at pixels
+# where the two agree (measured: up to 9e-5 of the largest, A2N), and a
+# weight whose exact gradient is 0 (a key bias under softmax) gets rounding
+# noise only.
 RTOL = 1e-5
 GRAD_RTOL = 1e-4
+GRAD_ATOL_FRACTION = 2e-4
+# `fit` runs 2 Adam steps at this rate: Adam's first steps move a weight by
+# ~lr whatever its gradient's size, so rounding in a near-zero gradient can
+# move it by up to ~lr on one backend and not another.
+FIT_LEARNING_RATE = 1e-4
 
 
 def _networks():
@@ -119,9 +129,23 @@ def test_outputs_losses_and_gradients_agree_across_backends(forward):
         assert set(forward[backend]) == keys
     for key in sorted(keys):
         if "/grad/" in key:
-            _assert_close(forward, key, GRAD_RTOL, atol_fraction=1e-4)
+            model = key.split("/")[0]
+            largest = max(
+                float(np.max(np.abs(v)))
+                for k, v in forward["tensorflow"].items()
+                if k.startswith(f"{model}/grad/")
+            )
+            for backend in ("jax", "torch"):
+                np.testing.assert_allclose(
+                    forward[backend][key],
+                    forward["tensorflow"][key],
+                    rtol=GRAD_RTOL,
+                    atol=GRAD_ATOL_FRACTION * largest,
+                    err_msg=f"{key} under {backend}",
+                )
         else:
-            _assert_close(forward, key, RTOL)
+            # 1e-5 of the output's scale: A2N computes in 0..255 internally.
+            _assert_close(forward, key, RTOL, atol_fraction=RTOL)
 
 
 def test_contrastive_loss_reaches_the_gradient_everywhere(forward):
@@ -129,9 +153,7 @@ def test_contrastive_loss_reaches_the_gradient_everywhere(forward):
     # training output, and the ENLCA layer's key embedding gets gradient.
     for backend in BACKENDS:
         results = forward[backend]
-        assert float(results["enlca/loss"]) > float(
-            np.mean(results["enlca/training"])
-        )
+        assert float(results["enlca/loss"]) > float(np.mean(results["enlca/training"]))
         grads = [v for k, v in results.items() if k.startswith("enlca/grad/")]
         assert all(np.max(np.abs(g)) > 0 for g in grads)
 
@@ -145,7 +167,10 @@ def test_fit_trains_and_logs_the_same_on_every_backend(probed):
             expected.add("enlcn/log/contrastive")
         assert set(logs) == expected
         for backend in ("jax", "torch"):
-            assert sorted(k for k in results[backend] if "/log/" in k and name in k) == logs
+            assert (
+                sorted(k for k in results[backend] if "/log/" in k and name in k)
+                == logs
+            )
         # NLSN draws fresh rotations in training on each backend.
         if name == "nlsn":
             continue
@@ -153,7 +178,14 @@ def test_fit_trains_and_logs_the_same_on_every_backend(probed):
             _assert_close(results, key, 1e-4)
         weights = [k for k in results["tensorflow"] if k.startswith(f"{name}/weight/")]
         for key in weights:
-            _assert_close(results, key, 1e-4, atol_fraction=1e-4)
+            for backend in ("jax", "torch"):
+                np.testing.assert_allclose(
+                    results[backend][key],
+                    results["tensorflow"][key],
+                    rtol=0,
+                    atol=0.5 * FIT_LEARNING_RATE,
+                    err_msg=f"{key} under {backend}",
+                )
 
 
 def test_keras_files_load_and_agree_on_every_backend(forward, saved):
@@ -169,6 +201,31 @@ def test_keras_files_load_and_agree_on_every_backend(forward, saved):
             np.testing.assert_allclose(
                 forward[backend][f"{name}/inference"], expected, rtol=RTOL, atol=1e-6
             )
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_models_trained_elsewhere_export_on_tensorflow(probed, backend, tmp_path):
+    # The `.keras` file of a JAX/PyTorch-trained network gives the same
+    # numbers under TensorFlow, and exports to SavedModel and float TFLite
+    # like a TensorFlow-trained one.
+    import keras
+
+    from keras_enlca.export import export_model
+    from keras_enlca.inference.loader import open_runner
+
+    x = np.load(probed / "batch.npz")["x"]
+    trained = dict(np.load(probed / f"fit_{backend}.npz"))["enlcn/trained_output"]
+    path = probed / f"enlcn_trained_{backend}.keras"
+    model = keras.saving.load_model(path)
+    here = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(here, trained, rtol=RTOL, atol=1e-6)
+    image = np.round(x[0] * 255).astype(np.uint8)
+    expected = open_runner(str(path))(image).astype(np.int32)
+    for fmt, out in (("savedmodel", "sm"), ("tflite", "model.tflite")):
+        export_model(str(path), str(tmp_path / out), format=fmt)
+        produced = open_runner(str(tmp_path / out))(image).astype(np.int32)
+        assert produced.shape == expected.shape
+        assert np.max(np.abs(produced - expected)) <= 1, fmt
 
 
 def test_jax_data_parallel_on_two_host_devices_matches_one_device(saved):

@@ -1,10 +1,54 @@
-"""Checks every attention layer must pass: serialization, dtypes, XLA, shapes."""
+"""Checks every attention layer must pass: serialization, dtypes, XLA, shapes.
+
+They run under every Keras backend (the backend matrix of `.ci/run`), except
+the TFLite conversion, which is TensorFlow's.
+"""
 
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
+import pytest
+
+BACKEND = keras.backend.backend()
+
+
+def to_numpy(x):
+    return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def traced_inference(model, channels):
+    """The model's inference call, traced once for any size under TensorFlow.
+
+    JAX and PyTorch know every shape when they run: their eager call is
+    what runs at each size.
+    """
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        fn = tf.function(
+            lambda t: model(t, training=False),
+            input_signature=[tf.TensorSpec([None, None, None, channels])],
+        )
+        return lambda x: to_numpy(fn(x))
+    return lambda x: to_numpy(model(x, training=False))
+
+
+def compiled(model):
+    """The model's call compiled with XLA (TensorFlow, JAX); PyTorch skips."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        fn = tf.function(lambda t: model(t), jit_compile=True)
+        return lambda x: to_numpy(fn(x))
+    if BACKEND == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+        fn = jax.jit(lambda x: model.stateless_call(trainable, non_trainable, x)[0])
+        return lambda x: to_numpy(fn(x))
+    pytest.skip("XLA compilation is for TensorFlow and JAX.")
 
 
 def functional_model(layer, channels):
@@ -28,23 +72,19 @@ def check_save_load(layer, x, tmp_path):
 def check_dynamic_shapes(layer, channels, sizes):
     """One traced function, many batch/height/width combinations."""
     model = functional_model(layer, channels)
-    fn = tf.function(
-        lambda t: model(t, training=False),
-        input_signature=[tf.TensorSpec([None, None, None, channels])],
-    )
+    fn = traced_inference(model, channels)
     rng = np.random.default_rng(0)
     for batch, height, width in sizes:
         x = rng.random((batch, height, width, channels), dtype=np.float32)
-        out = fn(x).numpy()
-        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-5, atol=1e-5)
+        out = fn(x)
+        np.testing.assert_allclose(out, to_numpy(model(x)), rtol=1e-5, atol=1e-5)
         assert out.shape == x.shape
 
 
 def check_xla(layer, x, atol=1e-4):
     model = functional_model(layer, x.shape[-1])
-    expected = model(x).numpy()
-    compiled = tf.function(lambda t: model(t), jit_compile=True)
-    np.testing.assert_allclose(compiled(x).numpy(), expected, rtol=1e-4, atol=atol)
+    expected = to_numpy(model(x))
+    np.testing.assert_allclose(compiled(model)(x), expected, rtol=1e-4, atol=atol)
 
 
 def check_mixed_precision(make_layer, x, tolerance):
@@ -52,15 +92,15 @@ def check_mixed_precision(make_layer, x, tolerance):
     keras.mixed_precision.set_global_policy("float32")
     reference_layer = make_layer()
     reference = functional_model(reference_layer, x.shape[-1])
-    expected = reference(x).numpy()
+    expected = to_numpy(reference(x))
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
         layer = make_layer()
         model = functional_model(layer, x.shape[-1])
         model.set_weights(reference.get_weights())
         out = model(x)
-        assert out.dtype == tf.float16
-        out = out.numpy().astype("float32")
+        assert keras.backend.standardize_dtype(out.dtype) == "float16"
+        out = to_numpy(out).astype("float32")
         assert np.all(np.isfinite(out))
         np.testing.assert_allclose(out, expected, atol=tolerance)
     finally:
@@ -98,16 +138,13 @@ def check_config_has_every_argument(layer):
 def check_dynamic_output_shapes(layer, channels, sizes, scale, out_channels):
     """One traced function, many sizes; output `(b, h*scale, w*scale, out)`."""
     model = functional_model(layer, channels)
-    fn = tf.function(
-        lambda t: model(t, training=False),
-        input_signature=[tf.TensorSpec([None, None, None, channels])],
-    )
+    fn = traced_inference(model, channels)
     rng = np.random.default_rng(0)
     for batch, height, width in sizes:
         x = rng.random((batch, height, width, channels), dtype=np.float32)
-        out = fn(x).numpy()
+        out = fn(x)
         assert out.shape == (batch, height * scale, width * scale, out_channels)
-        np.testing.assert_allclose(out, model(x).numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out, to_numpy(model(x)), rtol=1e-5, atol=1e-5)
 
 
 def check_tflite_builtin(layer, channels, sizes, tmp_path, atol=2e-5):
@@ -115,6 +152,7 @@ def check_tflite_builtin(layer, channels, sizes, tmp_path, atol=2e-5):
 
     Returns the set of TFLite op names of the converted model.
     """
+    import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
     model = functional_model(layer, channels)

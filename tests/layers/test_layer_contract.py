@@ -124,6 +124,7 @@ def test_mixed_precision(name):
 
 
 @pytest.mark.slow
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_tflite_builtin_ops_only(name, tmp_path):
     make, channels, *_ = LAYERS[name]

@@ -4,7 +4,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 
 def mirrored_strategy():
@@ -30,6 +29,8 @@ def synthetic_pairs(count, lr_size, scale, seed=0):
 
 
 def dataset(lr, hr, batch_size):
+    import tensorflow as tf
+
     return tf.data.Dataset.from_tensor_slices((lr, hr)).batch(batch_size)
 
 
