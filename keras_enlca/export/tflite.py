@@ -86,7 +86,7 @@ from keras_enlca.utils.native_output import quiet_native_output
 from keras_enlca.utils.sublayers import sublayers
 
 # The modes calibrated on images, and their activation type.
-INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16"}
+INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16", "int8-full": "int8"}
 # TFLite op types left in float32 anywhere in an "int8" model (A2N's
 # attention-dropout softmax, any attention matrix product).
 DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
@@ -417,7 +417,7 @@ def convert_to_tflite(
             f"range_method must be one of {', '.join(RANGE_METHODS)}, got "
             f"{range_method!r}."
         )
-    if quantize in ("int8", "int16x8") and representative_dataset is None:
+    if quantize in INTEGER_QUANTIZATIONS and representative_dataset is None:
         raise InputError(
             f"{quantize} quantisation needs calibration images (a representative "
             "dataset)."
@@ -426,6 +426,15 @@ def convert_to_tflite(
     if float_layers == ATTENTION_LAYERS:
         float_layers = attention_layer_names(model)
     tile = check_tile(tile)
+    if quantize == "int8-full":  # its own serving graph (export.integer_model)
+        from keras_enlca.export.integer_model import convert_fully_integer
+
+        with quiet_native_output():
+            content = convert_fully_integer(
+                model, representative_dataset, tile, range_method, info
+            )
+        check_builtin_only(content, source)
+        return content
     with tempfile.TemporaryDirectory(prefix="enlca-export-") as folder:
         saved = os.path.join(folder, "saved_model")
         write_serving_saved_model(model, saved, tile=tile, batch=1, include_float=False)
@@ -504,6 +513,10 @@ def quantization_metadata(info):
         }
     if "clamped_ranges" in info:
         out["clamped_ranges"] = info["clamped_ranges"]
+    if "recipe" in info:
+        out["recipe"] = info["recipe"]
+    if "pinned_ranges" in info:
+        out["pinned_ranges"] = info["pinned_ranges"]
     if "range_method" in info:
         out["range_method"] = info["range_method"]
     if "narrowed_ranges" in info:

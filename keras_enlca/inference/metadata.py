@@ -39,7 +39,7 @@ METADATA_NAME = "keras_enlca"
 # The artifact kinds `enlca export` writes (`format`) and the TFLite
 # quantisation modes (`quantization`): the command line's choices too.
 FORMATS = ("savedmodel", "tflite")
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int16x8")
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int16x8", "int8-full")
 SAVED_MODEL_METADATA_FILE = "keras_enlca.json"
 
 
