@@ -209,7 +209,9 @@ def export_model(
         )
     integer = quantize in INTEGER_QUANTIZATIONS
     if calibration is not None and not integer:
-        raise InputError("--calibration is only used with --quantize int8 or int16x8.")
+        raise InputError(
+            "--calibration is only used with --quantize int8, int16x8 or int8-full."
+        )
     if report is not None and quantize != "int8":
         raise InputError("--report is only used with --quantize int8.")
     if max_drop is not None and quantize != "int8" and verify is None:
