@@ -254,6 +254,22 @@ def fully_integer_recipe(range_method):
     }
 
 
+def int8_recipe(range_method, float_ops, max_drop=None):
+    """The metadata `recipe` of an `int8` export (float layers listed apart)."""
+    return {
+        "name": "int8",
+        "quantizer": "tflite-mlir",
+        "activations": "int8",
+        "weights": "int8 per-channel",
+        "float_ops": list(float_ops),
+        "float_layers": "attention arithmetic, image ends"
+        if max_drop is None
+        else f"chosen by measured drop (max {max_drop:g} dB)",
+        "io": "uint8 pixels, converted in float",
+        "ranges": range_method,
+    }
+
+
 def check_fully_integer(content, sample=None):
     """Raises `InputError` if an op of `content` computes in float32, or if
     the model fails on `sample` (a float [0, 1] `(1, h, w, 3)` array)."""

@@ -240,12 +240,16 @@ def _quantize_int8(
     from keras_enlca.export.activation_ranges import narrow_ranges
     from keras_enlca.export.float_fallback import choose_float_layers
     from keras_enlca.export.float_fallback import layer_nodes
+    from keras_enlca.export.integer_model import int8_recipe
     from keras_enlca.export.quantizer import calibrate
     from keras_enlca.export.quantizer import clamp_saturating_ranges
     from keras_enlca.export.quantizer import quantize_calibrated
 
     calibrated, clamped = clamp_saturating_ranges(calibrate(converter), "int8")
     info = {"clamped_ranges": clamped, "range_method": range_method}
+    info["recipe"] = int8_recipe(
+        range_method, float_ops, fallback and fallback.get("max_drop")
+    )
     if range_method == "mse":
         dataset = converter.representative_dataset
         inputs = [sample[0] for sample in getattr(dataset, "input_gen", dataset)()]
