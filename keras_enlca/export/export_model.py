@@ -39,14 +39,7 @@ from keras_enlca.utils.outputs import check_writable
 
 # Bytes per weight an artifact stores at least: a lower bound of its size,
 # to refuse a disk that is too full before converting.
-_MIN_BYTES_PER_WEIGHT = {
-    "none": 4,
-    "float16": 2,
-    "dynamic": 1,
-    "int8": 1,
-    "int16x8": 1,
-    "int8-full": 1,
-}
+_MIN_BYTES_PER_WEIGHT = {"none": 4, "float16": 2, "dynamic": 1, "int8": 1, "int16x8": 1}
 
 
 def base_metadata(model, fmt, scale, tile, quantization, source):
