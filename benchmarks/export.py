@@ -18,7 +18,8 @@ activation ranges by least error, everything else int8), `int8_minmax`
 (the same with `--ranges minmax`: TFLite's min/max ranges), `int16x8`
 (int16 activations, int8 weights; NLSN with a fixed `--size` tile),
 `int8_full` (`--float-ops none`: the attention quantised too; it may fail
-at run time, which is reported) and, on request, `int8_auto` (`--max-drop
+at run time, which is reported), `int8_npu` (`--quantize int8-full`: every
+op integer, uint8 pixel I/O) and, on request, `int8_auto` (`--max-drop
 0.1`: the float layers chosen by measured drop). The table ends with the
 speed ratios float32/int8 and float32/int16x8 of each model (> 1: the
 integer model is faster).
@@ -67,7 +68,11 @@ VARIANTS = (
     "int8_full",
     "onnx",
     "onnx_float16",
+    "int8_npu",
 )
+CALIBRATED = ("int8", "int16x8", "int8-full")
+# Variants exported with a `--quantize` other than their name's prefix.
+QUANTIZE_OF = {"int8_npu": "int8-full"}
 SHARED_A2N_X3 = os.path.join(
     os.path.dirname(os.path.abspath(__file__)),
     "..",
@@ -226,7 +231,7 @@ def measure(preset, keras_path, args, hr_images):
         out = os.path.join(
             args.work_dir, f"{preset}_{variant}{suffix}".replace("@", "_")
         )
-        quantize = "int8" if variant.startswith("int8") else variant
+        quantize = quantize_of(variant)
         kwargs = {}
         if onnx:
             quantize = "float16" if variant == "onnx_float16" else "none"
@@ -246,7 +251,7 @@ def measure(preset, keras_path, args, hr_images):
                 out,
                 quantize=quantize,
                 overwrite=True,
-                calibration=calibration if quantize in ("int8", "int16x8") else None,
+                calibration=calibration if quantize in CALIBRATED else None,
                 num_calibration_crops=args.calibration_crops,
                 **kwargs,
             )
@@ -325,6 +330,13 @@ def measure(preset, keras_path, args, hr_images):
     return rows
 
 
+def quantize_of(variant):
+    """The `--quantize` of a benchmark variant (`int8_minmax` -> `int8`)."""
+    if variant in QUANTIZE_OF:
+        return QUANTIZE_OF[variant]
+    return "int8" if variant.startswith("int8") else variant
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -384,7 +396,7 @@ def main(argv=None):
         }
         ratios = {
             v: ms["none"] / ms[v]
-            for v in ("int8", "int16x8")
+            for v in ("int8", "int16x8", "int8_npu")
             if ms.get("none") and ms.get(v)
         }
         for row in results:

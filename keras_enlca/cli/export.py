@@ -59,7 +59,8 @@ class _LiveChoice(click.Choice):
     help="Weights/activations [default: the --target's, none (float32) for cpu]. "
     "ONNX: none or float16. TFLite: float32 (none), float16 weights, dynamic-range "
     "int8 weights, full int8 with the attention arithmetic kept in float, or int16x8 "
-    "(int16 activations, int8 weights; ops without a 16x8 kernel stay float).",
+    "(int16 activations, int8 weights; ops without a 16x8 kernel stay float), or "
+    "int8-full (every op integer, uint8 pixels in and out: for NPUs).",
 )
 @click.option(
     "--calibration",
@@ -171,6 +172,7 @@ def export(
       enlca export a2n_x3.keras --quantize int8 --max-drop 0.1 --report layers.csv \\
           --verify Set5/HR -o a2n_x3_int8.tflite
       enlca export a2n_x3.keras --quantize int16x8 -o a2n_x3_16x8.tflite
+      enlca export a2n_x3.keras --quantize int8-full -o a2n_x3_npu.tflite
       # int8 with TFLite's own min/max activation ranges (to compare):
       enlca export enlcn_x2.keras --quantize int8 --ranges minmax -o minmax.tflite
       enlca export enlcn_x2.keras --quantize float16 --input-size 128 128 \\

@@ -19,7 +19,7 @@ from keras_enlca.inference.metadata import metadata_path
 from keras_enlca.utils.outputs import check_output
 
 # The modes calibrated on images, and their activation type.
-INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16"}
+INTEGER_QUANTIZATIONS = {"int8": "int8", "int16x8": "int16", "int8-full": "int8"}
 # TFLite op types left in float32 anywhere in an "int8" model (A2N's
 # attention-dropout softmax, any attention matrix product).
 DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
@@ -27,7 +27,14 @@ DEFAULT_INT8_FLOAT_OPS = ("SOFTMAX", "BATCH_MATMUL")
 ATTENTION_LAYERS = "attention"
 # Bytes per weight an artifact stores at least: a lower bound of its size,
 # to refuse a disk that is too full before converting.
-MIN_BYTES_PER_WEIGHT = {"none": 4, "float16": 2, "dynamic": 1, "int8": 1, "int16x8": 1}
+MIN_BYTES_PER_WEIGHT = {
+    "none": 4,
+    "float16": 2,
+    "dynamic": 1,
+    "int8": 1,
+    "int16x8": 1,
+    "int8-full": 1,
+}
 
 
 def check_input_size(size, option="--input-size"):
@@ -187,7 +194,7 @@ class ExportOptions:
             )
         if self.calibration is not None and not self.integer:
             raise InputError(
-                "--calibration is only used with --quantize int8 or int16x8."
+                "--calibration is only used with --quantize int8, int16x8 or int8-full."
             )
         if self.report is not None and self.quantize != "int8":
             raise InputError("--report is only used with --quantize int8.")

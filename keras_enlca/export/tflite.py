@@ -238,12 +238,16 @@ def _quantize_int8(
     from keras_enlca.export.activation_ranges import narrow_ranges
     from keras_enlca.export.float_fallback import choose_float_layers
     from keras_enlca.export.float_fallback import layer_nodes
+    from keras_enlca.export.integer_model import int8_recipe
     from keras_enlca.export.quantizer import calibrate
     from keras_enlca.export.quantizer import clamp_saturating_ranges
     from keras_enlca.export.quantizer import quantize_calibrated
 
     calibrated, clamped = clamp_saturating_ranges(calibrate(converter), "int8")
     info = {"clamped_ranges": clamped, "range_method": range_method}
+    info["recipe"] = int8_recipe(
+        range_method, float_ops, fallback and fallback.get("max_drop")
+    )
     if range_method == "mse":
         dataset = converter.representative_dataset
         inputs = [sample[0] for sample in getattr(dataset, "input_gen", dataset)()]
@@ -416,7 +420,7 @@ def convert_to_tflite(
             f"range_method must be one of {', '.join(RANGE_METHODS)}, got "
             f"{range_method!r}."
         )
-    if quantize in ("int8", "int16x8") and representative_dataset is None:
+    if quantize in INTEGER_QUANTIZATIONS and representative_dataset is None:
         raise InputError(
             f"{quantize} quantisation needs calibration images (a representative "
             "dataset)."
@@ -425,6 +429,15 @@ def convert_to_tflite(
     if float_layers == ATTENTION_LAYERS:
         float_layers = attention_layer_names(model)
     tile = check_tile(tile)
+    if quantize == "int8-full":  # its own serving graph (export.integer_model)
+        from keras_enlca.export.integer_model import convert_fully_integer
+
+        with quiet_native_output():
+            content = convert_fully_integer(
+                model, representative_dataset, tile, range_method, info
+            )
+        check_builtin_only(content, source)
+        return content
     with tempfile.TemporaryDirectory(prefix="enlca-export-") as folder:
         saved = os.path.join(folder, "saved_model")
         write_serving_saved_model(model, saved, tile=tile, batch=1, include_float=False)
@@ -492,6 +505,10 @@ def quantization_metadata(info):
         }
     if "clamped_ranges" in info:
         out["clamped_ranges"] = info["clamped_ranges"]
+    if "recipe" in info:
+        out["recipe"] = info["recipe"]
+    if "pinned_ranges" in info:
+        out["pinned_ranges"] = info["pinned_ranges"]
     if "range_method" in info:
         out["range_method"] = info["range_method"]
     if "narrowed_ranges" in info:

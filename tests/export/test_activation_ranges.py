@@ -74,7 +74,11 @@ def test_int8_export_records_its_ranges_and_mse_is_no_worse(tmp_path):
             calibration_crop_size=[48, 64],
         )
         with open(str(out) + ".json") as f:
-            assert json.load(f)["range_method"] == method
+            stored = json.load(f)
+        assert stored["range_method"] == method
+        assert stored["recipe"]["name"] == "int8"
+        assert stored["recipe"]["ranges"] == method
+        assert stored["recipe"]["float_ops"] == ["SOFTMAX", "BATCH_MATMUL"]
         results[method] = (_psnr_against_float(model, out, images), metadata)
     narrowed = results["mse"][1]["narrowed_ranges"]
     assert narrowed["tensors"] >= 6

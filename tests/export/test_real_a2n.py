@@ -25,7 +25,9 @@ WEIGHTS = os.path.join(
 # int8: the ceiling (goal 0.10 dB); measured with MSE activation
 # ranges on the bundled photos 0.131 dB (32 crops). int16x8 goes through
 # TFLite's one-step 16x8 quantiser (no MSE ranges) and measured 0.157 dB.
-BUDGET = {"int8": 0.15, "int16x8": 0.2}
+# int8-full (every op integer, uint8 pixel I/O) measured 0.245 dB with 32
+# crops: over the 0.15 dB (see docs/guides/quantization.md).
+BUDGET = {"int8": 0.15, "int16x8": 0.2, "int8-full": 0.3}
 CALIBRATION = {"num_calibration_crops": 12, "calibration_crop_size": [32, 48]}
 
 pytestmark = [
@@ -44,7 +46,7 @@ def a2n_x3(tmp_path_factory):
     return str(path)
 
 
-@pytest.mark.parametrize("quantize", ["int8", "int16x8"])
+@pytest.mark.parametrize("quantize", ["int8", "int16x8", "int8-full"])
 def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
     out = tmp_path / f"a2n_x3_{quantize}.tflite"
     # The default float layers (the measured fallback is tested on small
@@ -60,6 +62,9 @@ def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
     # Every pixel-attention gate has its logit range clamped (att1: +-17,845).
     clamped = {row["tensor"].split("/")[1] for row in stored["clamped_ranges"]}
     assert "att1_1" in clamped and len(clamped) >= 10
+    if quantize == "int8-full":
+        assert stored["recipe"]["float_ops"] == []
+        assert any("skip_add" in name for name in stored["pinned_ranges"])
     if quantize == "int8":
         assert set(stored["float_layers"]) == set(stored["float_layer_reasons"])
         assert {"input_scaling", "skip_upsample"} <= set(stored["float_layers"])
