@@ -27,7 +27,7 @@ def random_buffers(model):
 def count_parameters(model):
     """Count parameters the way the reference PyTorch code does.
 
-    Every weight counts, trainable or not (so the 24 frozen `MeanShift`
+    Every float weight counts, trainable or not (so the 24 frozen `MeanShift`
     values of EDSR-family networks are included, as they are PyTorch
     `Parameter`s), except the attention layers' random buffers
     (`projection_matrix` of ENLCA, `rotations` of NLSA), which are buffers
@@ -50,5 +50,11 @@ def count_parameters(model):
     return sum(
         math.prod(int(d) for d in weight.shape)
         for weight in model.weights
-        if id(weight) not in excluded
+        if id(weight) not in excluded and _is_float(weight)
     )
+
+
+def _is_float(weight):
+    """Integer variables are training state (the contrastive warm-up step
+    counter of `SuperResolutionModel`), never PyTorch parameters."""
+    return "float" in str(weight.dtype)
