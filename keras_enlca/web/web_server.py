@@ -121,7 +121,7 @@ def check_models(paths):
         if head[4:8] != b"TFL3":
             raise InputError(
                 f"{path}: not a TFLite model (enlca web serves .tflite exports; "
-                "make one with `enlca export MODEL.keras --tile 128 128 -o "
+                "make one with `enlca export MODEL.keras --target web -o "
                 "MODEL.tflite`)."
             )
         checked.append(os.path.abspath(path))

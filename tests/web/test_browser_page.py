@@ -197,7 +197,7 @@ def test_any_size_export_is_refused_with_the_fix(browser, photo):
         cards = upload(page, [photo])
     assert error.startswith("enlcn_none.tflite: this model takes any image size")
     assert "LiteRT.js cannot resize an input" in error
-    assert "--tile 128 128" in error
+    assert "--target web" in error and "--input-size 128 128" in error
     assert cards["photo.png"]["state"] == "error"
     assert "no model to upscale with" in cards["photo.png"]["error"]
 

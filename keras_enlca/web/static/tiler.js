@@ -276,7 +276,8 @@ export function liteRtTileModel(compiled, Tensor) {
     throw new TilerError(
         `this model takes any image size (input [${inShape}]): LiteRT.js ` +
         'cannot resize an input, so it needs a fixed-shape export; export ' +
-        'one with `enlca export MODEL.keras --tile 128 128 -o MODEL_128.tflite`');
+        'one with `enlca export MODEL.keras --target web -o MODEL_web.tflite` ' +
+        '(or `--input-size 128 128`)');
   }
   const scale = outShape[1] / inShape[1];
   if (!Number.isInteger(scale) || scale < 1 || outShape[2] !== inShape[2] * scale) {
