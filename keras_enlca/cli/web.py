@@ -46,10 +46,11 @@ def web(models, host, port, litertjs, memory_budget, verbose):
 
     MODELS are .tflite exports with a fixed input shape (LiteRT.js cannot
     resize an input): `enlca export MODEL.keras --target web` (or
-    `--input-size 128 128`), float32, float16 or int8. The page tiles photos of any size over that shape with
-    the same overlap and blending as `enlca upscale`, shows a before/after
-    slider and offers the result for download. Photos never leave the
-    browser. LiteRT.js is installed once with npm (the page says how if it
+    `--input-size 128 128`), float32, float16 or int8. The page tiles
+    photos of any size over that shape with the same overlap and blending
+    as `enlca upscale`, shows a before/after slider and offers the result
+    for download. Photos never leave the browser. LiteRT.js is installed
+    once with npm (the page says how if it
     is missing).
 
     \b
