@@ -73,8 +73,10 @@ def convert(checkpoint, arch, scale, output, overwrite, res_scale):
         res_scale=res_scale,
         overwrite=overwrite,
     )
+    from keras_enlca.models.parameter_count import count_weights
+
     details = get_layout(arch.lower()).summary(model.get_config())
     click.echo(
         f"{checkpoint} -> {output}: {type(model).__name__} x{model.scale} ({details}), "
-        f"{model.count_params():,} weights. Input and output are RGB in [0, 1]."
+        f"{count_weights(model):,} weights. Input and output are RGB in [0, 1]."
     )

@@ -24,6 +24,7 @@ from keras_enlca.convert.layout import layout_from_hyperparameters
 from keras_enlca.convert.layout import network_names
 from keras_enlca.convert.output import check_model_output
 from keras_enlca.errors import InputError
+from keras_enlca.models.parameter_count import count_weights
 from keras_enlca.models.registry import family_of
 from keras_enlca.models.registry import get_family
 from keras_enlca.utils.atomic import atomic_path
@@ -191,7 +192,7 @@ def convert_checkpoint(
     model = build_model(hparams, res_scale=res_scale, **overrides)
     load_torch_state_dict(model, state_dict, source=source)
     if output is not None:
-        check_writable(output, needed_bytes=4 * model.count_params())
+        check_writable(output, needed_bytes=4 * count_weights(model))
         with atomic_path(output) as tmp:
             model.save(tmp)
     return model

@@ -10,6 +10,7 @@ from keras_enlca.models.enlcn import ENLCN
 from keras_enlca.models.network_family import NetworkFamily
 from keras_enlca.models.nlsn import NLSN
 from keras_enlca.models.parameter_count import count_parameters
+from keras_enlca.models.parameter_count import count_weights
 from keras_enlca.models.presets import PRESETS
 from keras_enlca.models.presets import RECIPES
 from keras_enlca.models.presets import from_preset

@@ -54,6 +54,24 @@ def count_parameters(model):
     )
 
 
+def count_weights(model):
+    """The number of float weight values of `model`: its parameters and
+    random buffers, as a reference state dict holds them (not the integer
+    training state, e.g. `SuperResolutionModel`'s warm-up step counter).
+
+    Args:
+        model: a built `keras.Model` or `keras.layers.Layer`.
+
+    Returns:
+        int. The number of weight values.
+    """
+    return sum(
+        math.prod(int(d) for d in weight.shape)
+        for weight in model.weights
+        if _is_float(weight)
+    )
+
+
 def _is_float(weight):
     """Integer variables are training state (the contrastive warm-up step
     counter of `SuperResolutionModel`), never PyTorch parameters."""

@@ -23,6 +23,7 @@ from keras_enlca.errors import InputError
 from keras_enlca.models import A2N
 from keras_enlca.models import ENLCN
 from keras_enlca.models import NLSN
+from keras_enlca.models import count_weights
 from tests.convert import torch_reference
 from tests.convert.common import SMALL_SIZES
 from tests.convert.common import random_state_dict
@@ -149,7 +150,7 @@ def test_full_size_layouts_load_into_the_paper_networks(arch, scale, weights):
         }
     )
     load_torch_state_dict(model, state_dict)
-    assert model.count_params() == weights
+    assert count_weights(model) == weights
     assert model.res_scale == 0.1
     sd = state_dict
     assert_loaded(model.get_layer("head").kernel, sd["head.0.weight"])
