@@ -158,13 +158,7 @@ def evaluate(
             on_image=save_comparison if save_comparisons else None,
         )
     _print_report(report, name, scale, per_image)
-    if json_path:
-        report.save_json(json_path)
-        click.echo(f"Wrote {json_path}")
-    if save_images:
-        click.echo(f"SR images in {save_images}")
-    if save_comparisons:
-        click.echo(f"Comparisons in {save_comparisons}")
+    _save_report(report, json_path, save_images, save_comparisons)
     sys.stdout.flush()
 
 
@@ -322,3 +316,14 @@ def _print_report(report, name, scale, per_image):
     )
     click.echo(f"{name} x{scale}: {'; '.join(how)}")
     click.echo(report.format_table(per_image=per_image))
+
+
+def _save_report(report, json_path, save_images, save_comparisons):
+    """The JSON report, and where the outputs went."""
+    if json_path:
+        report.save_json(json_path)
+        click.echo(f"Wrote {json_path}")
+    if save_images:
+        click.echo(f"SR images in {save_images}")
+    if save_comparisons:
+        click.echo(f"Comparisons in {save_comparisons}")

@@ -242,23 +242,35 @@ def evaluate(
         tile_progress=tile_progress,
     )
     name = model_name or getattr(model, "name", None) or type(model).__name__
-    total = sum(len(d) for d in datasets)
-    done = 0
-    results = []
-    for dataset in datasets:
-        images = []
-        start = time.perf_counter()
-        for index in range(len(dataset)):
-            image_name, lr, hr = dataset.load(index)
-            entry, sr = _score_image(plan, dataset.name, image_name, lr, hr)
-            if on_image is not None:
-                on_image(dataset.name, image_name, lr, sr, hr, entry)
-            images.append(entry)
-            done += 1
-            if progress is not None:
-                progress(done, total, dataset.name, image_name)
-        results.append(_dataset_result(dataset, images, time.perf_counter() - start))
+    counter = _Progress(progress, sum(len(d) for d in datasets))
+    results = [_score_dataset(plan, d, on_image, counter) for d in datasets]
     return EvaluationReport(name, scale, plan.settings(), results)
+
+
+class _Progress:
+    """Counts the scored images over all datasets for `progress`."""
+
+    def __init__(self, progress, total):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def image_done(self, dataset_name, image_name):
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, dataset_name, image_name)
+
+
+def _score_dataset(plan, dataset, on_image, counter):
+    """Score every image of `dataset`: its report row."""
+    images = []
+    start = time.perf_counter()
+    for index in range(len(dataset)):
+        image_name, lr, hr = dataset.load(index)
+        entry, sr = _score_image(plan, dataset.name, image_name, lr, hr)
+        if on_image is not None:
+            on_image(dataset.name, image_name, lr, sr, hr, entry)
+        images.append(entry)
+        counter.image_done(dataset.name, image_name)
+    return _dataset_result(dataset, images, time.perf_counter() - start)
 
 
 @dataclasses.dataclass
