@@ -113,28 +113,16 @@ def run_demo(
     log=click.echo,
 ):
     """Train, evaluate, export and upscale; returns the results dict."""
-    import keras
-
     from keras_enlca.data import bicubic_upscale
     from keras_enlca.data import write_image
     from keras_enlca.data.datasets import SRDataset
     from keras_enlca.evaluation import evaluate
-    from keras_enlca.export import export_model
-    from keras_enlca.inference.loader import open_runner
     from keras_enlca.inference.upscale_files import upscale_file
-    from keras_enlca.training.config import config_from_dict
-    from keras_enlca.training.run import load_run_model
-    from keras_enlca.training.run import run_training
 
     started = time.monotonic()
     out_dir = os.fspath(out_dir)
     scale = int(PRESET[-1])
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as error:
-        raise InputError(
-            f"--out {out_dir}: cannot create the folder ({error.strerror})"
-        ) from None
+    _make_out_dir(out_dir)
     train_dir, test_dir, hr_path, lr_path, lr = _prepare_data(out_dir, holdout, scale)
     name = os.path.basename(hr_path)
 
@@ -143,23 +131,8 @@ def run_demo(
         f"{len(os.listdir(train_dir))} bundled photos ({steps} steps"
         f"{f', at most {minutes:g} min' if minutes else ''}); held out: {name}"
     )
-    run_dir = os.path.join(out_dir, "run")
-    config = config_from_dict(demo_config(train_dir, test_dir, steps, minutes, quick))
-    result = run_training(config, run_dir, log=lambda line: log("      " + line))
-    if result.status == "complete":
-        model_path = result.model_path
-        model = keras.saving.load_model(model_path)
-        trained_steps = result.step
-    else:
-        # Stopped by --minutes: carry on with the newest checkpoint.
-        model, trained_steps = load_run_model(run_dir)
-        model_path = os.path.join(out_dir, f"model_step{trained_steps}.keras")
-        with atomic_path(model_path) as tmp:
-            model.save(tmp)
-        log(
-            f"      Using the checkpoint at step {trained_steps}; run the demo again "
-            "with the same --out to train on from there."
-        )
+    demo_args = (train_dir, test_dir, steps, minutes, quick)
+    run_dir, model, model_path, trained_steps = _train(out_dir, demo_args, log)
 
     log(
         f"[2/4] Evaluating on the held-out {name} (x{scale}, Y channel, {scale}-pixel "
@@ -171,13 +144,7 @@ def run_demo(
     log(
         f"[3/4] Exporting TFLite ({quantize}) and checking it in the LiteRT interpreter"
     )
-    suffix = "" if quantize == "none" else f"_{quantize}"
-    tflite_path = os.path.join(out_dir, f"{PRESET}{suffix}.tflite")
-    # The demo owns its --out folder: a rerun replaces its own artifacts.
-    metadata = export_model(
-        model_path, tflite_path, quantize=quantize, verify=test_dir, overwrite=True
-    )
-    runner = open_runner(tflite_path)
+    tflite_path, metadata, runner = _export(out_dir, model_path, quantize, test_dir)
     tflite_report = evaluate(runner, held_out, scale=scale, bicubic_baseline=False)
 
     log("[4/4] Upscaling the held-out LR image with the TFLite model")
@@ -188,8 +155,101 @@ def run_demo(
 
     image = keras_report.datasets[0]["images"][0]
     tflite_image = tflite_report.datasets[0]["images"][0]
+    results = _results(
+        quick=quick,
+        scale=scale,
+        trained_steps=trained_steps,
+        steps=steps,
+        name=name,
+        image=image,
+        tflite_image=tflite_image,
+        quantize=quantize,
+        metadata=metadata,
+        files={
+            "run": run_dir,
+            "model": model_path,
+            "tflite": tflite_path,
+            "lr": lr_path,
+            "upscaled": upscaled_path,
+            "bicubic": bicubic_path,
+            "hr": hr_path,
+        },
+        seconds=round(time.monotonic() - started, 1),
+    )
+    results_path = os.path.join(out_dir, "results.json")
+    _write_json(results, results_path)
+    _log_summary(results, image, tflite_image, metadata, results_path, log)
+    return results
+
+
+def _make_out_dir(out_dir):
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as error:
+        raise InputError(
+            f"--out {out_dir}: cannot create the folder ({error.strerror})"
+        ) from None
+
+
+def _train(out_dir, demo_args, log):
+    """Train (or resume) the demo run: `(run_dir, model, model_path,
+    trained_steps)`; a run stopped by --minutes gives its newest checkpoint."""
+    import keras
+
+    from keras_enlca.training.config import config_from_dict
+    from keras_enlca.training.run import load_run_model
+    from keras_enlca.training.run import run_training
+
+    run_dir = os.path.join(out_dir, "run")
+    config = config_from_dict(demo_config(*demo_args))
+    result = run_training(config, run_dir, log=lambda line: log("      " + line))
+    if result.status == "complete":
+        model_path = result.model_path
+        model = keras.saving.load_model(model_path)
+        return run_dir, model, model_path, result.step
+    # Stopped by --minutes: carry on with the newest checkpoint.
+    model, trained_steps = load_run_model(run_dir)
+    model_path = os.path.join(out_dir, f"model_step{trained_steps}.keras")
+    with atomic_path(model_path) as tmp:
+        model.save(tmp)
+    log(
+        f"      Using the checkpoint at step {trained_steps}; run the demo again "
+        "with the same --out to train on from there."
+    )
+    return run_dir, model, model_path, trained_steps
+
+
+def _export(out_dir, model_path, quantize, test_dir):
+    """The verified TFLite export: `(path, metadata, LiteRT runner)`."""
+    from keras_enlca.export import export_model
+    from keras_enlca.inference.loader import open_runner
+
+    suffix = "" if quantize == "none" else f"_{quantize}"
+    tflite_path = os.path.join(out_dir, f"{PRESET}{suffix}.tflite")
+    # The demo owns its --out folder: a rerun replaces its own artifacts.
+    metadata = export_model(
+        model_path, tflite_path, quantize=quantize, verify=test_dir, overwrite=True
+    )
+    return tflite_path, metadata, open_runner(tflite_path)
+
+
+def _results(
+    *,
+    quick,
+    scale,
+    trained_steps,
+    steps,
+    name,
+    image,
+    tflite_image,
+    quantize,
+    metadata,
+    files,
+    seconds,
+):
+    """The results dict written to results.json."""
     verification = metadata.get("verification", {})
-    results = {
+    return {
         "preset": PRESET,
         "quick": bool(quick),
         "scale": scale,
@@ -205,26 +265,26 @@ def run_demo(
             "psnr_y_vs_keras": verification.get("psnr_y_vs_keras"),
             "size_bytes": metadata.get("size_bytes"),
         },
-        "files": {
-            "run": run_dir,
-            "model": model_path,
-            "tflite": tflite_path,
-            "lr": lr_path,
-            "upscaled": upscaled_path,
-            "bicubic": bicubic_path,
-            "hr": hr_path,
-        },
-        "seconds": round(time.monotonic() - started, 1),
+        "files": files,
+        "seconds": seconds,
     }
-    results_path = os.path.join(out_dir, "results.json")
-    with atomic_path(results_path) as tmp:
+
+
+def _write_json(results, path):
+    with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
             f.write("\n")
 
+
+def _log_summary(results, image, tflite_image, metadata, results_path, log):
+    """The score table, the files written and the next command."""
+    name, scale = results["held_out"], results["scale"]
+    quantize = results["tflite"]["quantize"]
+    verification = metadata.get("verification", {})
     gain = image["psnr"] - image["bicubic_psnr"]
     log("")
-    log(f"Held-out {name}, x{scale} ({trained_steps} training steps):")
+    log(f"Held-out {name}, x{scale} ({results['steps']} training steps):")
     log(f"  {'method':<34} {'PSNR-Y':>8} {'SSIM-Y':>8}")
     log(_row("bicubic", image["bicubic_psnr"], image["bicubic_ssim"]))
     log(_row(f"{PRESET} (Keras)", image["psnr"], image["ssim"]))
@@ -256,10 +316,9 @@ def run_demo(
         log(f"  {key:<{width}}  {results['files'][key]}  - {label}")
     log(f"  {'numbers':<{width}}  {results_path}")
     log(
-        f"Done in {results['seconds']:.0f} s. Next: enlca upscale {tflite_path} "
-        "YOUR_PHOTO.jpg -o out/"
+        f"Done in {results['seconds']:.0f} s. Next: enlca upscale "
+        f"{results['files']['tflite']} YOUR_PHOTO.jpg -o out/"
     )
-    return results
 
 
 @click.command(name="demo")

@@ -122,12 +122,53 @@ def evaluate(
     """
     import sys
 
+    # Options and outputs first: these need no TensorFlow.
+    crop, tile, overlap, json_path = _check_options(
+        chop, tile, overlap, crop, save_comparisons, json_path, overwrite
+    )
+    net, name, scale = _load_model(model, scale)
+    datasets = _open_eval_datasets(dataset_dirs, scale)
+    _check_image_outputs(datasets, scale, save_images, save_comparisons, overwrite)
+    bar = _progress_bar(sum(len(d) for d in datasets), scale, quiet)
+
+    def progress(done, total, dataset, image):
+        bar.update(1, current_item=f"{dataset}/{image}")
+
+    def tile_progress(done, total, dataset, image):
+        bar.update(0, current_item=f"{dataset}/{image} tile {done}/{total}")
+
+    from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
+
+    save_comparison = _comparison_saver(save_comparisons, scale, crop, rgb)
+    with bar:
+        report = run_evaluation(
+            net,
+            datasets,
+            scale=scale,
+            chop=(chop_variant if chop_variant != "auto" else True) if chop else False,
+            tile=tile,
+            overlap=overlap,
+            self_ensemble=self_ensemble,
+            save_images=save_images,
+            y_channel=not rgb,
+            bicubic_baseline=not no_bicubic,
+            model_name=name,
+            progress=progress,
+            tile_progress=tile_progress if tile else None,
+            on_image=save_comparison if save_comparisons else None,
+        )
+    _print_report(report, name, scale, per_image)
+    _save_report(report, json_path, save_images, save_comparisons)
+    sys.stdout.flush()
+
+
+def _check_options(chop, tile, overlap, crop, save_comparisons, json_path, overwrite):
+    """The checked options (no TensorFlow needed): `(crop, tile, overlap,
+    json_path)`."""
     from keras_enlca.errors import InputError
     from keras_enlca.inference.tiling import tile_settings
     from keras_enlca.utils.outputs import check_output
-    from keras_enlca.utils.outputs import check_output_files
 
-    # Options and outputs first: these need no TensorFlow.
     if chop and tile:
         raise InputError("Use either --chop or --tile, not both")
     if crop is not None:
@@ -146,13 +187,14 @@ def evaluate(
     tile = tile_pair[0] if tile_pair else None
     if json_path:
         json_path = check_output(json_path, overwrite=overwrite, option="--json")
+    return crop, tile, overlap, json_path
 
+
+def _load_model(model, scale):
+    """The network, its report name and the scale, checked to agree."""
     from keras_enlca.data.datasets import check_scale
-    from keras_enlca.data.datasets import open_datasets
-    from keras_enlca.evaluation.evaluator import comparison_image_name
-    from keras_enlca.evaluation.evaluator import evaluate as run_evaluation
+    from keras_enlca.errors import InputError
     from keras_enlca.evaluation.evaluator import model_scale
-    from keras_enlca.evaluation.evaluator import sr_image_name
 
     if scale is not None:
         scale = check_scale(scale)
@@ -166,12 +208,18 @@ def evaluate(
         scale = own
     if own is not None and own != scale:
         raise InputError(f"{model} is a x{own} model, but --scale {scale} was given")
-    datasets = []
-    for folder in dataset_dirs:
-        datasets.extend(open_datasets(folder, scale))
+    return net, name, scale
+
+
+def _open_eval_datasets(dataset_dirs, scale):
+    """The datasets of every folder; warns of images too small to upscale."""
+    from keras_enlca.data.datasets import open_datasets
     from keras_enlca.data.io import image_shape
     from keras_enlca.inference.tiling import warn_small_inputs
 
+    datasets = []
+    for folder in dataset_dirs:
+        datasets.extend(open_datasets(folder, scale))
     warn_small_inputs(
         (lr, image_shape(lr))
         if lr
@@ -179,6 +227,15 @@ def evaluate(
         for d in datasets
         for hr, lr in zip(d.hr_paths, d.lr_paths or [None] * len(d.hr_paths))
     )
+    return datasets
+
+
+def _check_image_outputs(datasets, scale, save_images, save_comparisons, overwrite):
+    """No SR image or comparison figure overwritten without --overwrite."""
+    from keras_enlca.evaluation.evaluator import comparison_image_name
+    from keras_enlca.evaluation.evaluator import sr_image_name
+    from keras_enlca.utils.outputs import check_output_files
+
     if save_images:
         check_output_files(
             [
@@ -199,11 +256,13 @@ def evaluate(
             overwrite=overwrite,
             option="--save-comparisons",
         )
-    total = sum(len(d) for d in datasets)
+
+
+def _progress_bar(total, scale, quiet):
+    """A progress bar only for a person watching: in a pipe or a log it
+    would be one more line beside a possible error."""
     stderr = click.get_text_stream("stderr")
-    # A progress bar only for a person watching: in a pipe or a log it would
-    # be one more line beside a possible error.
-    bar = click.progressbar(
+    return click.progressbar(
         length=total,
         label=f"Evaluating x{scale}",
         file=stderr,
@@ -212,16 +271,15 @@ def evaluate(
         hidden=quiet or not stderr.isatty(),
     )
 
-    def progress(done, total, dataset, image):
-        bar.update(1, current_item=f"{dataset}/{image}")
 
-    def tile_progress(done, total, dataset, image):
-        bar.update(0, current_item=f"{dataset}/{image} tile {done}/{total}")
+def _comparison_saver(save_comparisons, scale, crop, rgb):
+    """The `on_image` callback writing one comparison figure per image."""
 
     def save_comparison(dataset, image, lr, sr, hr, entry):
         from keras_enlca.data.bicubic import bicubic_upscale
         from keras_enlca.data.io import write_image
         from keras_enlca.evaluation.comparison_figure import comparison_figure
+        from keras_enlca.evaluation.evaluator import comparison_image_name
         from keras_enlca.evaluation.metrics import psnr
         from keras_enlca.evaluation.metrics import ssim
 
@@ -240,23 +298,11 @@ def evaluate(
             figure,
         )
 
-    with bar:
-        report = run_evaluation(
-            net,
-            datasets,
-            scale=scale,
-            chop=(chop_variant if chop_variant != "auto" else True) if chop else False,
-            tile=tile,
-            overlap=overlap,
-            self_ensemble=self_ensemble,
-            save_images=save_images,
-            y_channel=not rgb,
-            bicubic_baseline=not no_bicubic,
-            model_name=name,
-            progress=progress,
-            tile_progress=tile_progress if tile else None,
-            on_image=save_comparison if save_comparisons else None,
-        )
+    return save_comparison
+
+
+def _print_report(report, name, scale, per_image):
+    """The settings line and the table."""
     settings = report.settings
     how = []
     if settings["chop"]:
@@ -270,6 +316,10 @@ def evaluate(
     )
     click.echo(f"{name} x{scale}: {'; '.join(how)}")
     click.echo(report.format_table(per_image=per_image))
+
+
+def _save_report(report, json_path, save_images, save_comparisons):
+    """The JSON report, and where the outputs went."""
     if json_path:
         report.save_json(json_path)
         click.echo(f"Wrote {json_path}")
@@ -277,4 +327,3 @@ def evaluate(
         click.echo(f"SR images in {save_images}")
     if save_comparisons:
         click.echo(f"Comparisons in {save_comparisons}")
-    sys.stdout.flush()

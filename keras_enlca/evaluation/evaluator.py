@@ -1,5 +1,6 @@
 """Evaluate a super-resolution model on benchmark datasets, paper style."""
 
+import dataclasses
 import os
 import time
 
@@ -224,6 +225,84 @@ def evaluate(
     print(report.format_table(per_image=True))
     ```
     """
+    scale, variant = _check_settings(model, scale, chop, tile)
+    shave = scale if shave is None else int(shave)
+    datasets = _as_datasets(datasets, scale)
+    plan = _EvalPlan(
+        fn=predict_fn(model),
+        scale=scale,
+        chop=variant,
+        tile=tile,
+        overlap=overlap,
+        self_ensemble=self_ensemble,
+        shave=shave,
+        y_channel=y_channel,
+        bicubic_baseline=bicubic_baseline,
+        save_images=save_images,
+        tile_progress=tile_progress,
+    )
+    name = model_name or getattr(model, "name", None) or type(model).__name__
+    counter = _Progress(progress, sum(len(d) for d in datasets))
+    results = [_score_dataset(plan, d, on_image, counter) for d in datasets]
+    return EvaluationReport(name, scale, plan.settings(), results)
+
+
+class _Progress:
+    """Counts the scored images over all datasets for `progress`."""
+
+    def __init__(self, progress, total):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def image_done(self, dataset_name, image_name):
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total, dataset_name, image_name)
+
+
+def _score_dataset(plan, dataset, on_image, counter):
+    """Score every image of `dataset`: its report row."""
+    images = []
+    start = time.perf_counter()
+    for index in range(len(dataset)):
+        image_name, lr, hr = dataset.load(index)
+        entry, sr = _score_image(plan, dataset.name, image_name, lr, hr)
+        if on_image is not None:
+            on_image(dataset.name, image_name, lr, sr, hr, entry)
+        images.append(entry)
+        counter.image_done(dataset.name, image_name)
+    return _dataset_result(dataset, images, time.perf_counter() - start)
+
+
+@dataclasses.dataclass
+class _EvalPlan:
+    """How `evaluate` upscales and scores every image."""
+
+    fn: object
+    scale: int
+    chop: object
+    tile: object
+    overlap: int
+    self_ensemble: bool
+    shave: int
+    y_channel: bool
+    bicubic_baseline: bool
+    save_images: object
+    tile_progress: object
+
+    def settings(self):
+        """The settings recorded in the report."""
+        return {
+            "chop": self.chop,
+            "tile": self.tile,
+            "overlap": self.overlap if self.tile is not None else None,
+            "self_ensemble": bool(self.self_ensemble),
+            "channel": "y" if self.y_channel else "rgb",
+            "shave": self.shave,
+        }
+
+
+def _check_settings(model, scale, chop, tile):
+    """`(scale, chop variant)`, checked against the model."""
     own_scale = model_scale(model)
     if scale is None:
         if own_scale is None:
@@ -237,86 +316,69 @@ def evaluate(
     variant = _resolve_chop(chop, model)
     if variant is not None and tile is not None:
         raise InputError("Choose either chop or tile, not both")
-    shave = scale if shave is None else int(shave)
-    datasets = _as_datasets(datasets, scale)
-    fn = predict_fn(model)
-    name = model_name or getattr(model, "name", None) or type(model).__name__
-    total = sum(len(d) for d in datasets)
-    done = 0
-    results = []
-    for dataset in datasets:
-        images = []
-        start = time.perf_counter()
-        for index in range(len(dataset)):
-            image_name, lr, hr = dataset.load(index)
-            t0 = time.perf_counter()
-            tiles = None
-            if tile_progress is not None:
+    return scale, variant
 
-                def tiles(done_tiles, all_tiles, _d=dataset.name, _i=image_name):
-                    tile_progress(done_tiles, all_tiles, _d, _i)
 
-            sr = upscale_image(
-                fn,
-                lr,
-                scale,
-                chop=variant,
-                tile=tile,
-                overlap=overlap,
-                self_ensemble=self_ensemble,
-                tile_progress=tiles,
-            )
-            seconds = time.perf_counter() - t0
-            sr = quantize(sr)
-            if sr.shape != hr.shape:
-                raise InputError(
-                    f"{dataset.name}/{image_name}: the model output {sr.shape} does "
-                    f"not match the HR image {hr.shape}"
-                )
-            entry = {
-                "name": image_name,
-                "psnr": psnr(sr, hr, shave, y_channel),
-                "ssim": ssim(sr, hr, shave, y_channel),
-                "seconds": seconds,
-            }
-            if bicubic_baseline:
-                bicubic = bicubic_upscale(lr, scale)
-                entry["bicubic_psnr"] = psnr(bicubic, hr, shave, y_channel)
-                entry["bicubic_ssim"] = ssim(bicubic, hr, shave, y_channel)
-            if save_images is not None:
-                write_image(
-                    os.path.join(
-                        os.fspath(save_images),
-                        dataset.name,
-                        sr_image_name(image_name, scale),
-                    ),
-                    sr,
-                )
-            if on_image is not None:
-                on_image(dataset.name, image_name, lr, sr, hr, entry)
-            images.append(entry)
-            done += 1
-            if progress is not None:
-                progress(done, total, dataset.name, image_name)
-        results.append(
-            {
-                "name": dataset.name,
-                "lr_source": dataset.lr_source,
-                "num_images": len(images),
-                "psnr": _mean(e["psnr"] for e in images),
-                "ssim": _mean(e["ssim"] for e in images),
-                "bicubic_psnr": _mean(e.get("bicubic_psnr") for e in images),
-                "bicubic_ssim": _mean(e.get("bicubic_ssim") for e in images),
-                "seconds": time.perf_counter() - start,
-                "images": images,
-            }
+def _score_image(plan, dataset_name, image_name, lr, hr):
+    """Upscale one LR image and score it: `(entry, sr uint8)`; the SR image
+    is saved when `plan.save_images` is set."""
+    tiles = None
+    if plan.tile_progress is not None:
+
+        def tiles(done_tiles, all_tiles):
+            plan.tile_progress(done_tiles, all_tiles, dataset_name, image_name)
+
+    t0 = time.perf_counter()
+    sr = upscale_image(
+        plan.fn,
+        lr,
+        plan.scale,
+        chop=plan.chop,
+        tile=plan.tile,
+        overlap=plan.overlap,
+        self_ensemble=plan.self_ensemble,
+        tile_progress=tiles,
+    )
+    seconds = time.perf_counter() - t0
+    sr = quantize(sr)
+    if sr.shape != hr.shape:
+        raise InputError(
+            f"{dataset_name}/{image_name}: the model output {sr.shape} does "
+            f"not match the HR image {hr.shape}"
         )
-    settings = {
-        "chop": variant,
-        "tile": tile,
-        "overlap": overlap if tile is not None else None,
-        "self_ensemble": bool(self_ensemble),
-        "channel": "y" if y_channel else "rgb",
-        "shave": shave,
+    shave, y_channel = plan.shave, plan.y_channel
+    entry = {
+        "name": image_name,
+        "psnr": psnr(sr, hr, shave, y_channel),
+        "ssim": ssim(sr, hr, shave, y_channel),
+        "seconds": seconds,
     }
-    return EvaluationReport(name, scale, settings, results)
+    if plan.bicubic_baseline:
+        bicubic = bicubic_upscale(lr, plan.scale)
+        entry["bicubic_psnr"] = psnr(bicubic, hr, shave, y_channel)
+        entry["bicubic_ssim"] = ssim(bicubic, hr, shave, y_channel)
+    if plan.save_images is not None:
+        write_image(
+            os.path.join(
+                os.fspath(plan.save_images),
+                dataset_name,
+                sr_image_name(image_name, plan.scale),
+            ),
+            sr,
+        )
+    return entry, sr
+
+
+def _dataset_result(dataset, images, seconds):
+    """A dataset's report row: means over its images' entries."""
+    return {
+        "name": dataset.name,
+        "lr_source": dataset.lr_source,
+        "num_images": len(images),
+        "psnr": _mean(e["psnr"] for e in images),
+        "ssim": _mean(e["ssim"] for e in images),
+        "bicubic_psnr": _mean(e.get("bicubic_psnr") for e in images),
+        "bicubic_ssim": _mean(e.get("bicubic_ssim") for e in images),
+        "seconds": seconds,
+        "images": images,
+    }

@@ -344,48 +344,99 @@ def run_training(config, run_dir, log=print):
     result.model_path  # runs/small/model.keras
     ```
     """
-    from keras_enlca.models.presets import list_presets
-    from keras_enlca.training.distributed_trainer import DistributedTrainer
-    from keras_enlca.training.strategy import check_jit_compile
-    from keras_enlca.training.strategy import get_strategy
-    from keras_enlca.training.strategy import is_multi_worker
+    run = _plan_run(config, os.fspath(run_dir), log)
+    train_sets, validation_sets = _check_inputs(run)
+    _make_run_dir(run.run_dir)
+    with _run_lock(run.run_dir):
+        _remove_debris(run.checkpoint, run.paths)
+        latest = run.checkpoint.latest_state()
+        _check_previous_config(config, run.paths, latest is not None, log)
+        if _is_complete(run, latest):
+            return _complete_result(run, latest)
+        dump_config(config, run.paths["config"])
+        previous_policy = keras.mixed_precision.global_policy()
+        keras.utils.set_random_seed(config.runtime.seed)
+        if config.runtime.mixed_precision:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        try:
+            model, start = _build_and_restore(run)
+            history_files = _history_files(config, run.checkpoint, run.paths)
+            history_files.cut_back(start)
+            _announce(run, start)
+            if start < run.total:
+                _fit(run, model, start, history_files, train_sets, validation_sets)
+            return _finish(run, model, start, history_files.rows)
+        finally:
+            keras.mixed_precision.set_global_policy(previous_policy)
 
-    run_dir = os.fspath(run_dir)
+
+@dataclasses.dataclass
+class _Run:
+    """What every step of `run_training` shares: the config, the strategy,
+    the folder's paths, the preset (resolved once) and the checkpoint."""
+
+    config: object
+    run_dir: str
+    log: object
+    strategy: object
+    paths: dict
+    name: str
+    scale: int
+    checkpoint: RunCheckpoint
+
+    @property
+    def total(self):
+        return self.config.total_steps
+
+    @property
+    def spe(self):
+        return self.config.schedule.steps_per_epoch
+
+
+def _plan_run(config, run_dir, log):
+    """The strategy, run folder paths, resolved preset and checkpoint."""
+    from keras_enlca.models.presets import list_presets
+    from keras_enlca.training.strategy import get_strategy
+
     # Multi-worker hook: the strategy exists before any TensorFlow op, and
     # workers other than the chief write into a scratch folder of their own.
     strategy = get_strategy(config.runtime.strategy)
     run_dir = worker_run_dir(strategy, run_dir)
     paths = run_paths(run_dir)
     name, scale = resolve_preset(config, list_presets())
-    total = config.total_steps
-    spe = config.schedule.steps_per_epoch
+    minutes = config.runtime.time_limit_minutes
     checkpoint = RunCheckpoint(
         paths["checkpoints"],
         every_n_steps=config.runtime.checkpoint_every,
         keep=config.runtime.keep_checkpoints,
-        time_limit=(
-            config.runtime.time_limit_minutes * 60
-            if config.runtime.time_limit_minutes is not None
-            else None
-        ),
+        time_limit=minutes * 60 if minutes is not None else None,
         warn=log,
     )
+    return _Run(config, run_dir, log, strategy, paths, name, scale, checkpoint)
 
-    def is_complete(state):
-        return (
-            state is not None
-            and state["step"] >= total
-            and os.path.isfile(paths["model"])
-        )
 
-    train_sets = validation_sets = None
-    state = checkpoint.latest_state()
-    if state is None or state["step"] < total:
-        # Data and output problems surface before anything is written.
-        train_sets = open_data_source(config.data.train, scale, "train", "data.train")
-        check_training_data(train_sets, config, scale, name)
-        validation_sets = _validation_sets(config, scale)
-        check_writable(paths["config"])
+def _open_training_data(run):
+    """`(train_sets, validation_sets)` of the run's config."""
+    config = run.config
+    train_sets = open_data_source(config.data.train, run.scale, "train", "data.train")
+    return train_sets, _validation_sets(config, run.scale)
+
+
+def _check_inputs(run):
+    """Data and output problems surface before anything is written: the
+    opened data sets, or `(None, None)` when no training is left."""
+    state = run.checkpoint.latest_state()
+    if state is not None and state["step"] >= run.total:
+        return None, None
+    config = run.config
+    train_sets = open_data_source(config.data.train, run.scale, "train", "data.train")
+    check_training_data(train_sets, config, run.scale, run.name)
+    validation_sets = _validation_sets(config, run.scale)
+    check_writable(run.paths["config"])
+    return train_sets, validation_sets
+
+
+def _make_run_dir(run_dir):
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as error:
@@ -393,141 +444,156 @@ def run_training(config, run_dir, log=print):
             f"cannot create run folder '{run_dir}': {error.strerror}"
         ) from None
 
-    with _run_lock(run_dir):
-        _remove_debris(checkpoint, paths)
-        latest = checkpoint.latest_state()
-        _check_previous_config(config, paths, latest is not None, log)
-        done = latest["step"] if latest else 0
-        if is_complete(latest):
-            log(
-                f"Run in {run_dir} is complete: {done} of {total} steps done, "
-                f"model in {paths['model']}. Raise schedule.epochs to train longer."
-            )
-            history = latest.get("state", {}).get(HISTORY_KEY, [])
-            return RunResult(
-                "complete",
-                done,
-                total,
-                run_dir,
-                paths["model"],
-                history,
-                resumed_from=done,
-                already_complete=True,
-            )
-        dump_config(config, paths["config"])
 
-        previous_policy = keras.mixed_precision.global_policy()
-        keras.utils.set_random_seed(config.runtime.seed)
-        if config.runtime.mixed_precision:
-            keras.mixed_precision.set_global_policy("mixed_float16")
+def _is_complete(run, state):
+    return (
+        state is not None
+        and state["step"] >= run.total
+        and os.path.isfile(run.paths["model"])
+    )
+
+
+def _complete_result(run, latest):
+    """The result (and message) of a run that has nothing left to do."""
+    done = latest["step"]
+    run.log(
+        f"Run in {run.run_dir} is complete: {done} of {run.total} steps done, "
+        f"model in {run.paths['model']}. Raise schedule.epochs to train longer."
+    )
+    history = latest.get("state", {}).get(HISTORY_KEY, [])
+    return RunResult(
+        "complete",
+        done,
+        run.total,
+        run.run_dir,
+        run.paths["model"],
+        history,
+        resumed_from=done,
+        already_complete=True,
+    )
+
+
+def _build_and_restore(run):
+    """The compiled network, restored from the newest checkpoint: `(model,
+    start step)`."""
+    from keras_enlca.training.strategy import check_jit_compile
+
+    config, strategy = run.config, run.strategy
+    check_jit_compile(strategy, config.runtime.jit_compile)
+    with strategy.scope():
+        model = build_model(config, run.name)
+        model.compile(
+            optimizer=build_optimizer(config),
+            contrastive_weight=config.contrastive.weight,
+            contrastive_warmup_steps=config.contrastive_warmup_steps,
+            jit_compile=config.runtime.jit_compile,
+        )
+        model.build((None, None, None, 3))
         try:
-            check_jit_compile(strategy, config.runtime.jit_compile)
-            with strategy.scope():
-                model = build_model(config, name)
-                model.compile(
-                    optimizer=build_optimizer(config),
-                    contrastive_weight=config.contrastive.weight,
-                    contrastive_warmup_steps=config.contrastive_warmup_steps,
-                    jit_compile=config.runtime.jit_compile,
-                )
-                model.build((None, None, None, 3))
-                try:
-                    start = checkpoint.restore(model)
-                except (OSError, ValueError) as error:
-                    raise InputError(
-                        f"cannot resume the run in '{run_dir}': {error}"
-                    ) from None
-                start = sync_from_chief(strategy, model, checkpoint, start)
-            history_files = _history_files(config, checkpoint, paths)
-            history_files.cut_back(start)
-            if start:
-                log(
-                    f"Resuming {run_dir} at step {start} of {total} "
-                    f"(epoch {start // spe + 1})."
-                )
-            else:
-                log(
-                    f"Training {name} (x{scale}) for {total} steps "
-                    f"({config.num_epochs} epochs of {spe}) in {run_dir} "
-                    f"on {strategy.num_replicas_in_sync} replica(s)."
-                )
-            if start < total:
-                # A different data seed after a resume: the interrupted run's
-                # patches are not replayed.
-                keras.utils.set_random_seed(config.runtime.seed + start)
-                if train_sets is None:  # the folder changed since the check above
-                    train_sets = open_data_source(
-                        config.data.train, scale, "train", "data.train"
-                    )
-                    validation_sets = _validation_sets(config, scale)
-                dataset = training_dataset(
-                    train_sets,
-                    scale=scale,
-                    patch_size=config.data.patch_size,
-                    batch_size=config.data.batch_size,
-                    augment=config.data.augment,
-                    seed=config.runtime.seed + start,
-                )
-                callbacks = _make_callbacks(
-                    config,
-                    model,
-                    checkpoint,
-                    history_files,
-                    paths["logs"],
-                    scale,
-                    validation_sets,
-                    log,
-                )
-                # Keras `fit` fails under MultiWorkerMirroredStrategy (keras
-                # issue 20585): the same train_step through DistributedTrainer.
-                fit = model.fit
-                if is_multi_worker(strategy):
-                    fit = DistributedTrainer(model, strategy).fit
-                with _stop_on_signals(checkpoint, log):
-                    for first, last, steps in epoch_segments(start, total, spe):
-                        fit(
-                            dataset,
-                            initial_epoch=first,
-                            epochs=last,
-                            steps_per_epoch=steps,
-                            callbacks=callbacks,
-                            verbose=0,
-                            shuffle=False,
-                        )
-                        if checkpoint.stop_reason is not None:
-                            break
-            history = history_files.rows
-            if checkpoint.stop_reason is not None and checkpoint.step < total:
-                status = (
-                    "time limit"
-                    if checkpoint.stop_reason == "time limit"
-                    else "interrupted"
-                )
-                log(
-                    f"Stopped ({checkpoint.stop_reason}) at step {checkpoint.step} of "
-                    f"{total}; run the same command again to continue."
-                )
-                return RunResult(
-                    status,
-                    checkpoint.step,
-                    total,
-                    run_dir,
-                    None,
-                    history,
-                    resumed_from=start,
-                    stop_reason=checkpoint.stop_reason,
-                )
-            save_final_model(model, config, name, paths["model"])
-            log(f"Done: {checkpoint.step} steps. Model: {paths['model']}")
-            return RunResult(
-                "complete",
-                checkpoint.step,
-                total,
-                run_dir,
-                paths["model"],
-                history,
-                resumed_from=start,
-                already_complete=start >= total,
+            start = run.checkpoint.restore(model)
+        except (OSError, ValueError) as error:
+            raise InputError(
+                f"cannot resume the run in '{run.run_dir}': {error}"
+            ) from None
+        start = sync_from_chief(strategy, model, run.checkpoint, start)
+    return model, start
+
+
+def _announce(run, start):
+    if start:
+        run.log(
+            f"Resuming {run.run_dir} at step {start} of {run.total} "
+            f"(epoch {start // run.spe + 1})."
+        )
+    else:
+        run.log(
+            f"Training {run.name} (x{run.scale}) for {run.total} steps "
+            f"({run.config.num_epochs} epochs of {run.spe}) in {run.run_dir} "
+            f"on {run.strategy.num_replicas_in_sync} replica(s)."
+        )
+
+
+def _fit(run, model, start, history_files, train_sets, validation_sets):
+    """Train from step `start` to the end (or a clean stop), one `fit` per
+    segment of whole epochs."""
+    from keras_enlca.training.distributed_trainer import DistributedTrainer
+    from keras_enlca.training.strategy import is_multi_worker
+
+    config = run.config
+    # A different data seed after a resume: the interrupted run's patches
+    # are not replayed.
+    keras.utils.set_random_seed(config.runtime.seed + start)
+    if train_sets is None:  # the folder changed since the check above
+        train_sets, validation_sets = _open_training_data(run)
+    dataset = training_dataset(
+        train_sets,
+        scale=run.scale,
+        patch_size=config.data.patch_size,
+        batch_size=config.data.batch_size,
+        augment=config.data.augment,
+        seed=config.runtime.seed + start,
+    )
+    callbacks = _make_callbacks(
+        config,
+        model,
+        run.checkpoint,
+        history_files,
+        run.paths["logs"],
+        run.scale,
+        validation_sets,
+        run.log,
+    )
+    # Keras `fit` fails under MultiWorkerMirroredStrategy (keras issue
+    # 20585): the same train_step through DistributedTrainer.
+    fit = model.fit
+    if is_multi_worker(run.strategy):
+        fit = DistributedTrainer(model, run.strategy).fit
+    with _stop_on_signals(run.checkpoint, run.log):
+        for first, last, steps in epoch_segments(start, run.total, run.spe):
+            fit(
+                dataset,
+                initial_epoch=first,
+                epochs=last,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=False,
             )
-        finally:
-            keras.mixed_precision.set_global_policy(previous_policy)
+            if run.checkpoint.stop_reason is not None:
+                break
+
+
+def _finish(run, model, start, history):
+    """The result of a stopped run, or the final model saved and the result
+    of a complete one."""
+    checkpoint, total = run.checkpoint, run.total
+    if checkpoint.stop_reason is not None and checkpoint.step < total:
+        status = (
+            "time limit" if checkpoint.stop_reason == "time limit" else "interrupted"
+        )
+        run.log(
+            f"Stopped ({checkpoint.stop_reason}) at step {checkpoint.step} of "
+            f"{total}; run the same command again to continue."
+        )
+        return RunResult(
+            status,
+            checkpoint.step,
+            total,
+            run.run_dir,
+            None,
+            history,
+            resumed_from=start,
+            stop_reason=checkpoint.stop_reason,
+        )
+    save_final_model(model, run.config, run.name, run.paths["model"])
+    run.log(f"Done: {checkpoint.step} steps. Model: {run.paths['model']}")
+    return RunResult(
+        "complete",
+        checkpoint.step,
+        total,
+        run.run_dir,
+        run.paths["model"],
+        history,
+        resumed_from=start,
+        already_complete=start >= total,
+    )
