@@ -22,14 +22,15 @@ pytestmark = [pytest.mark.tensorflow_only, pytest.mark.slow]
 BACKENDS = ("tensorflow", "jax", "torch")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # float32 on the same weights: outputs and losses within 1e-5; gradients
-# within 1e-4 relative plus 2e-4 of the model's largest gradient: L1's
+# within 1e-4 relative plus 1e-3 of the model's largest gradient: L1's
 # gradient is sign(output - target), which float rounding flips at pixels
-# where the two agree (measured: up to 9e-5 of the largest, A2N), and a
+# where the two agree (measured: up to 2.7e-4 of the largest, A2N under
+# JAX in CI's environment), and a
 # weight whose exact gradient is 0 (a key bias under softmax) gets rounding
 # noise only.
 RTOL = 1e-5
 GRAD_RTOL = 1e-4
-GRAD_ATOL_FRACTION = 2e-4
+GRAD_ATOL_FRACTION = 1e-3
 # `fit` runs 2 Adam steps at this rate: Adam's first steps move a weight by
 # ~lr whatever its gradient's size, so rounding in a near-zero gradient can
 # move it by up to ~lr on one backend and not another.
