@@ -96,6 +96,28 @@ class ModelRunner:
     def run_batch(self, images):
         raise NotImplementedError
 
+    def _run_one_by_one(self, images, invoke):
+        """`invoke` (a batch-of-one call) on each image in turn; with a fixed
+        `input_size`, a smaller image is mirror-padded to it and the output
+        cropped back to `scale` times the image."""
+        outputs = []
+        for image in images:
+            image = image[None]
+            height, width = image.shape[1:3]
+            if self.input_size is not None and (height, width) != self.input_size:
+                pad = (
+                    (0, 0),
+                    (0, self.input_size[0] - height),
+                    (0, self.input_size[1] - width),
+                    (0, 0),
+                )
+                out = invoke(np.pad(image, pad, mode="symmetric"))
+                out = out[:, : height * self.scale, : width * self.scale]
+            else:
+                out = invoke(image)
+            outputs.append(out)
+        return np.concatenate(outputs, axis=0)
+
     def __call__(self, images):
         batch, added = as_batch(images)
         height, width = batch.shape[1:3]

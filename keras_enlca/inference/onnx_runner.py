@@ -159,23 +159,7 @@ class OnnxRunner(ModelRunner):
     def run_batch(self, images):
         if self.input_size is None and self.shape_signature[0] is None:
             return self._invoke(images)
-        outputs = []
-        for image in images:
-            image = image[None]
-            height, width = image.shape[1:3]
-            if self.input_size is not None and (height, width) != self.input_size:
-                pad = (
-                    (0, 0),
-                    (0, self.input_size[0] - height),
-                    (0, self.input_size[1] - width),
-                    (0, 0),
-                )
-                out = self._invoke(np.pad(image, pad, mode="symmetric"))
-                out = out[:, : height * self.scale, : width * self.scale]
-            else:
-                out = self._invoke(image)
-            outputs.append(out)
-        return np.concatenate(outputs, axis=0)
+        return self._run_one_by_one(images, self._invoke)
 
     def describe(self):
         info = {
