@@ -13,9 +13,12 @@ adds the attention-free baseline), every TFLite variant of `enlca export` is mea
   model; also the PSNR-Y between the variant's output and float32's.
 
 Variants: `none` (float32), `float16`, `dynamic`, `int8` (the default:
-attention arithmetic and the image ends in float, sigmoid inputs clamped,
-activation ranges by least error, everything else int8), `int8_minmax`
-(the same with `--ranges minmax`: TFLite's min/max ranges), `int16x8`
+attention arithmetic, the image ends and the residual adds in float,
+sigmoid inputs clamped, activation ranges by least error, everything else
+int8), `int8_minmax`
+(the same with `--ranges minmax`: TFLite's min/max ranges),
+`int8_integer_residuals` (the same with `float_residual_adds=False`: the
+residual stream rounded to int8 after every block, as before), `int16x8`
 (int16 activations, int8 weights; NLSN with a fixed `--size` tile),
 `int8_full` (`--float-ops none`: the attention quantised too; it may fail
 at run time, which is reported), `int8_npu` (`--quantize int8-full`: every
@@ -63,6 +66,7 @@ VARIANTS = (
     "float16",
     "dynamic",
     "int8_minmax",
+    "int8_integer_residuals",
     "int8",
     "int16x8",
     "int8_full",
@@ -237,7 +241,14 @@ def measure(preset, keras_path, args, hr_images):
             quantize = "float16" if variant == "onnx_float16" else "none"
             kwargs = {"format": "onnx"}
         if variant == "int8_full":
-            kwargs = {"float_ops": (), "float_layers": (), "float_image_layers": False}
+            kwargs = {
+                "float_ops": (),
+                "float_layers": (),
+                "float_image_layers": False,
+                "float_residual_adds": False,
+            }
+        if variant == "int8_integer_residuals":  # the residual stream in int8
+            kwargs = {"float_residual_adds": False}
         if variant == "int8_minmax":
             kwargs = {"range_method": "minmax"}
         if variant == "int8_auto":

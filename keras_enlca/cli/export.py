@@ -126,7 +126,8 @@ class _LiveChoice(click.Choice):
     metavar="OPS",
     help="int8: comma-separated TFLite op types kept in float everywhere, besides the "
     "attention layers' arithmetic [default: SOFTMAX,BATCH_MATMUL]; 'none' quantizes "
-    "everything, attention included (for comparison: it loses accuracy or fails).",
+    "everything, attention, image ends and residual adds included (for comparison: "
+    "it loses accuracy or fails).",
 )
 @click.option(
     "--ranges",
@@ -204,7 +205,7 @@ def export(
         if chosen.lower() != "int8":
             raise click.UsageError("--float-ops is only used with --quantize int8.")
         if float_ops.strip().lower() == "none":
-            ops, layers, image = (), (), False
+            ops, layers, image = (), (), False  # and integer residual adds
         else:
             ops = tuple(op.strip().upper() for op in float_ops.split(",") if op.strip())
     # Every choice and the output are checked here, before TensorFlow loads.
@@ -222,6 +223,7 @@ def export(
         float_ops=ops,
         float_layers=layers,
         float_image_layers=image,
+        float_residual_adds=image,
         overwrite=overwrite,
         max_drop=max_drop,
         report=report,

@@ -81,7 +81,10 @@ class ExportOptions:
             input size when fixed).
         float_ops: int8: TFLite op types kept in float.
         float_layers: int8: layer names kept in float (`"attention"`).
-        float_image_layers: int8: keep the 3-channel end layers in float.
+        float_image_layers: int8: keep the layers holding the image (the
+            3-channel ends and the head convolution) in float.
+        float_residual_adds: int8: keep the ADD closing each residual
+            block in float (the trunk's residual stream).
         report: int8: `.csv`/`.json` path of the per-layer table.
         range_method: int8: `"mse"` or `"minmax"` activation ranges.
 
@@ -114,6 +117,7 @@ class ExportOptions:
     float_ops: tuple = DEFAULT_INT8_FLOAT_OPS
     float_layers: object = ATTENTION_LAYERS
     float_image_layers: bool = True
+    float_residual_adds: bool = True
     report: str | None = None
     range_method: str = DEFAULT_RANGE_METHOD
 

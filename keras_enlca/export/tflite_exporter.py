@@ -100,6 +100,7 @@ def export_tflite_artifact(model, options, metadata, reference):
             fallback=fallback,
             info=info,
             range_method=options.range_method,
+            float_residual_adds=options.float_residual_adds,
         )
     except tf.errors.OpError as error:
         # The converter's intermediate SavedModel goes to the system's

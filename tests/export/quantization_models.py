@@ -109,3 +109,65 @@ def spiky_activation_upscaler(gain=1000.0):
     first.set_weights(identity)
     second.set_weights(identity)
     return model
+
+
+@keras.saving.register_keras_serializable(package="keras_enlca_tests")
+class SmallResidual(keras.layers.Layer):
+    """`x + 0.1 * conv3x3(x)`: a residual block with a small branch.
+
+    Args:
+        channels: channels of the stream.
+        seed: seed of the convolution's initial weights.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: `(batch, height, width, channels)`.
+    """
+
+    def __init__(self, channels=8, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.seed = int(seed)
+        self.conv = keras.layers.Conv2D(
+            self.channels,
+            3,
+            padding="same",
+            kernel_initializer=keras.initializers.GlorotUniform(self.seed),
+            name="conv",
+        )
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+
+    def call(self, inputs):
+        return inputs + 0.1 * self.conv(inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"channels": self.channels, "seed": self.seed})
+        return config
+
+
+def residual_stream_upscaler(blocks=12, channels=8):
+    """`lr -> bilinear x2 (tail (blocks x SmallResidual (head (lr))))`.
+
+    The head (3 -> `channels`) copies the image into the stream, the tail
+    reads the first three channels back: the float model is an upscaler,
+    and only the residual stream separates an int8 export from it.
+    """
+    inputs = keras.Input((None, None, 3), name="lr_image")
+    head = keras.layers.Conv2D(channels, 1, name="head")
+    tail = keras.layers.Conv2D(3, 1, name="tail")
+    x = head(inputs)
+    for index in range(blocks):
+        x = SmallResidual(channels, seed=index, name=f"block_{index}")(x)
+    x = tail(x)
+    x = ResizeUpsampling(2, interpolation="bilinear", name="upsample")(x)
+    model = keras.Model(inputs, x, name="residual_stream")
+    spread = np.zeros((1, 1, 3, channels), "float32")
+    spread[0, 0, np.arange(channels) % 3, np.arange(channels)] = 1.0
+    head.set_weights([spread, np.zeros(channels, "float32")])
+    gather = np.zeros((1, 1, channels, 3), "float32")
+    gather[0, 0, np.arange(3), np.arange(3)] = 1.0
+    tail.set_weights([gather, np.zeros(3, "float32")])
+    return model

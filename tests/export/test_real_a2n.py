@@ -22,12 +22,14 @@ WEIGHTS = os.path.join(
     "weights",
     "aan_x3.pt",
 )
-# int8: the ceiling (goal 0.10 dB); measured with MSE activation
-# ranges on the bundled photos 0.131 dB (32 crops). int16x8 goes through
-# TFLite's one-step 16x8 quantiser (no MSE ranges) and measured 0.157 dB.
-# int8-full (every op integer, uint8 pixel I/O) measured 0.245 dB with 32
-# crops: over the 0.15 dB (see docs/guides/quantization.md).
-BUDGET = {"int8": 0.15, "int16x8": 0.2, "int8-full": 0.3}
+# int8: the goal, 0.10 dB. With the residual stream and the head
+# convolution float (the default since stop 17) it measured 0.088 dB on the
+# bundled photos with 32 crops (0.131 dB before; 0.081 with another seed).
+# int16x8 goes through TFLite's one-step 16x8 quantiser (no MSE ranges) and
+# measured 0.157 dB. int8-full (every op integer, uint8 pixel I/O) measured
+# 0.245 dB with 32 crops: over the 0.15 dB (see
+# docs/guides/quantization.md).
+BUDGET = {"int8": 0.10, "int16x8": 0.2, "int8-full": 0.3}
 CALIBRATION = {"num_calibration_crops": 12, "calibration_crop_size": [32, 48]}
 
 pytestmark = [
@@ -67,7 +69,12 @@ def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
         assert any("skip_add" in name for name in stored["pinned_ranges"])
     if quantize == "int8":
         assert set(stored["float_layers"]) == set(stored["float_layer_reasons"])
-        assert {"input_scaling", "skip_upsample"} <= set(stored["float_layers"])
+        assert {"input_scaling", "conv_first", "skip_upsample"} <= set(
+            stored["float_layers"]
+        )
+        assert stored["float_residual_adds"] == [
+            f"aab_{i}" for i in range(16)
+        ] + ["trunk_skip"]
         assert stored["range_method"] == "mse"
         narrowed = stored["narrowed_ranges"]
         assert 0 < narrowed["narrowed"] < narrowed["tensors"]

@@ -59,3 +59,39 @@ def test_traces_with_unknown_height_and_width(interpolation, rng):
     assert (clone.scale, clone.interpolation) == (3, interpolation)
     with pytest.raises(ValueError, match="interpolation"):
         ResizeUpsampling(2, interpolation="bicubic")
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_transposed_conv_implementation_equals_the_resize(scale, rng):
+    x = rng.random((2, 7, 9, 3)).astype(np.float32)
+    layer = ResizeUpsampling(
+        scale, interpolation="bilinear", implementation="transposed_conv"
+    )
+    out = layer(x).numpy()
+    assert out.shape == (2, 7 * scale, 9 * scale, 3)
+    np.testing.assert_allclose(
+        out, torch_bilinear(x.astype(np.float64), scale), atol=1e-5
+    )
+    # Unknown height and width trace (the TFLite export's case).
+    fn = tf.function(layer, input_signature=[tf.TensorSpec([1, None, None, 3])])
+    for h, w in ((5, 6), (1, 4)):
+        y = rng.random((1, h, w, 3)).astype(np.float32)
+        np.testing.assert_allclose(
+            fn(y).numpy(), torch_bilinear(y.astype(np.float64), scale), atol=1e-5
+        )
+    clone = ResizeUpsampling.from_config(layer.get_config())
+    assert clone.implementation == "transposed_conv"
+    with pytest.raises(ValueError, match="implementation"):
+        ResizeUpsampling(2, implementation="fft")
+
+
+def test_bilinear_taps_sum_to_one_per_output_phase():
+    from keras_enlca.utils.backend_dispatch import bilinear_taps
+
+    weights, first = bilinear_taps(3)
+    np.testing.assert_allclose(weights, [1 / 3, 2 / 3, 1, 2 / 3, 1 / 3], rtol=1e-6)
+    assert first == -1
+    for scale in (2, 3, 4):
+        weights, _ = bilinear_taps(scale)
+        phases = [weights[k::scale].sum() for k in range(scale)]
+        np.testing.assert_allclose(phases, 1.0, rtol=1e-6)
