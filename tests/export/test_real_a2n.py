@@ -72,9 +72,9 @@ def test_real_a2n_x3_integer_export_within_budget(a2n_x3, tmp_path, quantize):
         assert {"input_scaling", "conv_first", "skip_upsample"} <= set(
             stored["float_layers"]
         )
-        assert stored["float_residual_adds"] == [
-            f"aab_{i}" for i in range(16)
-        ] + ["trunk_skip"]
+        assert stored["float_residual_adds"] == [f"aab_{i}" for i in range(16)] + [
+            "trunk_skip"
+        ]
         assert stored["range_method"] == "mse"
         narrowed = stored["narrowed_ranges"]
         assert 0 < narrowed["narrowed"] < narrowed["tensors"]
