@@ -1,7 +1,7 @@
 """Fully integer TFLite (`--quantize int8-full`): no float op, for NPUs.
 
 The default `int8` export keeps in float what attention needs, the
-3-channel image ends and the uint8 <-> float conversions of the serving
+image ends, the residual adds and the uint8 <-> float conversions of the serving
 graph, so integer-only accelerators (NPUs, DSPs, Edge TPU-like delegates)
 run it partly on the CPU. `convert_fully_integer` makes a model whose
 every op is integer:
@@ -13,7 +13,8 @@ every op is integer:
   (`quantizer.clamp_saturating_ranges`), the ranges at both ends pinned to
   the pixel grid (`pin_boundary_ranges`), every other activation range
   shrunk to least int8 error (`activation_ranges.narrow_ranges`, as the
-  default export), then everything is quantised to int8
+  default export), bilinear upsampling by 3 traced as transposed
+  convolutions (`transposed_bilinear`), then everything is quantised to int8
   (`quantizer.quantize_calibrated` with nothing kept float);
 - the float input and output become uint8 (`modify_model_io_type`): with
   the pinned ranges their scale is exactly 1/255 and their zero point 0,
@@ -29,7 +30,8 @@ clip's range mapped back through those ops, so their int8 grid is the
 output's pixel grid (the skip sum gets one int8 step per pixel level
 instead of 1.04 steps from its calibrated [-4, 264]). Measured in
 docs/guides/quantization.md (`benchmarks/export.py`, variant `int8_npu`):
-the authors' A2N x3 loses 0.245 dB against float32 (0.260 unpinned).
+the authors' A2N x3 loses 0.150 dB against float32 (0.245 with TFLite's
+int8 RESIZE_BILINEAR for its x3 skip, 0.260 unpinned as well).
 
 What does not become integer fails with one line before anything is
 written (`check_fully_integer`): ENLCA's SQUARE and NLSA's NEG and

@@ -18,10 +18,13 @@ Quantisation modes:
   dataset (random crops of calibration images), except what stays float:
   the ops inside the attention layers other than their convolutions
   (`float_layers`, default: every NLA, NLSA and ENLCA layer), the op types
-  `float_ops` anywhere (default `SOFTMAX`, `BATCH_MATMUL`), the 3-channel
-  layers at both ends of the network (`float_image_layers`: input scaling
-  and mean shift, last convolution, skips, output scaling) and the uint8
-  <-> float conversions. The model is calibrated once
+  `float_ops` anywhere (default `SOFTMAX`, `BATCH_MATMUL`), the layers
+  holding the image at both ends of the network (`float_image_layers`:
+  input scaling and mean shift, the head convolution, last convolution,
+  skips, output scaling), the ADD closing each residual block
+  (`float_residual_adds`: the trunk's residual stream is not rounded to 8
+  bits after every block, only each branch is) and the uint8 <-> float
+  conversions. The model is calibrated once
   (`quantizer.calibrate`), the calibrated range of every sigmoid input is
   clamped to where the integer sigmoid saturates
   (`quantizer.clamp_saturating_ranges`: the cause of most of the loss on
@@ -55,10 +58,13 @@ Quantisation modes:
   A2N's `x * 255` after the input's `/ 255` the wrong scale (an all-zero
   bilinear skip, 21 dB lost), and an 8-bit activation grid on the output
   image adds its own rounding. The convolutions, which hold nearly all
-  weights and compute, stay int8. Measured on trained small presets
-  (`benchmarks/export.py`, PSNR-Y on the bundled photos) the default int8
-  loses 0.066 dB (ENLCN), 0.055 dB (NLSN) and 0.041 dB (A2N) against
-  float32; float16 0.000 dB, dynamic range <= 0.016 dB. `enlca export
+  weights and compute, stay int8 (but the head convolution, 3 input
+  channels). On converged weights (PSNR-Y on the bundled photos, against
+  float32) the default int8 loses 0.088 dB (the authors' A2N x3), 0.026
+  dB (ENLCN) and 0.025 dB (NLSN), where the residual stream in int8 and
+  the head convolution in int8 lost 0.131, 0.100 and 0.096 dB
+  (docs/guides/quantization.md); float16 0.000 dB, dynamic range <= 0.016
+  dB. `enlca export
   --float-ops none` gives a fully quantised network for comparison.
 """
 

@@ -73,6 +73,7 @@ def test_int8_records_calibration_and_float_ops(tmp_path):
     assert metadata["float_layers"] == [
         "input_scaling",
         "sub_mean",
+        "head",
         "tail",
         "add_mean",
         "output_scaling",
