@@ -544,7 +544,8 @@ def quantization_metadata(info):
     `narrowed_ranges` (int8: how many activation ranges the MSE choice
     shrank, see `activation_ranges`), `float_residual_adds` (int8: the
     layers whose closing ADD stays float), `transposed_bilinear`
-    (int8-full: the bilinear layers traced as transposed convolutions) and,
+    (int8-full: the bilinear layers traced as transposed convolutions),
+    `bias_correction` (int8-full: `bias_correction.correct_biases`) and,
     with `--max-drop`,
     `fallback` (`max_drop`, `integer_drop`, `drop`, `reached`, `steps`);
     the per-layer table goes to `--report`.
@@ -566,6 +567,8 @@ def quantization_metadata(info):
         out["pinned_ranges"] = info["pinned_ranges"]
     if "transposed_bilinear" in info:
         out["transposed_bilinear"] = info["transposed_bilinear"]
+    if "bias_correction" in info:
+        out["bias_correction"] = info["bias_correction"]
     if "range_method" in info:
         out["range_method"] = info["range_method"]
     if "float_residual_adds" in info:
