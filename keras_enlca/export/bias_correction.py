@@ -31,21 +31,14 @@ import copy
 
 import numpy as np
 
+from keras_enlca.export.quantizer import op_type
+
 # Ops corrected, by TFLite builtin name.
 CORRECTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
 
 
 def _name(tensor):
     return tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-
-
-def _op_name(model, op):
-    from ai_edge_litert import schema_py_generated as schema
-
-    code = model.operatorCodes[op.opcodeIndex]
-    builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
-    return names.get(builtin)
 
 
 def _constant(model, tensor, dtype):
@@ -74,11 +67,11 @@ def _jobs(quantized, calibrated):
     floats = {
         _name(fgraph.tensors[op.outputs[0]]): op
         for op in fgraph.operators
-        if _op_name(calibrated, op) in CORRECTED_OPS
+        if op_type(calibrated, op) in CORRECTED_OPS
     }
     jobs = []
     for op in graph.operators:
-        kind = _op_name(quantized, op)
+        kind = op_type(quantized, op)
         if kind not in CORRECTED_OPS or len(op.inputs) < 3 or op.inputs[2] < 0:
             continue
         x, _, b = (graph.tensors[i] for i in op.inputs[:3])

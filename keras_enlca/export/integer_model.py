@@ -119,7 +119,7 @@ def pin_boundary_ranges(calibrated):
     """
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from keras_enlca.export.quantizer import _op_type
+    from keras_enlca.export.quantizer import op_type
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
     graph = model.subgraphs[0]
@@ -134,7 +134,7 @@ def pin_boundary_ranges(calibrated):
     index, low, high = int(graph.outputs[0]), 0.0, 1.0
     while index in producers:
         op = producers[index]
-        kind = _op_type(model, op)
+        kind = op_type(model, op)
         inputs = [int(i) for i in op.inputs if i >= 0]
         variable = [i for i in inputs if _constant(model, graph.tensors[i]) is None]
         constants = [
@@ -158,7 +158,7 @@ def float_tensors(content):
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from keras_enlca.export.quantizer import _op_type
+    from keras_enlca.export.quantizer import op_type
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     found = []
@@ -166,7 +166,7 @@ def float_tensors(content):
         for op in graph.operators:
             tensors = [graph.tensors[i] for i in list(op.outputs) if i >= 0]
             if any(t.type == schema.TensorType.FLOAT32 for t in tensors):
-                found.append((_op_type(model, op), _name(tensors[0])))
+                found.append((op_type(model, op), _name(tensors[0])))
     return found
 
 

@@ -77,7 +77,7 @@ def quantize_calibrated(calibrated, activations="int8", float_nodes=(), float_op
     )
 
 
-def _op_type(model, op):
+def op_type(model, op):
     """The builtin op name (e.g. `"LOGISTIC"`) of an unpacked operator."""
     from ai_edge_litert import schema_py_generated as schema
 
@@ -95,7 +95,7 @@ def _tensor_readers(model, graph):
     for op in graph.operators:
         for index in op.inputs if op.inputs is not None else []:
             if index >= 0:
-                readers.setdefault(int(index), set()).add(_op_type(model, op))
+                readers.setdefault(int(index), set()).add(op_type(model, op))
     return readers
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_enlca.export.bias_correction import _op_name
 from keras_enlca.export.bias_correction import correct_biases
 from keras_enlca.export.calibration import calibration_crops
 from keras_enlca.export.calibration import representative_dataset
 from keras_enlca.export.quantizer import calibrate
+from keras_enlca.export.quantizer import op_type
 from keras_enlca.export.quantizer import quantize_calibrated
 from keras_enlca.export.saved_model import write_serving_saved_model
 from keras_enlca.export.tflite import float_node_names
@@ -59,7 +59,7 @@ def _shift_last_conv_bias(content, levels):
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     graph = model.subgraphs[0]
-    convs = [op for op in graph.operators if _op_name(model, op) == "CONV_2D"]
+    convs = [op for op in graph.operators if op_type(model, op) == "CONV_2D"]
     assert len(convs) == 2
     bias = graph.tensors[convs[-1].inputs[2]]
     scales = np.asarray(bias.quantization.scale)
