@@ -181,11 +181,11 @@ def correct_biases(content, calibrated, inputs):
     """`content` with every int8 convolution's bias corrected (see above).
 
     Args:
-        content: bytes of an int8 `.tflite` with float input (before any
-            uint8 I/O conversion).
+        content: bytes of an int8 `.tflite` (float or uint8 I/O).
         calibrated: bytes of the calibrated float `.tflite` it was
             quantised from (`quantizer.calibrate`).
-        inputs: the calibration inputs (arrays of the model's input type).
+        inputs: the calibration inputs, as the model takes them (uint8
+            pixels for uint8 I/O).
 
     Returns:
         `(bytes, summary)`: `summary` has `convolutions` (corrected) and

@@ -280,10 +280,12 @@ def convert_fully_integer(
             calibrated, inputs, bits=8, keep=keep
         )
     content = quantize_calibrated(calibrated, "int8")
-    content, info["bias_correction"] = correct_biases(content, calibrated, inputs)
     content = bytes(modify_model_io_type(content, tf.uint8, tf.uint8))
     info["recipe"] = fully_integer_recipe(range_method)
+    # A float op or a run-time failure is one line before any other run.
     check_fully_integer(content, inputs[0])
+    pixels = [np.floor(x * 255.0 + 0.5).astype(np.uint8) for x in inputs]
+    content, info["bias_correction"] = correct_biases(content, calibrated, pixels)
     return content
 
 

@@ -107,6 +107,20 @@ def test_a_float_op_is_refused_with_one_line():
         check_fully_integer(content)
 
 
+def test_enlcn_is_refused_in_one_line_before_anything_runs(tmp_path):
+    # ENLCA's SQUARE stays float, and the int8 model would also fail at run
+    # time in DIV: the float op is named, not the run-time failure.
+    from tests.export.artifacts import tiny_model
+
+    _, path = tiny_model("enlcn")
+    out = tmp_path / "enlcn.tflite"
+    with pytest.raises(InputError) as error:
+        export_model(path, str(out), quantize=INT8_FULL, **CALIBRATION)
+    message = str(error.value)
+    assert "\n" not in message and "SQUARE" in message and "--quantize int8" in message
+    assert not out.exists()
+
+
 def test_x3_bilinear_skips_become_transposed_convolutions(tmp_path, monkeypatch):
     import contextlib
 
