@@ -1,5 +1,4 @@
 import math
-import time
 
 import numpy as np
 import pytest
@@ -221,12 +220,15 @@ def test_errors():
         imresize(np.zeros((4, 4)), 0)
 
 
-def test_a_2k_image_is_fast(rng):
+def test_a_2k_image_round_trips_channel_by_channel(rng):
+    # Its speed is measured by benchmarks/data.py, not asserted here.
     image = rng.integers(0, 256, (1356, 2040, 3), dtype=np.uint8)
-    start = time.perf_counter()
     lr = imresize(image, 1 / 4)
     up = imresize(lr, 4)
-    elapsed = time.perf_counter() - start
     assert lr.shape == (339, 510, 3) and up.shape == image.shape
-    # About 0.5 s on one free core; generous for a busy CI machine.
-    assert elapsed < 5.0
+    assert lr.dtype == up.dtype == np.uint8
+    # Channels are resized independently: each equals its one-channel resize.
+    for channel in range(3):
+        np.testing.assert_array_equal(
+            lr[..., channel], imresize(image[..., channel], 1 / 4)
+        )
