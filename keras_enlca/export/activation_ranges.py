@@ -20,6 +20,8 @@ itself.
 
 import numpy as np
 
+from keras_enlca.export.quantizer import tensor_name
+
 RANGE_METHODS = ("mse", "minmax")
 DEFAULT_RANGE_METHOD = "mse"
 SHRINK_FRACTIONS = tuple(round(1.0 - 0.05 * i, 2) for i in range(1, 17))  # .95-.2
@@ -139,8 +141,7 @@ def narrow_ranges(calibrated, inputs, bits=8, keep=()):
     fractions = []
     for index, values in samples.items():
         tensor = graph.tensors[index]
-        name = tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-        if name in keep:
+        if tensor_name(tensor) in keep:
             continue
         q = tensor.quantization
         low, high = float(q.min[0]), float(q.max[0])

@@ -32,13 +32,10 @@ import copy
 import numpy as np
 
 from keras_enlca.export.quantizer import op_type
+from keras_enlca.export.quantizer import tensor_name
 
 # Ops corrected, by TFLite builtin name.
 CORRECTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D")
-
-
-def _name(tensor):
-    return tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
 
 
 def _constant(model, tensor, dtype):
@@ -65,7 +62,7 @@ def _jobs(quantized, calibrated):
     int8, int32 = schema.TensorType.INT8, schema.TensorType.INT32
     graph, fgraph = quantized.subgraphs[0], calibrated.subgraphs[0]
     floats = {
-        _name(fgraph.tensors[op.outputs[0]]): op
+        tensor_name(fgraph.tensors[op.outputs[0]]): op
         for op in fgraph.operators
         if op_type(calibrated, op) in CORRECTED_OPS
     }
@@ -78,7 +75,7 @@ def _jobs(quantized, calibrated):
         y = graph.tensors[op.outputs[0]]
         if (x.type, y.type, b.type) != (int8, int8, int32):
             continue
-        twin = floats.get(_name(y))
+        twin = floats.get(tensor_name(y))
         if twin is None:
             continue
         weights = _constant(calibrated, fgraph.tensors[twin.inputs[1]], np.float32)

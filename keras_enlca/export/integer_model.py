@@ -48,6 +48,9 @@ import tempfile
 
 import numpy as np
 
+from keras_enlca.export.quantizer import op_type
+from keras_enlca.export.quantizer import tensor_name
+
 # The `--quantize` value of this export.
 INT8_FULL = "int8-full"
 # Name scopes of the fully integer serving graph's own ops.
@@ -102,10 +105,6 @@ def _set_range(tensor, low, high):
     return True
 
 
-def _name(tensor):
-    return tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-
-
 def pin_boundary_ranges(calibrated):
     """Sets the calibrated ranges at both ends of the graph to [0, 1].
 
@@ -119,8 +118,6 @@ def pin_boundary_ranges(calibrated):
     """
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from keras_enlca.export.quantizer import op_type
-
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(calibrated))
     graph = model.subgraphs[0]
     producers = {}
@@ -130,7 +127,7 @@ def pin_boundary_ranges(calibrated):
     pinned = []
     for index in list(graph.inputs) + list(graph.outputs):
         if _set_range(graph.tensors[index], 0.0, 1.0):
-            pinned.append(_name(graph.tensors[index]))
+            pinned.append(tensor_name(graph.tensors[index]))
     index, low, high = int(graph.outputs[0]), 0.0, 1.0
     while index in producers:
         op = producers[index]
@@ -149,7 +146,7 @@ def pin_boundary_ranges(calibrated):
         index = variable[0]
         if not _set_range(graph.tensors[index], low, high):
             break
-        pinned.append(_name(graph.tensors[index]))
+        pinned.append(tensor_name(graph.tensors[index]))
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), pinned
 
 
@@ -158,15 +155,13 @@ def float_tensors(content):
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
-    from keras_enlca.export.quantizer import op_type
-
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
     found = []
     for graph in model.subgraphs:
         for op in graph.operators:
             tensors = [graph.tensors[i] for i in list(op.outputs) if i >= 0]
             if any(t.type == schema.TensorType.FLOAT32 for t in tensors):
-                found.append((op_type(model, op), _name(tensors[0])))
+                found.append((op_type(model, op), tensor_name(tensors[0])))
     return found
 
 

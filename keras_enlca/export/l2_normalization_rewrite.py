@@ -19,6 +19,8 @@ fused op's within float rounding.
 
 import numpy as np
 
+from keras_enlca.export.quantizer import tensor_name
+
 # LiteRT's L2_NORMALIZATION kernel divides by max(|x|, 1e-6)
 # (tflite/kernels/internal/reference/l2normalization.h).
 KERNEL_EPSILON = 1e-6
@@ -91,7 +93,7 @@ def _arithmetic(model, graph, op, epsilon):
     kinds = schema.BuiltinOptions
     source, target = int(op.inputs[0]), int(op.outputs[0])
     like = graph.tensors[source]
-    base = like.name.decode() if isinstance(like.name, bytes) else like.name
+    base = tensor_name(like)
     rank = len(like.shape)
     squared = _new_tensor(model, graph, f"{base}/l2/square", like)
     summed = _new_tensor(model, graph, f"{base}/l2/sum", like, last_dim=1)

@@ -77,6 +77,11 @@ def quantize_calibrated(calibrated, activations="int8", float_nodes=(), float_op
     )
 
 
+def tensor_name(tensor):
+    """The name of an unpacked tensor as `str` (flatbuffers give bytes)."""
+    return tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
+
+
 def op_type(model, op):
     """The builtin op name (e.g. `"LOGISTIC"`) of an unpacked operator."""
     from ai_edge_litert import schema_py_generated as schema
@@ -125,10 +130,9 @@ def clamp_saturating_ranges(calibrated, activations="int8"):
             low, high = float(min(q.min)), float(max(q.max))
             if low >= -limit and high <= limit:
                 continue
-            name = graph.tensors[index].name
             changed.append(
                 {
-                    "tensor": name.decode() if isinstance(name, bytes) else name,
+                    "tensor": tensor_name(graph.tensors[index]),
                     "op": sorted(ops)[0],
                     "min": low,
                     "max": high,
@@ -184,12 +188,9 @@ def clamp_saturating_scales(content, activations="int16"):
             new = limit / 32767.0
             if old <= new:
                 continue
-            name = (
-                tensor.name.decode() if isinstance(tensor.name, bytes) else tensor.name
-            )
             changed.append(
                 {
-                    "tensor": name,
+                    "tensor": tensor_name(tensor),
                     "op": sorted(ops)[0],
                     "min": -old * 32767,
                     "max": old * 32767,

@@ -535,6 +535,19 @@ def convert_to_tflite(
     return content
 
 
+# The fields of `convert_to_tflite`'s info that go into the metadata as they are.
+_COPIED_INFO = (
+    "clamped_ranges",
+    "recipe",
+    "pinned_ranges",
+    "transposed_bilinear",
+    "bias_correction",
+    "range_method",
+    "float_residual_adds",
+    "narrowed_ranges",
+)
+
+
 def quantization_metadata(info):
     """The metadata fields of an integer export from `convert_to_tflite`'s info.
 
@@ -559,22 +572,7 @@ def quantization_metadata(info):
         out["float_layer_reasons"] = {
             row["layer"]: row["reason"] for row in info["float_layers"]
         }
-    if "clamped_ranges" in info:
-        out["clamped_ranges"] = info["clamped_ranges"]
-    if "recipe" in info:
-        out["recipe"] = info["recipe"]
-    if "pinned_ranges" in info:
-        out["pinned_ranges"] = info["pinned_ranges"]
-    if "transposed_bilinear" in info:
-        out["transposed_bilinear"] = info["transposed_bilinear"]
-    if "bias_correction" in info:
-        out["bias_correction"] = info["bias_correction"]
-    if "range_method" in info:
-        out["range_method"] = info["range_method"]
-    if "float_residual_adds" in info:
-        out["float_residual_adds"] = info["float_residual_adds"]
-    if "narrowed_ranges" in info:
-        out["narrowed_ranges"] = info["narrowed_ranges"]
+    out.update({key: info[key] for key in _COPIED_INFO if key in info})
     if "fallback" in info:
         out["fallback"] = {
             key: value for key, value in info["fallback"].items() if key != "table"
