@@ -83,8 +83,11 @@ def bilinear_by_transposed_conv(images, scale):
     channels = images.shape[-1]
     taps = len(weights)
     eye = np.eye(channels, dtype="float32")
-    along_height = weights[:, None, None, None] * eye[None, None]
-    along_width = weights[None, :, None, None] * eye[None, None]
+    # In the images' dtype (float16 under mixed precision).
+    along_height = ops.cast(
+        weights[:, None, None, None] * eye[None, None], images.dtype
+    )
+    along_width = ops.cast(weights[None, :, None, None] * eye[None, None], images.dtype)
     start = scale - first  # output 0 in the padded image's full output
     if _is_tensorflow():
         import tensorflow as tf

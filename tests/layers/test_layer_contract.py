@@ -61,6 +61,17 @@ LAYERS = {
         (0, 0),
         0.001,
     ),
+    # The same layer computed by transposed convolutions (int8-full's x3).
+    "ResizeUpsampling/transposed_conv": (
+        lambda: layers.ResizeUpsampling(
+            3, interpolation="bilinear", implementation="transposed_conv"
+        ),
+        3,
+        3,
+        3,
+        (0, 0),
+        0.002,  # two float16 passes (the resize: one)
+    ),
     # conv 4->16 (3x3) and a pixel shuffle.
     "Upsampler": (
         lambda: layers.Upsampler(scale=2, filters=4),
