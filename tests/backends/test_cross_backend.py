@@ -15,26 +15,47 @@ import pytest
 
 import keras_enlca
 from keras_enlca import layers
+from tests.backends.probe import FIT_LEARNING_RATE
 from tests.models.common import synthetic_pairs
 
 pytestmark = [pytest.mark.tensorflow_only, pytest.mark.slow]
 
 BACKENDS = ("tensorflow", "jax", "torch")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# float32 on the same weights: outputs and losses within 1e-5; gradients
-# within 1e-4 relative plus 1e-3 of the model's largest gradient: L1's
-# gradient is sign(output - target), which float rounding flips at pixels
-# where the two agree (measured: up to 2.7e-4 of the largest, A2N under
-# JAX in CI's environment), and a
-# weight whose exact gradient is 0 (a key bias under softmax) gets rounding
-# noise only.
+# float32 on the same weights, measured over 12 weight draws (seeds 0-5
+# and 6 unseeded) on the dev machine:
+# - outputs within 1e-5 of their scale (A2N computes in 0..255); a loss
+#   within 1e-5 of its model's output scale, as exact as the outputs it is
+#   computed from (the paper-form contrastive term is a difference of two
+#   similar means: 0.016 from parts near 0.5 differed by 5e-7);
+# - gradients: rounding alone leaves the difference at <= 7e-6 of the
+#   model's gradient norm. A ReLU-family kink or L1's sign(output - target)
+#   turns a 1e-6 forward difference into a different subgradient where the
+#   input is that close to 0: one of the 12 draws had one A2N LeakyReLU
+#   input on the other side of 0 under PyTorch's oneDNN kernels (without
+#   oneDNN, PyTorch agreed to 1e-6), 8e-4 of the model's gradient norm and
+#   1.4e-3 of its largest gradient, spread over every weight before it
+#   (up to 9.2e-3 of a weight's own gradient norm). So every element
+#   agrees within 1e-2 of the model's largest gradient and every weight's
+#   gradient within 5e-2 of its norm: room for a few kinks, none for a
+#   wrong gradient (a weight's gradient missing or scaled is O(1)). A
+#   weight whose gradient is exactly 0 (NLA's key bias under softmax:
+#   <= 3.4e-8 of the largest) has rounding noise only, hence no norm check.
 RTOL = 1e-5
-GRAD_RTOL = 1e-4
-GRAD_ATOL_FRACTION = 1e-3
-# `fit` runs 2 Adam steps at this rate: Adam's first steps move a weight by
-# ~lr whatever its gradient's size, so rounding in a near-zero gradient can
-# move it by up to ~lr on one backend and not another.
-FIT_LEARNING_RATE = 1e-4
+GRAD_ATOL_FRACTION = 1e-2
+GRAD_TENSOR_RTOL = 5e-2
+ZERO_GRADIENT_FRACTION = 1e-4
+# `fit` runs 2 Adam steps: the loss drops 1.2-31 % (the test asserts 0.5 %),
+# a kink moved it 1.8e-4 on another backend (the draw above), so logs and
+# evaluation agree within 1e-3. Adam moves a weight by ~lr whatever its
+# gradient's size, so a weight whose gradient is near 0 (rounding, a kink)
+# can move the other way: 99 % of the weights within 0.5 lr (the kink
+# above: 99.87 %; otherwise >= 99.997 %).
+FIT_RTOL = 1e-3
+FIT_CLOSE_FRACTION = 0.99
+# The weights are drawn from this seed, not from whatever state the tests
+# before this module left.
+WEIGHTS_SEED = 0
 
 
 def _networks():
@@ -87,7 +108,10 @@ def run_probe(mode, folder, backend, extra_env=None):
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
+    import keras
+
     folder = tmp_path_factory.mktemp("backends")
+    keras.utils.set_random_seed(WEIGHTS_SEED)
     lr, hr = synthetic_pairs(4, 12, 2)
     rng = np.random.default_rng(0)
     np.savez(
@@ -113,42 +137,64 @@ def forward(probed):
     return {b: dict(np.load(probed / f"forward_{b}.npz")) for b in BACKENDS}
 
 
-def _assert_close(results, key, rtol, atol_fraction=1e-6):
+def _assert_close(results, key, rtol, atol=0.0):
     expected = results["tensorflow"][key]
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
     for backend in ("jax", "torch"):
         np.testing.assert_allclose(
             results[backend][key],
             expected,
             rtol=rtol,
-            atol=atol_fraction * scale,
+            atol=atol,
             err_msg=f"{key} under {backend}",
         )
+
+
+def _scale(results, prefix):
+    """The largest magnitude among the TensorFlow results under `prefix`."""
+    return max(
+        float(np.max(np.abs(v))) for k, v in results.items() if k.startswith(prefix)
+    )
+
+
+def _assert_gradients_close(forward, model):
+    keys = sorted(k for k in forward["tensorflow"] if k.startswith(f"{model}/grad/"))
+    if not keys:
+        return
+    largest = _scale(forward["tensorflow"], f"{model}/grad/")
+    for backend in ("jax", "torch"):
+        for key in keys:
+            expected = forward["tensorflow"][key]
+            actual = forward[backend][key]
+            np.testing.assert_allclose(
+                actual,
+                expected,
+                rtol=0.0,
+                atol=GRAD_ATOL_FRACTION * largest,
+                err_msg=f"{key} under {backend}",
+            )
+            if np.max(np.abs(expected)) < ZERO_GRADIENT_FRACTION * largest:
+                continue  # exactly 0 (a key bias under softmax): rounding only
+            difference = np.linalg.norm(actual - expected) / np.linalg.norm(expected)
+            assert difference <= GRAD_TENSOR_RTOL, (key, backend, difference)
 
 
 def test_outputs_losses_and_gradients_agree_across_backends(forward):
     keys = set(forward["tensorflow"])
     for backend in ("jax", "torch"):
         assert set(forward[backend]) == keys
-    for key in sorted(keys):
-        if "/grad/" in key:
-            model = key.split("/")[0]
-            largest = max(
-                float(np.max(np.abs(v)))
-                for k, v in forward["tensorflow"].items()
-                if k.startswith(f"{model}/grad/")
-            )
-            for backend in ("jax", "torch"):
-                np.testing.assert_allclose(
-                    forward[backend][key],
-                    forward["tensorflow"][key],
-                    rtol=GRAD_RTOL,
-                    atol=GRAD_ATOL_FRACTION * largest,
-                    err_msg=f"{key} under {backend}",
-                )
-        else:
-            # 1e-5 of the output's scale: A2N computes in 0..255 internally.
-            _assert_close(forward, key, RTOL, atol_fraction=RTOL)
+    models = sorted({key.split("/")[0] for key in keys})
+    for model in models:
+        _assert_gradients_close(forward, model)
+        output_scale = _scale(forward["tensorflow"], f"{model}/training")
+        for key in (f"{model}/inference", f"{model}/training"):
+            scale = float(np.max(np.abs(forward["tensorflow"][key])))
+            _assert_close(forward, key, RTOL, atol=RTOL * scale)
+        _assert_close(forward, f"{model}/loss", RTOL, atol=RTOL * output_scale)
+    assert {k.split("/", 1)[1] for k in keys if "/grad/" not in k} == {
+        "inference",
+        "training",
+        "loss",
+    }
 
 
 def test_contrastive_loss_reaches_the_gradient_everywhere(forward):
@@ -179,7 +225,13 @@ def test_fit_trains_and_logs_the_same_on_every_backend(probed):
         if name == "nlsn":
             continue
         for key in logs + [f"{name}/evaluate"]:
-            _assert_close(results, key, 1e-4)
+            _assert_close(results, key, FIT_RTOL)
+        for backend in BACKENDS:
+            # It trained: the loss after the 2 steps is below the steps' mean
+            # by more than the tolerance above.
+            trained = float(results[backend][f"{name}/evaluate"][0])
+            during = float(results[backend][f"{name}/log/loss"][-1])
+            assert trained < during * (1 - 5 * FIT_RTOL), (name, backend)
         weights = [k for k in results["tensorflow"] if k.startswith(f"{name}/weight/")]
         for backend in ("jax", "torch"):
             differences = np.concatenate(
@@ -188,11 +240,8 @@ def test_fit_trains_and_logs_the_same_on_every_backend(probed):
                     for k in weights
                 ]
             )
-            # Adam moves a weight by ~lr a step whatever its gradient's size,
-            # so a near-zero gradient whose sign rounding flips (L1) moves it
-            # the other way: all but a few weights agree within 0.5 lr.
             close = np.mean(differences <= 0.5 * FIT_LEARNING_RATE)
-            assert close >= 0.999, (name, backend, close)
+            assert close >= FIT_CLOSE_FRACTION, (name, backend, close)
 
 
 def test_keras_files_load_and_agree_on_every_backend(forward, saved):
