@@ -46,6 +46,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _seed_module_fixtures():
+    """Module-scoped fixtures draw from a fixed seed too.
+
+    They run before the first test's `_reset_keras_state`, so without this
+    their random weights depend on which tests ran before (and on which of
+    those skipped on this machine).
+    """
+    keras.utils.set_random_seed(1234)
+
+
 @pytest.fixture(autouse=True)
 def _reset_keras_state():
     """Every test starts in float32 with fresh names and a fixed seed.
