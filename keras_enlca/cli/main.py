@@ -151,8 +151,7 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt:
             # Ctrl-C: nothing half-written stays (atomic writes); exit 130
             # like a shell, not click's 'Aborted!' with 1.
-            click.echo("Interrupted.", err=True)
-            ctx.exit(INTERRUPTED_EXIT)
+            _exit_interrupted(ctx)
         except InputError as error:
             raise click.ClickException(str(error)) from None
         except ModuleNotFoundError as error:
@@ -164,6 +163,29 @@ class LazyGroup(click.Group):
             if message is None:
                 raise
             raise click.ClickException(message) from None
+        except Exception as error:
+            if not _caused_by_ctrl_c(error):
+                raise
+            _exit_interrupted(ctx)
+
+
+def _caused_by_ctrl_c(error):
+    """Whether Ctrl-C raised `error`'s chain: a native module whose import
+    it interrupted reports `ImportError: initialization failed` from the
+    `KeyboardInterrupt` (pybind11; seen in CI as Ctrl-C landed while
+    `enlca upscale` loaded its runtime)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _exit_interrupted(ctx):
+    click.echo("Interrupted.", err=True)
+    ctx.exit(INTERRUPTED_EXIT)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -15,12 +15,12 @@ from keras_enlca.export.calibration import tile_crop_count
 from keras_enlca.export.calibration import used_crop_sizes
 from keras_enlca.export.export_options import ATTENTION_LAYERS
 from keras_enlca.export.float_fallback import pair_drop_measure
+from keras_enlca.export.float_nodes import attention_layer_names
+from keras_enlca.export.float_nodes import image_layer_names
 from keras_enlca.export.op_compatibility import placement_metadata
 from keras_enlca.export.quantization_report import write_quantization_report
 from keras_enlca.export.saved_model import tf_write_error
-from keras_enlca.export.tflite import attention_layer_names
 from keras_enlca.export.tflite import convert_to_tflite
-from keras_enlca.export.tflite import image_layer_names
 from keras_enlca.export.tflite import quantization_metadata
 from keras_enlca.inference.metadata import embed_tflite_metadata
 from keras_enlca.utils.atomic import atomic_path

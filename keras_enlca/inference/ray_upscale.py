@@ -8,6 +8,7 @@ job's manifest, so a job is resumable and writes each output exactly once
 runs: `pip install "keras-enlca[ray]"`.
 """
 
+import dataclasses
 import logging
 import math
 import os
@@ -205,9 +206,30 @@ def _setup_error(error):
     return text[start + len(SETUP_ERROR_MARK) :].splitlines()[0].strip()
 
 
-def _dataset(
-    ray, items, model, threads, gpus, workers, batch_size, tile, overlap, scale
-):
+@dataclasses.dataclass
+class _Job:
+    """One `upscale_with_ray` call: what its workers run, where results go."""
+
+    model: str  # absolute path
+    fmt: str  # `loader.model_format(model)`
+    out_dir: str
+    manifest: object  # `JobManifest`
+    report: dict  # `upscale_with_ray`'s return value, filled in as it runs
+    address: object = None
+    num_workers: object = None
+    threads: object = None  # per worker; None: `plan_workers` decides
+    batch_size: int = 1
+    tile: object = None
+    overlap: object = None
+    scale: object = None
+    progress: object = None
+    # Output path (relative to `out_dir`) -> the source given for it.
+    sources: dict = dataclasses.field(default_factory=dict)
+    # Outputs that exist already: kept if identical, else listed as failed.
+    verify: set = dataclasses.field(default_factory=set)
+
+
+def _dataset(ray, job, items, workers, threads, gpus):
     from keras_enlca.inference.ray_upscale_worker import RayUpscaleWorker
 
     context = _quiet_ray_data()
@@ -217,7 +239,7 @@ def _dataset(
     # images are listed as failed, instead of failing the whole job.
     context.max_errored_blocks = -1
     dataset = ray.data.from_items(
-        items, override_num_blocks=max(1, math.ceil(len(items) / batch_size))
+        items, override_num_blocks=max(1, math.ceil(len(items) / job.batch_size))
     )
     with warnings.catch_warnings():
         # Ray 2.60 names no parameter for the actors' task retries yet.
@@ -225,14 +247,14 @@ def _dataset(
         return dataset.map_batches(
             RayUpscaleWorker,
             fn_constructor_kwargs={
-                "model": model,
+                "model": job.model,
                 "threads": threads,
-                "tile": tile,
-                "overlap": overlap,
-                "scale": scale,
+                "tile": job.tile,
+                "overlap": job.overlap,
+                "scale": job.scale,
             },
             compute=ray.data.ActorPoolStrategy(size=workers),
-            batch_size=batch_size,
+            batch_size=job.batch_size,
             batch_format="numpy",
             num_cpus=threads,
             num_gpus=gpus,
@@ -352,85 +374,57 @@ def upscale_with_ray(
         "images_per_s": 0.0,
     }
     with JobLock(out_dir):
-        manifest = JobManifest(out_dir, job_fingerprint(model, tile, overlap))
-        todo, verify, given = [], set(), {}
+        job = _Job(
+            model=model,
+            fmt=fmt,
+            out_dir=out_dir,
+            manifest=JobManifest(out_dir, job_fingerprint(model, tile, overlap)),
+            report=report,
+            address=address,
+            num_workers=num_workers,
+            threads=threads_per_worker,
+            batch_size=batch_size,
+            tile=tile,
+            overlap=overlap,
+            scale=scale,
+            progress=progress,
+        )
         remove_job_temporaries(out_dir, [relative for _, relative in pairs])
-        for source, relative in pairs:
-            destination = os.path.join(out_dir, relative)
-            if manifest.is_done(relative):
-                report["done_before"] += 1
-                continue
-            if os.path.lexists(destination) and not overwrite:
-                verify.add(relative)
-            todo.append({"source": os.path.abspath(source), "output": relative})
-            given[relative] = source
+        todo = _plan_todo(job, pairs, overwrite)
         if todo:
-            _run_job(
-                todo,
-                given,
-                verify,
-                manifest,
-                out_dir,
-                model,
-                fmt,
-                address,
-                num_workers,
-                threads_per_worker,
-                batch_size,
-                tile,
-                overlap,
-                scale,
-                report,
-                progress,
-            )
+            _run_job(job, todo)
         report["failure_list"] = write_failure_list(out_dir, report["failed"])
     return report
 
 
-def _run_job(
-    todo,
-    sources,
-    verify,
-    manifest,
-    out_dir,
-    model,
-    fmt,
-    address,
-    num_workers,
-    threads,
-    batch_size,
-    tile,
-    overlap,
-    scale,
-    report,
-    progress,
-):
+def _plan_todo(job, pairs, overwrite):
+    """The worker items of the outputs the manifest does not count as done."""
+    todo = []
+    for source, relative in pairs:
+        if job.manifest.is_done(relative):
+            job.report["done_before"] += 1
+            continue
+        if os.path.lexists(os.path.join(job.out_dir, relative)) and not overwrite:
+            job.verify.add(relative)
+        todo.append({"source": os.path.abspath(source), "output": relative})
+        job.sources[relative] = source
+    return todo
+
+
+def _run_job(job, todo):
     """Connects, runs the actor pool over `todo` and writes what comes back."""
+    report = job.report
     started = time.monotonic()
-    ray = connect(address)
+    ray = connect(job.address)
     try:
-        workers, threads, gpus = plan_workers(ray.nodes(), fmt, num_workers, threads)
-        report["workers"], report["threads_per_worker"] = workers, threads
-        dataset = _dataset(
-            ray, todo, model, threads, gpus, workers, batch_size, tile, overlap, scale
+        workers, threads, gpus = plan_workers(
+            ray.nodes(), job.fmt, job.num_workers, job.threads
         )
-        running = time.monotonic()
-        report["startup_s"] = running - started
-        finished = set()
+        report["workers"], report["threads_per_worker"] = workers, threads
+        dataset = _dataset(ray, job, todo, workers, threads, gpus)
+        report["startup_s"] = time.monotonic() - started
         try:
-            for row in dataset.iter_rows():
-                relative = str(row["output"])
-                if relative in finished:  # a retried task's second answer
-                    continue
-                finished.add(relative)
-                _take_row(row, relative, sources, verify, manifest, out_dir, report)
-                report["seconds"] = time.monotonic() - running
-                if report["first_result_s"] is None:
-                    report["first_result_s"] = report["seconds"]
-                done = report["written"] + report["verified"]
-                report["images_per_s"] = done / max(report["seconds"], 1e-9)
-                if progress is not None:
-                    progress(report)
+            finished = _take_results(job, dataset)
         except InputError:
             raise
         except Exception as error:  # noqa: BLE001 - Ray wraps everything
@@ -440,7 +434,7 @@ def _run_job(
                     f"the Ray job failed: {one_line(error).split(' Traceback')[0]}"
                 ) from None
             raise InputError(message) from None
-        for relative, source in sources.items():
+        for relative, source in job.sources.items():
             if relative not in finished:
                 report["failed"].append(
                     (
@@ -453,34 +447,56 @@ def _run_job(
         ray.shutdown()
 
 
-def _take_row(row, relative, sources, verify, manifest, out_dir, report):
+def _take_results(job, dataset):
+    """Takes the workers' results as they come; returns the outputs done."""
+    report = job.report
+    running = time.monotonic()
+    finished = set()
+    for row in dataset.iter_rows():
+        relative = str(row["output"])
+        if relative in finished:  # a retried task's second answer
+            continue
+        finished.add(relative)
+        _take_row(job, row, relative)
+        report["seconds"] = time.monotonic() - running
+        if report["first_result_s"] is None:
+            report["first_result_s"] = report["seconds"]
+        done = report["written"] + report["verified"]
+        report["images_per_s"] = done / max(report["seconds"], 1e-9)
+        if job.progress is not None:
+            job.progress(report)
+    return finished
+
+
+def _take_row(job, row, relative):
     """Writes (or checks) one worker result; records it in the manifest."""
     import hashlib
 
     from keras_enlca.inference.upscale_job import file_sha256
 
+    report = job.report
     if row["error"]:
-        report["failed"].append((sources[relative], str(row["error"])))
+        report["failed"].append((job.sources[relative], str(row["error"])))
         return
     report["scale"] = int(row["scale"])
     window = report.setdefault("work_window", [row["started"], row["finished"]])
     window[:] = [min(window[0], row["started"]), max(window[1], row["finished"])]
     data = bytes(row["data"])
     digest = hashlib.sha256(data).hexdigest()
-    destination = os.path.join(out_dir, relative)
-    if relative in verify and os.path.lexists(destination):
+    destination = os.path.join(job.out_dir, relative)
+    if relative in job.verify and os.path.lexists(destination):
         if os.path.isfile(destination) and file_sha256(destination) == digest:
-            manifest.record(relative, digest)
+            job.manifest.record(relative, digest)
             report["verified"] += 1
         else:
             report["failed"].append(
                 (
-                    sources[relative],
+                    job.sources[relative],
                     f"{destination} exists and is not this job's output; pass "
                     "--overwrite to replace it",
                 )
             )
         return
-    _write_output(out_dir, relative, data)
-    manifest.record(relative, digest)
+    _write_output(job.out_dir, relative, data)
+    job.manifest.record(relative, digest)
     report["written"] += 1

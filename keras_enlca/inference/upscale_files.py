@@ -7,6 +7,7 @@ from keras_enlca.inference.tiling import DEFAULT_TILE
 from keras_enlca.inference.tiling import tile_settings
 from keras_enlca.inference.tiling import warn_small_inputs
 from keras_enlca.utils.outputs import check_output_files
+from keras_enlca.utils.outputs import distinct_destinations
 
 
 def plan_outputs(inputs, out_dir, overwrite=False, recursive=False):
@@ -62,22 +63,8 @@ def plan_outputs(inputs, out_dir, overwrite=False, recursive=False):
             raise InputError(f"{item}: no such image file or folder.")
     if not sources:
         raise InputError("no input images given.")
-    pairs, taken = [], {}
-    for source, name in sources:
-        destination = os.path.join(out_dir, name)
-        key = os.path.normcase(os.path.abspath(destination))
-        if key in taken:
-            raise InputError(
-                f"{source} and {taken[key]} would both be written to {destination}; "
-                "upscale them into different folders."
-            )
-        if key == os.path.normcase(os.path.abspath(source)):
-            raise InputError(
-                f"{source}: the output would overwrite the input; choose another -o "
-                "folder."
-            )
-        taken[key] = source
-        pairs.append((source, destination))
+    destinations = distinct_destinations(sources, out_dir)
+    pairs = [(source, path) for (source, _), path in zip(sources, destinations)]
     warn_small_inputs([(source, image_shape(source)) for source, _ in pairs])
     warn_lossy_reads([source for source, _ in pairs])
     check_output_files([d for _, d in pairs], overwrite=overwrite)

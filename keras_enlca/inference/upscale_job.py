@@ -29,6 +29,7 @@ import socket
 
 from keras_enlca.errors import InputError
 from keras_enlca.errors import OutputError
+from keras_enlca.utils.outputs import distinct_destinations
 
 # Written inside the output folder; never outputs themselves.
 MANIFEST_NAME = ".enlca-upscale.jsonl"
@@ -145,27 +146,13 @@ def plan_job(inputs, out_dir):
             raise InputError(f"{item}: no such image file, folder or list file.")
     if not pairs:
         raise InputError("no input images given.")
-    taken = {}
     for source, relative in pairs:
         if os.path.splitext(relative)[1].lower() not in IMAGE_EXTENSIONS:
             raise InputError(
                 f"{source}: not an image file this tool writes back "
                 f"({', '.join(IMAGE_EXTENSIONS)})."
             )
-        destination = os.path.join(out_dir, relative)
-        key = os.path.normcase(os.path.abspath(destination))
-        if key in taken:
-            raise InputError(
-                f"{source} and {taken[key]} would both be written to {destination}; "
-                "upscale them into different folders."
-            )
-        if os.path.exists(source) and os.path.exists(destination):
-            if os.path.samefile(source, destination):
-                raise InputError(
-                    f"{source}: the output would overwrite the input; choose another "
-                    "-o folder."
-                )
-        taken[key] = source
+    distinct_destinations(pairs, out_dir)
     return pairs
 
 

@@ -30,7 +30,7 @@ class NetworkFamily:
             preset without a recipe trains with the schema defaults.
         attention_layers: tuple of layer classes. The non-local attention
             layers of the network; int8 export keeps their arithmetic in
-            float (`keras_enlca.export.tflite.attention_layer_names`).
+            float (`keras_enlca.export.float_nodes.attention_layer_names`).
         random_buffer_attributes: tuple of str. Attributes of the family's
             layers holding random projections that the reference keeps as
             buffers or per-call draws, not parameters

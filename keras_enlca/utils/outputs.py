@@ -22,6 +22,7 @@ import hashlib
 import os
 import tempfile
 
+from keras_enlca.errors import InputError
 from keras_enlca.errors import OutputError
 from keras_enlca.errors import error_reason
 from keras_enlca.errors import output_label
@@ -298,6 +299,36 @@ def check_output(
     for written in [path, *sidecars]:
         remove_stale_temporaries(written)
     return path
+
+
+def distinct_destinations(pairs, out_dir):
+    """The path in `out_dir` of each `(source, output name)` pair, checked.
+
+    Two sources with one output path, or an output that is its own source
+    (through a symbolic link too), are an `InputError` naming them, before
+    any work.
+    """
+    destinations, taken = [], {}
+    for source, name in pairs:
+        destination = os.path.join(out_dir, name)
+        key = os.path.normcase(os.path.abspath(destination))
+        if key in taken:
+            raise InputError(
+                f"{source} and {taken[key]} would both be written to {destination}; "
+                "upscale them into different folders."
+            )
+        if key == os.path.normcase(os.path.abspath(source)) or (
+            os.path.exists(source)
+            and os.path.exists(destination)
+            and os.path.samefile(source, destination)
+        ):
+            raise InputError(
+                f"{source}: the output would overwrite the input; choose another -o "
+                "folder."
+            )
+        taken[key] = source
+        destinations.append(destination)
+    return destinations
 
 
 def check_output_files(paths, overwrite=False, option=None):

@@ -97,6 +97,34 @@ def test_ctrl_c_exits_130_in_every_command(tmp_path, monkeypatch):
     assert "Interrupted." in result.output and "Aborted!" not in result.output
 
 
+def test_ctrl_c_during_a_native_import_exits_130(tmp_path, monkeypatch):
+    # pybind11 turns a KeyboardInterrupt inside a module's initialisation
+    # into `ImportError: initialization failed` raised from it.
+    import keras_enlca.inference.upscale_files as upscale_files
+
+    def interrupted_import(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as error:
+            raise ImportError("initialization failed") from error
+
+    monkeypatch.setattr(upscale_files, "upscale_file", interrupted_import)
+    imgs = photos(tmp_path / "imgs", count=1)
+    args = ["upscale", artifact("edsr", "none"), str(imgs), "-o", str(tmp_path / "o")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 130
+    assert "Interrupted." in result.output and "ImportError" not in result.output
+
+    # Any other ImportError is still an error.
+    def broken_import(*args, **kwargs):
+        raise ImportError("initialization failed")
+
+    monkeypatch.setattr(upscale_files, "upscale_file", broken_import)
+    result = CliRunner().invoke(cli, args + ["--overwrite"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, ImportError)
+
+
 def _train(*args):
     return CliRunner().invoke(cli, ["train", *map(str, args)])
 

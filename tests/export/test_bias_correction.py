@@ -9,11 +9,11 @@ import tensorflow as tf
 from keras_enlca.export.bias_correction import correct_biases
 from keras_enlca.export.calibration import calibration_crops
 from keras_enlca.export.calibration import representative_dataset
+from keras_enlca.export.float_nodes import float_node_names
 from keras_enlca.export.quantizer import calibrate
 from keras_enlca.export.quantizer import op_type
 from keras_enlca.export.quantizer import quantize_calibrated
 from keras_enlca.export.saved_model import write_serving_saved_model
-from keras_enlca.export.tflite import float_node_names
 from keras_enlca.inference import LiteRTRunner
 from keras_enlca.layers.resize_upsampling import ResizeUpsampling
 from tests.export.artifacts import lr_image

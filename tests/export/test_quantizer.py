@@ -7,12 +7,12 @@ import tensorflow as tf
 from keras_enlca.evaluation.metrics import psnr
 from keras_enlca.export.calibration import calibration_crops
 from keras_enlca.export.calibration import representative_dataset
+from keras_enlca.export.float_nodes import float_node_names
 from keras_enlca.export.quantizer import SATURATION_LOGIT
 from keras_enlca.export.quantizer import calibrate
 from keras_enlca.export.quantizer import clamp_saturating_ranges
 from keras_enlca.export.quantizer import quantize_calibrated
 from keras_enlca.export.saved_model import write_serving_saved_model
-from keras_enlca.export.tflite import float_node_names
 from keras_enlca.inference import KerasRunner
 from keras_enlca.inference import LiteRTRunner
 from keras_enlca.layers.resize_upsampling import ResizeUpsampling

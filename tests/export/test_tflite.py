@@ -14,8 +14,8 @@ from keras_enlca.export import convert_to_tflite
 from keras_enlca.export import export_tflite
 from keras_enlca.export import non_builtin_ops
 from keras_enlca.export import tflite_operators
-from keras_enlca.export.tflite import attention_layer_names
-from keras_enlca.export.tflite import float_node_names
+from keras_enlca.export.float_nodes import attention_layer_names
+from keras_enlca.export.float_nodes import float_node_names
 from keras_enlca.inference import KerasRunner
 from keras_enlca.inference import LiteRTRunner
 from keras_enlca.inference import read_artifact_metadata
@@ -133,7 +133,7 @@ def test_int8_keeps_attention_arithmetic_in_float():
 
 
 def test_image_layers_are_the_three_channel_ends_and_the_head():
-    from keras_enlca.export.tflite import image_layer_names
+    from keras_enlca.export.float_nodes import image_layer_names
 
     assert image_layer_names(tiny_model("enlcn")[0]) == [
         "input_scaling",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from keras_enlca.errors import InputError
-from keras_enlca.export.tflite import attention_layer_names
+from keras_enlca.export.float_nodes import attention_layer_names
 from keras_enlca.models import PRESETS
 from keras_enlca.models import RECIPES
 from keras_enlca.models import NetworkFamily

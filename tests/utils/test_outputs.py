@@ -7,6 +7,7 @@ from keras_enlca.errors import OutputError
 from keras_enlca.utils.outputs import check_output
 from keras_enlca.utils.outputs import check_output_files
 from keras_enlca.utils.outputs import check_writable
+from keras_enlca.utils.outputs import distinct_destinations
 from tests.utils.faults import fill
 from tests.utils.faults import listing
 from tests.utils.faults import read_only_folder
@@ -139,3 +140,24 @@ def test_a_full_disk_is_found_before_any_work(tmp_path):
         ):
             check_output(out)
         assert listing(folder) == ["filler.bin"]
+
+
+def test_distinct_destinations(tmp_path):
+    source = tmp_path / "in" / "a.png"
+    source.parent.mkdir()
+    source.write_bytes(b"png")
+    out = tmp_path / "out"
+    assert distinct_destinations(
+        [(str(source), "a.png"), (str(tmp_path / "b.png"), "sub/a.png")], str(out)
+    ) == [str(out / "a.png"), str(out / "sub" / "a.png")]
+    with pytest.raises(InputError, match=r"in/a.png and .*/x/a.png would both be"):
+        distinct_destinations(
+            [(str(tmp_path / "x" / "a.png"), "a.png"), (str(source), "a.png")],
+            str(out),
+        )
+    # The output folder is the input's folder, by its own path or a link.
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    for folder in (tmp_path / "in", tmp_path / "link"):
+        with pytest.raises(InputError, match="a.png: the output would overwrite"):
+            distinct_destinations([(str(source), "a.png")], str(folder))
+    assert source.read_bytes() == b"png"
