@@ -46,6 +46,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+# Every test and every module-scoped fixture starts from this seed.
+SEED = 1234
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _seed_module_fixtures():
     """Module-scoped fixtures draw from a fixed seed too.
@@ -54,7 +58,7 @@ def _seed_module_fixtures():
     their random weights depend on which tests ran before (and on which of
     those skipped on this machine).
     """
-    keras.utils.set_random_seed(1234)
+    keras.utils.set_random_seed(SEED)
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +70,7 @@ def _reset_keras_state():
     """
     keras.mixed_precision.set_global_policy("float32")
     keras.utils.clear_session(free_memory=False)
-    keras.utils.set_random_seed(1234)
+    keras.utils.set_random_seed(SEED)
     yield
     keras.mixed_precision.set_global_policy("float32")
 

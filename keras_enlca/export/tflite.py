@@ -188,37 +188,35 @@ def _quantize_int8(
 
     # Structural float: the uint8 conversions, the attention arithmetic,
     # the residual stream.
-    blocks = [n for n in top_level_layer_names(model) if n not in whole_layers]
+    top_level = top_level_layer_names(model)
+    blocks = [n for n in top_level if n not in whole_layers]
     residual = residual_add_nodes(calibrated, blocks) if residual_adds else {}
     info["float_residual_adds"] = list(residual)
     residual = list(residual.values())
-    required = float_node_names(calibrated, layer_names) + residual
+    attention = [
+        {"layer": name, "reason": "attention arithmetic (exp, division, softmax)"}
+        for name in layer_names
+    ]
     if fallback is None:
         nodes = float_node_names(calibrated, layer_names, whole_layers=whole_layers)
-        info["float_layers"] = [
-            {"layer": name, "reason": "attention arithmetic (exp, division, softmax)"}
-            for name in layer_names
-        ] + [
+        info["float_layers"] = attention + [
             {"layer": name, "reason": "image end (default float_image_layers)"}
             for name in whole_layers
         ]
         return quantize(nodes + residual), info
-    groups = layer_nodes(calibrated, top_level_layer_names(model))
+    groups = layer_nodes(calibrated, top_level)
     result = choose_float_layers(
         quantize,
         fallback["measure"],
         groups,
-        required=required,
+        required=float_node_names(calibrated, layer_names) + residual,
         max_drop=fallback["max_drop"],
         measure_all=fallback.get("measure_all", False),
     )
     ranges = _layer_ranges(calibrated, groups)
     for row in result["table"]:
         row["calibrated_range"] = ranges.get(row["layer"])
-    info["float_layers"] = [
-        {"layer": name, "reason": "attention arithmetic (exp, division, softmax)"}
-        for name in layer_names
-    ] + [
+    info["float_layers"] = attention + [
         {"layer": row["layer"], "reason": row["reason"]}
         for row in result["table"]
         if row["kept_float"]
