@@ -54,8 +54,11 @@ def _lock_file(real):
 
 
 def _holder(fd):
+    """The pid written in a lock file, or None: also while its holder has
+    locked it but not yet written it (an empty file)."""
     with contextlib.suppress(OSError, ValueError):
-        return os.pread(fd, 64, 0).decode().split()[0]
+        fields = os.pread(fd, 64, 0).decode().split()
+        return fields[0] if fields else None
     return None
 
 

@@ -61,6 +61,25 @@ def test_a_second_process_is_refused_until_the_first_ends(tmp_path):
     assert not os.path.exists(tmp_path / "locks")
 
 
+def test_a_holder_that_has_not_written_its_pid_yet(tmp_path):
+    # Between its lock and its write the holder's lock file is empty (CI
+    # once answered that moment with `IndexError` instead of this line).
+    out = tmp_path / "model.tflite"
+    child = hold(out)
+    try:
+        (lock,) = os.listdir(tmp_path / "locks")
+        os.truncate(tmp_path / "locks" / lock, 0)
+        with output_locks(), pytest.raises(OutputError) as caught:
+            check_output(out, option="--out")
+        assert str(caught.value) == (
+            f"--out {out}: another enlca command is writing it; "
+            "wait for it to finish or choose another output."
+        )
+    finally:
+        child.stdin.close()
+        assert child.wait(timeout=60) == 0
+
+
 def test_a_killed_holder_releases_its_claim(tmp_path):
     out = tmp_path / "run"
     child = hold(out)
